@@ -1,0 +1,63 @@
+# hookline developer entry points. `make test` and `make demo` set up everything they need from scratch.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Lambda runs python3.13: prefer pyenv's 3.13, then any python3.13 on PATH, then python3 (with a warning).
+PYTHON_313 := $(or $(wildcard $(shell pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13),$(shell command -v python3.13 2>/dev/null))
+PYTHON ?= $(or $(PYTHON_313),python3)
+export PATH := $(abspath $(BIN)):$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export POWERTOOLS_DEV ?= false
+
+.PHONY: help venv lint typecheck validate unit test bench demo local build clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+	@if [ -z "$(PYTHON_313)" ]; then echo "warning: python3.13 not found (pyenv prefix 3.13.0 / PATH); falling back to $$($(PYTHON) --version). Lambda runs python3.13." >&2; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv with the pinned dev dependencies
+
+lint: venv ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv ## mypy strict on layers/ and functions/
+	$(BIN)/mypy layers/shared/resilience layers/shared/hookline
+	@# Each function's app.py is its own top-level module `app`: check them one at a time.
+	@shopt -s nullglob; for handler in functions/*/app.py; do echo "mypy $$handler"; $(BIN)/mypy "$$handler" || exit 1; done
+
+validate: venv ## sam validate --lint (cfn-lint)
+	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+unit: venv ## pytest only
+	$(BIN)/pytest -q
+
+test: lint typecheck validate ## everything CI runs: lint, types, template, tests
+	$(BIN)/pytest -q
+
+bench: venv ## run all benchmarks (prints the README tables)
+	$(BIN)/python bench/breaker_fleet.py
+	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/health.py
+
+build: venv ## sam build (python3.13 from .venv on PATH)
+	$(BIN)/sam build --template template.yaml
+
+demo: venv ## run the demo on the embedded local stack (no AWS account, no Docker)
+	$(BIN)/hookline demo
+
+local: venv ## start the embedded local stack until Ctrl-C
+	$(BIN)/hookline local up
+
+clean: ## remove build output and caches
+	rm -rf .aws-sam .hookline .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Shared test support: the template's own resource definitions, moto, and loopback servers."""
