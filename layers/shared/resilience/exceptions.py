@@ -2,7 +2,8 @@
 
 ResilienceError
  +-- RetryError                  every attempt failed, or the budget/deadline ran out; wraps the last error
- +-- FallbackExhaustedError      every alternative of a fallback chain was skipped or failed
+ +-- FallbackExhaustedError      every alternative of a fallback chain was skipped or failed; carries ``outcomes``
+ +-- NoCachedValueError          a cached-value fallback has no value for these arguments, or it is older than max age
  +-- CircuitOpenError            the breaker refused the call; carries ``retry_after`` (seconds) and ``name``
  +-- StateStoreError             the breaker's state store failed (callers normally never see it: the breaker
                                  fails open and counts it)
@@ -15,6 +16,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigurationError",
     "FallbackExhaustedError",
+    "NoCachedValueError",
     "ResilienceError",
     "RetryError",
     "StateStoreError",
@@ -32,10 +34,22 @@ class ConfigurationError(ResilienceError, ValueError):
 class RetryError(ResilienceError):
     """All attempts failed or the retry budget ran out."""
 
-    def __init__(self, message: str, *, attempts: int, last_exception: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        last_exception: BaseException | None = None,
+        reason: str = "max_attempts",
+        last_result: object = None,
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.last_exception = last_exception
+        # Why retrying stopped: "max_attempts", "max_elapsed" or "deadline".
+        self.reason = reason
+        # Set when the last attempt returned a value the policy's result predicate rejected.
+        self.last_result = last_result
 
 
 class FallbackExhaustedError(ResilienceError):
@@ -44,6 +58,10 @@ class FallbackExhaustedError(ResilienceError):
     def __init__(self, message: str, *, outcomes: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.outcomes = outcomes
+
+
+class NoCachedValueError(ResilienceError):
+    """A cached-value fallback has nothing fresh enough to serve."""
 
 
 class CircuitOpenError(ResilienceError):
