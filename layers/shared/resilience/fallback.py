@@ -1,0 +1,450 @@
+"""Ordered fallback chains: try alternatives in turn, each optionally behind its own breaker, and report why.
+
+A chain's first alternative is the primary. Strategies build the usual alternatives (``alternate``,
+``default_value``, ``cached_value``, ``degrade``); ``FallbackRegistry`` lets a service name its fallbacks once and
+``@with_fallback("service")`` puts them behind a function.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+from resilience import _clock
+from resilience.exceptions import CircuitOpenError, ConfigurationError, FallbackExhaustedError, NoCachedValueError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterable, Sequence
+
+    from resilience._clock import Clock
+
+__all__ = [
+    "Alternative",
+    "AlternativeOutcome",
+    "BreakerLike",
+    "FallbackChain",
+    "FallbackRegistry",
+    "FallbackResult",
+    "LastGood",
+    "alternate",
+    "cached_value",
+    "default_registry",
+    "default_value",
+    "degrade",
+    "register_fallback",
+    "with_fallback",
+]
+
+Status = Literal["skipped", "failed", "served"]
+
+
+class BreakerLike(Protocol):
+    """What a chain needs from a circuit breaker (``resilience.breaker.CircuitBreaker`` fits)."""
+
+    def allow(self) -> object:
+        """Return if the call may go ahead; raise CircuitOpenError if not."""
+        ...
+
+    def record_success(self, latency_s: float) -> None:
+        """Count a call that reached the target and succeeded."""
+        ...
+
+    def record_failure(self, latency_s: float, error: str = ...) -> None:
+        """Count a call that failed."""
+        ...
+
+
+class LastGood:
+    """The primary's last good results per call arguments, served by ``cached_value`` while younger than max age."""
+
+    def __init__(
+        self,
+        max_age_s: float,
+        *,
+        max_entries: int = 128,
+        key: Callable[[tuple[Any, ...], dict[str, Any]], Hashable] | None = None,
+        clock: Clock = _clock.monotonic,
+    ) -> None:
+        if max_age_s <= 0 or max_entries < 1:
+            raise ConfigurationError("max_age_s must be > 0 and max_entries >= 1")
+        self.max_age_s = max_age_s
+        self.max_entries = max_entries
+        self._key = key or _default_key
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, args: tuple[Any, ...], kwargs: dict[str, Any], value: Any) -> None:
+        """Store ``value`` as the fresh result for these arguments (unhashable arguments are not cached)."""
+        key = self._safe_key(args, kwargs)
+        if key is None:
+            return
+        with self._lock:
+            self._entries[key] = (self._clock(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def get(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+        """The cached value for these arguments; NoCachedValueError if there is none or it is too old."""
+        key = self._safe_key(args, kwargs or {})
+        with self._lock:
+            entry = None if key is None else self._entries.get(key)
+        if entry is None:
+            raise NoCachedValueError("no cached value for these arguments")
+        age = self._clock() - entry[0]
+        if age > self.max_age_s:
+            raise NoCachedValueError(f"cached value is {age:.1f}s old (max age {self.max_age_s:g}s)")
+        return entry[1]
+
+    def clear(self) -> None:
+        """Forget every cached value."""
+        with self._lock:
+            self._entries.clear()
+
+    def _safe_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable | None:
+        try:
+            key = self._key(args, kwargs)
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+
+def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+    return (args, tuple(sorted(kwargs.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """One step of a fallback chain: a named callable, optionally behind a breaker."""
+
+    name: str
+    fn: Callable[..., Any]
+    breaker: BreakerLike | None = None
+    degraded: bool = False
+    """Its value is a degraded answer (default, cached, reduced); reported as ``FallbackResult.degraded``."""
+    cache: LastGood | None = field(default=None, compare=False)
+    """Fed by the chain with the primary's successful results (see ``cached_value``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlternativeOutcome:
+    """What happened to one alternative during a chain run."""
+
+    name: str
+    status: Status
+    reason: str
+    exception: BaseException | None = None
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackResult[T]:
+    """The value a chain produced, which alternative served it, and the outcomes of every alternative tried."""
+
+    value: T
+    served_by: str
+    index: int
+    outcomes: tuple[AlternativeOutcome, ...]
+    degraded: bool = False
+
+    @property
+    def used_fallback(self) -> bool:
+        """True when the value did not come from the primary."""
+        return self.index > 0
+
+
+def _any_exception(exc: BaseException) -> bool:
+    return isinstance(exc, Exception)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class FallbackChain:
+    """Try alternatives in order; the first that returns serves. Errors ``should_fallback`` rejects propagate."""
+
+    def __init__(
+        self,
+        alternatives: Iterable[Alternative | Callable[..., Any]],
+        *,
+        should_fallback: Callable[[BaseException], bool] | None = None,
+        clock: Clock = _clock.monotonic,
+    ) -> None:
+        self.alternatives: tuple[Alternative, ...] = tuple(_as_alternative(a) for a in alternatives)
+        if not self.alternatives:
+            raise ConfigurationError("a fallback chain needs at least one alternative")
+        names = [a.name for a in self.alternatives]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"alternative names must be unique: {names}")
+        self.should_fallback = should_fallback or _any_exception
+        self._clock = clock
+
+    def run(self, *args: Any, **kwargs: Any) -> FallbackResult[Any]:
+        """Run the chain synchronously (every alternative must be a sync callable)."""
+        outcomes: list[AlternativeOutcome] = []
+        for index, alt in enumerate(self.alternatives):
+            if not self._admit(alt, outcomes):
+                continue
+            started = self._clock()
+            try:
+                value = alt.fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    _close(value)
+                    raise ConfigurationError(f"alternative {alt.name!r} is async: use run_async")
+            except Exception as exc:
+                self._failed(alt, exc, self._clock() - started, outcomes)
+                continue
+            return self._served(index, alt, value, self._clock() - started, outcomes, args=args, kwargs=kwargs)
+        raise self._exhausted(outcomes)
+
+    async def run_async(self, *args: Any, **kwargs: Any) -> FallbackResult[Any]:
+        """Run the chain in a coroutine; alternatives may be sync or async callables."""
+        outcomes: list[AlternativeOutcome] = []
+        for index, alt in enumerate(self.alternatives):
+            if not self._admit(alt, outcomes):
+                continue
+            started = self._clock()
+            try:
+                value = alt.fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            except Exception as exc:
+                self._failed(alt, exc, self._clock() - started, outcomes)
+                continue
+            return self._served(index, alt, value, self._clock() - started, outcomes, args=args, kwargs=kwargs)
+        raise self._exhausted(outcomes)
+
+    def _admit(self, alt: Alternative, outcomes: list[AlternativeOutcome]) -> bool:
+        if alt.breaker is None:
+            return True
+        try:
+            alt.breaker.allow()
+        except CircuitOpenError as exc:
+            outcomes.append(AlternativeOutcome(alt.name, "skipped", str(exc), exc))
+            return False
+        return True
+
+    def _failed(self, alt: Alternative, exc: Exception, latency: float, outcomes: list[AlternativeOutcome]) -> None:
+        if not self.should_fallback(exc):
+            # The target answered and the error is the caller's (bad input, 4xx...): not a health signal.
+            if alt.breaker is not None:
+                alt.breaker.record_success(latency)
+            raise exc
+        if alt.breaker is not None:
+            alt.breaker.record_failure(latency, error=type(exc).__name__)
+        outcomes.append(AlternativeOutcome(alt.name, "failed", _describe(exc), exc, latency))
+
+    def _served(
+        self,
+        index: int,
+        alt: Alternative,
+        value: Any,
+        latency: float,
+        outcomes: list[AlternativeOutcome],
+        *,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> FallbackResult[Any]:
+        if alt.breaker is not None:
+            alt.breaker.record_success(latency)
+        if index == 0:
+            for other in self.alternatives[1:]:
+                if other.cache is not None:
+                    other.cache.remember(args, kwargs, value)
+        outcomes.append(AlternativeOutcome(alt.name, "served", "ok", None, latency))
+        return FallbackResult(value, alt.name, index, tuple(outcomes), alt.degraded)
+
+    def _exhausted(self, outcomes: list[AlternativeOutcome]) -> FallbackExhaustedError:
+        summary = "; ".join(f"{o.name} {o.status} ({o.reason})" for o in outcomes)
+        error = FallbackExhaustedError(f"every alternative failed: {summary}", outcomes=tuple(outcomes))
+        error.__cause__ = next((o.exception for o in reversed(outcomes) if o.exception is not None), None)
+        return error
+
+
+def _close(value: object) -> None:
+    # A coroutine created but never awaited would warn at garbage collection; close it explicitly.
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()
+
+
+def _callable_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+
+
+def _as_alternative(item: Alternative | Callable[..., Any]) -> Alternative:
+    if isinstance(item, Alternative):
+        return item
+    if callable(item):
+        return alternate(item)
+    raise ConfigurationError(f"not an Alternative or callable: {item!r}")
+
+
+def alternate(fn: Callable[..., Any], *, name: str | None = None, breaker: BreakerLike | None = None) -> Alternative:
+    """Fall back to another callable taking the same arguments (sync or async)."""
+    return Alternative(name or _callable_name(fn), fn, breaker)
+
+
+def default_value(value: Any, *, name: str = "default") -> Alternative:
+    """Fall back to a fixed value (reported as degraded)."""
+    return Alternative(name, lambda *_args, **_kwargs: value, degraded=True)
+
+
+def cached_value(
+    cache: LastGood | None = None,
+    *,
+    max_age_s: float = 300.0,
+    clock: Clock = _clock.monotonic,
+    name: str = "cached",
+) -> Alternative:
+    """Fall back to the primary's last good result for the same arguments, if younger than ``max_age_s``.
+
+    The chain feeds the cache whenever its primary (first alternative) serves. Pass a ``LastGood`` to share or
+    inspect it; otherwise one is made with ``max_age_s`` and ``clock``. Reported as degraded.
+    """
+    store = cache if cache is not None else LastGood(max_age_s, clock=clock)
+    return Alternative(name, lambda *args, **kwargs: store.get(args, kwargs), degraded=True, cache=store)
+
+
+def degrade(fn: Callable[..., Any], *, name: str | None = None) -> Alternative:
+    """Fall back to a reduced answer computed by ``fn`` (reported as degraded)."""
+    return Alternative(name or _callable_name(fn), fn, degraded=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    alternatives: tuple[Alternative, ...]
+    should_fallback: Callable[[BaseException], bool] | None
+
+
+class FallbackRegistry:
+    """Services name their fallbacks once; ``chain`` puts them behind a primary."""
+
+    def __init__(self, *, clock: Clock = _clock.monotonic) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def register(
+        self,
+        service: str,
+        *fallbacks: Alternative | Callable[..., Any],
+        should_fallback: Callable[[BaseException], bool] | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Name the fallbacks of ``service``, tried in order after its primary."""
+        if not fallbacks:
+            raise ConfigurationError(f"register at least one fallback for {service!r}")
+        entry = _Entry(tuple(_as_alternative(f) for f in fallbacks), should_fallback)
+        with self._lock:
+            if service in self._entries and not replace:
+                raise ConfigurationError(f"fallbacks for {service!r} are already registered (pass replace=True)")
+            self._entries[service] = entry
+
+    def unregister(self, service: str) -> None:
+        """Forget the fallbacks of ``service`` (no error if there are none)."""
+        with self._lock:
+            self._entries.pop(service, None)
+
+    def fallbacks(self, service: str) -> tuple[Alternative, ...]:
+        """The registered fallbacks of ``service`` (empty if none)."""
+        with self._lock:
+            entry = self._entries.get(service)
+        return () if entry is None else entry.alternatives
+
+    def services(self) -> list[str]:
+        """Names of every service with registered fallbacks, sorted."""
+        with self._lock:
+            return sorted(self._entries)
+
+    def __contains__(self, service: object) -> bool:
+        with self._lock:
+            return service in self._entries
+
+    def chain(
+        self,
+        service: str,
+        primary: Callable[..., Any],
+        *,
+        breaker: BreakerLike | None = None,
+        extra: Sequence[Alternative | Callable[..., Any]] = (),
+        should_fallback: Callable[[BaseException], bool] | None = None,
+    ) -> FallbackChain:
+        """A chain of ``primary`` (named ``service``), the registered fallbacks, then ``extra``."""
+        with self._lock:
+            entry = self._entries.get(service)
+        registered = () if entry is None else entry.alternatives
+        if not registered and not extra:
+            raise ConfigurationError(f"no fallbacks registered for {service!r} and none given")
+        predicate = should_fallback or (entry.should_fallback if entry is not None else None)
+        return FallbackChain(
+            [Alternative(service, primary, breaker), *registered, *extra],
+            should_fallback=predicate,
+            clock=self._clock,
+        )
+
+
+default_registry = FallbackRegistry()
+"""The process-wide registry ``register_fallback`` and ``with_fallback`` use unless given another."""
+
+
+def register_fallback(
+    service: str,
+    *fallbacks: Alternative | Callable[..., Any],
+    should_fallback: Callable[[BaseException], bool] | None = None,
+    replace: bool = False,
+) -> None:
+    """Register fallbacks for ``service`` in the default registry."""
+    default_registry.register(service, *fallbacks, should_fallback=should_fallback, replace=replace)
+
+
+def with_fallback[**P, R](
+    service: str,
+    fallback_func: Callable[..., Any] | None = None,
+    *,
+    registry: FallbackRegistry | None = None,
+    breaker: BreakerLike | None = None,
+    should_fallback: Callable[[BaseException], bool] | None = None,
+    on_result: Callable[[FallbackResult[Any]], None] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: call the function, then ``service``'s registered fallbacks, then ``fallback_func``, in order.
+
+    The decorated function returns the plain value; ``on_result`` sees the full FallbackResult (which alternative
+    served, what failed). Registered fallbacks are looked up at call time, so registration order does not matter.
+    """
+    extra: tuple[Alternative, ...] = () if fallback_func is None else (alternate(fallback_func, name="fallback_func"),)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        # Built per call (a tuple of a few alternatives) so fallbacks registered after decoration are picked up.
+        def build() -> FallbackChain:
+            reg = registry if registry is not None else default_registry
+            return reg.chain(service, fn, breaker=breaker, extra=extra, should_fallback=should_fallback)
+
+        def report(result: FallbackResult[Any]) -> Any:
+            if on_result is not None:
+                on_result(result)
+            return result.value
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return report(await build().run_async(*args, **kwargs))
+
+            return cast("Callable[P, R]", async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            return cast("R", report(build().run(*args, **kwargs)))
+
+        return wrapper
+
+    return decorate
