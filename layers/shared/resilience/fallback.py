@@ -196,12 +196,13 @@ class FallbackChain:
             started = self._clock()
             try:
                 value = alt.fn(*args, **kwargs)
-                if inspect.isawaitable(value):
-                    _close(value)
-                    raise ConfigurationError(f"alternative {alt.name!r} is async: use run_async")
             except Exception as exc:
                 self._failed(alt, exc, self._clock() - started, outcomes)
                 continue
+            if inspect.isawaitable(value):
+                # A misconfiguration, not a target failure: it must not be swallowed as a reason to fall back.
+                _close(value)
+                raise ConfigurationError(f"alternative {alt.name!r} is async: use run_async")
             return self._served(index, alt, value, self._clock() - started, outcomes, args=args, kwargs=kwargs)
         raise self._exhausted(outcomes)
 
