@@ -278,7 +278,7 @@ def _close(value: object) -> None:
 
 
 def _callable_name(fn: Callable[..., Any]) -> str:
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+    return str(getattr(fn, "__name__", None) or repr(fn))
 
 
 def _as_alternative(item: Alternative | Callable[..., Any]) -> Alternative:
