@@ -1,0 +1,351 @@
+"""DynamoDB StateStore: one item per breaker plus history items, in the template's BreakerTable (pk + sk, TTL).
+
+Item ``pk=breaker#<name>, sk=state`` holds the state fields, changed only by conditional writes on ``version``, and
+the counters ``c_<epoch>_<bucket>`` (calls), ``f_<epoch>_<bucket>`` (failures) and ``k_<epoch>`` (consecutive
+failures), changed only by atomic ADD. Items ``sk=history#...`` keep transitions. Every item carries ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from resilience.breaker.memory import DEFAULT_HISTORY_TTL_S, DEFAULT_STATE_TTL_S
+from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Counts, OutcomeDelta, Transition
+from resilience.exceptions import StateStoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from resilience._clock import Clock
+
+__all__ = ["DynamoDBStateStore"]
+
+logger = logging.getLogger(__name__)
+
+_STATE_SK = "state"
+_HISTORY_PREFIX = "history#"
+_BATCH_GET_LIMIT = 100
+_UNPROCESSED_ROUNDS = 5
+_COUNTER = re.compile(r"^([cf])_(\d+)_(\d+)$")
+_RUN = re.compile(r"^k_(\d+)$")
+# State fields written by compare-and-set; a None value is REMOVEd.
+_OPTIONAL_NUMBERS = ("opened_at", "open_until")
+_OPTIONAL_STRINGS = ("forced_by", "reason", "updated_by")
+
+Item = dict[str, Any]
+
+
+def _pk(name: str) -> dict[str, str]:
+    return {"S": f"breaker#{name}"}
+
+
+def _n(value: float) -> dict[str, str]:
+    text = repr(round(value, 6)) if isinstance(value, float) else str(value)
+    return {"N": text}
+
+
+def _num(item: Item, key: str) -> float | None:
+    raw = item.get(key)
+    return float(raw["N"]) if raw is not None else None
+
+
+def _str(item: Item, key: str) -> str | None:
+    raw = item.get(key)
+    return str(raw["S"]) if raw is not None else None
+
+
+def _record_from_item(item: Item) -> BreakerRecord:
+    """Parse a state item, counters included."""
+    calls: dict[tuple[int, int], int] = {}
+    failures: dict[tuple[int, int], int] = {}
+    consecutive: dict[int, int] = {}
+    for key, value in item.items():
+        if match := _COUNTER.match(key):
+            target = calls if match.group(1) == "c" else failures
+            target[(int(match.group(2)), int(match.group(3)))] = int(value["N"])
+        elif match := _RUN.match(key):
+            consecutive[int(match.group(1))] = int(value["N"])
+    buckets = {key: Counts(calls.get(key, 0), failures.get(key, 0)) for key in calls.keys() | failures.keys()}
+    probes = {probe: float(until["N"]) for probe, until in item.get("probes", {}).get("M", {}).items()}
+    expires_at = _num(item, "expires_at")
+    return BreakerRecord(
+        name=_str(item, "name") or item["pk"]["S"].removeprefix("breaker#"),
+        state=BreakerState(_str(item, "state") or BreakerState.CLOSED),
+        version=int(_num(item, "version") or 0),
+        epoch=int(_num(item, "epoch") or 0),
+        opened_at=_num(item, "opened_at"),
+        open_until=_num(item, "open_until"),
+        reopen_count=int(_num(item, "reopen_count") or 0),
+        forced_by=_str(item, "forced_by"),
+        reason=_str(item, "reason"),
+        probes=probes,
+        half_open_successes=int(_num(item, "half_open_successes") or 0),
+        updated_at=_num(item, "updated_at"),
+        updated_by=_str(item, "updated_by"),
+        expires_at=int(expires_at) if expires_at is not None else None,
+        buckets=buckets,
+        consecutive=consecutive,
+    )
+
+
+def _transition_from_item(item: Item) -> Transition:
+    return Transition(
+        name=_str(item, "name") or "",
+        from_state=BreakerState(item["from_state"]["S"]),
+        to_state=BreakerState(item["to_state"]["S"]),
+        at=_num(item, "at") or 0.0,
+        reason=_str(item, "reason"),
+        source=_str(item, "source") or "fleet",
+        writer=_str(item, "writer"),
+        version=int(_num(item, "version") or 0),
+    )
+
+
+class _Expression:
+    """Builds one UpdateExpression with placeholder names and values."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#a{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        self.clauses["SET"].append(f"{self.name(attribute)} = {self.value(value)}")
+
+    def add(self, attribute: str, amount: int) -> None:
+        self.clauses["ADD"].append(f"{self.name(attribute)} {self.value(_n(amount))}")
+
+    def remove(self, attribute: str) -> None:
+        self.clauses["REMOVE"].append(self.name(attribute))
+
+    def update_expression(self) -> str:
+        return " ".join(f"{verb} {', '.join(parts)}" for verb, parts in self.clauses.items() if parts)
+
+
+class DynamoDBStateStore:
+    """Breaker state in DynamoDB: batched reads, conditional state writes, atomic counter adds, TTL on every item."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        clock: Clock = time.time,
+        cache_ttl_s: float = 5.0,
+        state_ttl_s: float = DEFAULT_STATE_TTL_S,
+        history_ttl_s: float = DEFAULT_HISTORY_TTL_S,
+    ) -> None:
+        self.table_name = table_name
+        self.clock = clock
+        self.cache_ttl_s = cache_ttl_s
+        self._client = client
+        self._state_ttl_s = state_ttl_s
+        self._history_ttl_s = history_ttl_s
+        # Counter attributes seen per breaker, so a later add can REMOVE the stale ones (DynamoDB cannot by pattern).
+        self._counters_seen: dict[str, set[str]] = {}
+        self.requests = 0
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client, built on first use so that a cold start pays for it only when needed."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        self.requests += 1
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            raise StateStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
+        except BotoCoreError as error:
+            raise StateStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
+
+    def _remember(self, item: Item) -> BreakerRecord:
+        record = _record_from_item(item)
+        self._counters_seen[record.name] = {key for key in item if _COUNTER.match(key) or _RUN.match(key)}
+        return record
+
+    def _expires_at(self, ttl_s: float) -> dict[str, str]:
+        return _n(int(self.clock() + ttl_s))
+
+    def load(self, names: Sequence[str], *, consistent: bool = False) -> dict[str, BreakerRecord]:
+        """Read up to any number of breakers with as few BatchGetItem calls as DynamoDB allows (100 keys each)."""
+        unique = list(dict.fromkeys(names))
+        found: dict[str, BreakerRecord] = {}
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            keys = [{"pk": _pk(name), "sk": {"S": _STATE_SK}} for name in unique[start : start + _BATCH_GET_LIMIT]]
+            for item in self._batch_get(keys, consistent):
+                record = self._remember(item)
+                found[record.name] = record
+        return found
+
+    def _batch_get(self, keys: list[Item], consistent: bool) -> Iterator[Item]:
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
+        for _ in range(_UNPROCESSED_ROUNDS):
+            response = self._call("batch_get_item", RequestItems=request)
+            yield from response.get("Responses", {}).get(self.table_name, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return
+        raise StateStoreError(f"DynamoDB kept {len(request[self.table_name]['Keys'])} keys unprocessed")
+
+    def compare_and_set(
+        self, record: BreakerRecord, *, expected_version: int, reset_counters: bool = False
+    ) -> BreakerRecord | None:
+        """Write the state fields as version ``expected_version + 1`` if nobody changed the item meanwhile."""
+        version = expected_version + 1
+        expression = _Expression()
+        expression.set("name", {"S": record.name})
+        expression.set("state", {"S": record.state.value})
+        expression.set("version", _n(version))
+        if reset_counters:
+            expression.set("epoch", _n(version))
+        expression.set("reopen_count", _n(record.reopen_count))
+        expression.set("half_open_successes", _n(record.half_open_successes))
+        expression.set("probes", {"M": {probe: _n(until) for probe, until in record.probes.items()}})
+        expression.set("updated_at", _n(record.updated_at if record.updated_at is not None else self.clock()))
+        expression.set("expires_at", self._expires_at(self._state_ttl_s))
+        for attribute in _OPTIONAL_NUMBERS:
+            number = getattr(record, attribute)
+            if number is None:
+                expression.remove(attribute)
+            else:
+                expression.set(attribute, _n(number))
+        for attribute in _OPTIONAL_STRINGS:
+            text = getattr(record, attribute)
+            if text is None:
+                expression.remove(attribute)
+            else:
+                expression.set(attribute, {"S": text})
+        version_name = expression.name("version")
+        if expected_version == 0:
+            condition = f"attribute_not_exists({version_name})"
+        else:
+            condition = f"{version_name} = {expression.value(_n(expected_version))}"
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _pk(record.name), "sk": {"S": _STATE_SK}},
+                UpdateExpression=expression.update_expression(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=expression.names,
+                ExpressionAttributeValues=expression.values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            return None
+        return self._remember(response["Attributes"])
+
+    def add_outcomes(self, name: str, delta: OutcomeDelta) -> BreakerRecord:
+        """One UpdateItem: ADD the delta's counters, REMOVE counters known to be stale, return the item after it."""
+        expression = _Expression()
+        adding: set[str] = set()
+        for start, counts in delta.buckets.items():
+            for prefix, amount in (("c", counts.calls), ("f", counts.failures)):
+                attribute = f"{prefix}_{delta.epoch}_{start}"
+                adding.add(attribute)
+                expression.add(attribute, amount)
+        run = f"k_{delta.epoch}"
+        adding.add(run)
+        if delta.had_success:
+            expression.set(run, _n(delta.trailing_failures))
+        else:
+            expression.add(run, delta.trailing_failures)
+        for attribute in sorted(self._counters_seen.get(name, set()) - adding):
+            if self._is_stale(attribute, delta):
+                expression.remove(attribute)
+        expression.set("name", {"S": name})
+        expression.set("expires_at", self._expires_at(self._state_ttl_s))
+        response = self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
+            UpdateExpression=expression.update_expression(),
+            ExpressionAttributeNames=expression.names,
+            ExpressionAttributeValues=expression.values,
+            ReturnValues="ALL_NEW",
+        )
+        return self._remember(response["Attributes"])
+
+    @staticmethod
+    def _is_stale(attribute: str, delta: OutcomeDelta) -> bool:
+        """Same rule as the memory store: older epochs, and buckets of this epoch that left the window."""
+        if match := _COUNTER.match(attribute):
+            epoch, start = int(match.group(2)), int(match.group(3))
+            return epoch < delta.epoch or (epoch == delta.epoch and start <= delta.keep_after)
+        if match := _RUN.match(attribute):
+            return int(match.group(1)) < delta.epoch
+        return False
+
+    def append_history(self, transition: Transition) -> None:
+        """PutItem of one history item; its sort key orders by time, then version."""
+        sort_key = (
+            f"{_HISTORY_PREFIX}{int(transition.at * 1_000_000):017d}#{transition.version:010d}#{uuid.uuid4().hex[:6]}"
+        )
+        item: Item = {
+            "pk": _pk(transition.name),
+            "sk": {"S": sort_key},
+            "name": {"S": transition.name},
+            "from_state": {"S": transition.from_state.value},
+            "to_state": {"S": transition.to_state.value},
+            "at": _n(transition.at),
+            "source": {"S": transition.source},
+            "version": _n(transition.version),
+            "expires_at": self._expires_at(self._history_ttl_s),
+        }
+        if transition.reason is not None:
+            item["reason"] = {"S": transition.reason}
+        if transition.writer is not None:
+            item["writer"] = {"S": transition.writer}
+        self._call("put_item", TableName=self.table_name, Item=item)
+
+    def history(self, name: str, limit: int = 50) -> list[Transition]:
+        """The newest transitions of one breaker, newest first (one Query)."""
+        response = self._call(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _pk(name), ":prefix": {"S": _HISTORY_PREFIX}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_transition_from_item(item) for item in response.get("Items", [])]
+
+    def list_breakers(self, *, window_s: float = 60.0) -> list[BreakerSnapshot]:
+        """A snapshot of every breaker (a paginated Scan of the state items: for the CLI, not for hot paths)."""
+        now = self.clock()
+        snapshots: list[BreakerSnapshot] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "sk = :state",
+            "ExpressionAttributeValues": {":state": {"S": _STATE_SK}},
+        }
+        while True:
+            response = self._call("scan", **request)
+            snapshots.extend(_record_from_item(item).snapshot(now, window_s) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(snapshots, key=lambda snap: snap.name)
