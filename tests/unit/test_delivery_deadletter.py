@@ -1,0 +1,133 @@
+"""Dead letters: the body keeps the resolved id, the attributes follow the contract and are SQS-safe."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hookline.delivery.deadletter import (
+    DeadLetter,
+    DeadLetterWriter,
+    dead_letter_body,
+    describe_target,
+    sanitize_attribute,
+    scrub,
+)
+from hookline.messages import MessageError, parse_message
+from hookline.metrics import Reason
+
+
+class RecordingSqs:
+    """An SQS client fake that records SendMessage calls."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append(kwargs)
+        return {"MessageId": f"dlq-{len(self.calls)}"}
+
+
+def test_body_without_id_gets_the_resolved_id_and_still_validates() -> None:
+    raw = json.dumps({"version": 1, "event_type": "a.b", "endpoint": "acme", "payload": {"x": "\u00e9"}})
+    body = dead_letter_body(raw, "msg_sqs-1", message=parse_message(raw))
+    again = parse_message(body)
+    assert again.id == "msg_sqs-1"
+    assert again.payload == {"x": "\u00e9"}
+    assert list(json.loads(body))[:2] == ["version", "id"]
+
+
+def test_body_with_id_is_kept_byte_for_byte() -> None:
+    raw = '{ "version": 1, "id": "msg_1", "event_type": "a", "endpoint": "e", "payload": 1.50 }'
+    assert dead_letter_body(raw, "msg_1", message=parse_message(raw)) == raw
+
+
+def test_non_json_body_is_kept_as_is() -> None:
+    assert dead_letter_body("not json", "msg_x") == "not json"
+
+
+def test_invalid_object_gets_the_id_inserted_unless_it_has_one() -> None:
+    raw = json.dumps({"version": 1, "event_type": "bad type", "endpoint": "e", "payload": {}})
+    with pytest.raises(MessageError) as caught:
+        parse_message(raw)
+    body = json.loads(dead_letter_body(raw, "msg_q", data=caught.value.data))
+    assert body == {"version": 1, "id": "msg_q", "event_type": "bad type", "endpoint": "e", "payload": {}}
+    with_bad_id = json.dumps({"version": 1, "id": 5, "event_type": "a", "payload": {}})
+    assert dead_letter_body(with_bad_id, "msg_q", data=json.loads(with_bad_id)) == with_bad_id
+
+
+def test_characters_sqs_rejects_are_escaped_in_rebuilt_bodies() -> None:
+    raw = json.dumps({"version": 1, "event_type": "a", "endpoint": "e", "payload": "x\uffffy"})
+    body = dead_letter_body(raw, "msg_1", message=parse_message(raw))
+    assert "\uffff" not in body
+    assert json.loads(body)["payload"] == "x\uffffy"
+
+
+def test_attributes_follow_the_contract() -> None:
+    sqs = RecordingSqs()
+    writer = DeadLetterWriter("https://sqs.local/dlq", client=sqs, clock=lambda: 1_795_852_800.7)  # type: ignore[arg-type]
+    message_id = writer.send(
+        DeadLetter(
+            body="{}",
+            reason=Reason.RETRIES_EXHAUSTED,
+            endpoint="acme",
+            attempts=9,
+            last_status=503,
+            last_error="HTTP 503 from https://hooks.acme.com",
+        )
+    )
+    assert message_id == "dlq-1"
+    call = sqs.calls[0]
+    assert call["QueueUrl"] == "https://sqs.local/dlq"
+    attributes = {key: value["StringValue"] for key, value in call["MessageAttributes"].items()}
+    assert attributes == {
+        "reason": "retries_exhausted",
+        "endpoint": "acme",
+        "attempts": "9",
+        "last_status": "503",
+        "last_error": "HTTP 503 from https://hooks.acme.com",
+        "failed_at": "2026-11-28T08:00:00Z",
+    }
+    assert call["MessageAttributes"]["attempts"]["DataType"] == "Number"
+
+
+def test_no_status_is_zero_and_errors_are_never_empty() -> None:
+    sqs = RecordingSqs()
+    writer = DeadLetterWriter("q", client=sqs, clock=lambda: 0.0)  # type: ignore[arg-type]
+    writer.send(DeadLetter("x", Reason.INVALID_JSON, "", 1, None, ""))
+    attributes = sqs.calls[0]["MessageAttributes"]
+    assert attributes["last_status"]["StringValue"] == "0"
+    assert attributes["last_error"]["StringValue"] == "none"
+    assert attributes["endpoint"]["StringValue"] == "unknown"
+
+
+def test_send_errors_propagate() -> None:
+    writer = DeadLetterWriter("q", client=RecordingSqs(fail=RuntimeError("sqs down")))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        writer.send(DeadLetter("x", Reason.INVALID_JSON, "e", 1, None, "bad"))
+
+
+def test_last_error_is_one_line_and_at_most_1_kb() -> None:
+    text = "line1\nline2\x00\x07 " + "\u00e9" * 2000
+    cleaned = sanitize_attribute(text)
+    assert len(cleaned.encode("utf-8")) <= 1024
+    assert "\n" not in cleaned
+    assert "\x00" not in cleaned
+    assert cleaned.startswith("line1 line2")
+    assert cleaned.endswith("...")
+
+
+def test_describe_target_never_includes_path_or_query() -> None:
+    assert describe_target("acme", "https://x.example/secret-token") == "acme"
+    assert describe_target(None, "https://hooks.acme.com/t/abc?key=123") == "hooks.acme.com"
+    assert describe_target(None, None) == "unknown"
+    assert describe_target(None, "https://[bad") == "unknown"
+
+
+def test_scrub_redacts_secret_strings() -> None:
+    assert scrub("got whsec_abc back", ["whsec_abc", ""]) == "got [redacted] back"
