@@ -11,6 +11,7 @@ from enum import StrEnum
 __all__ = [
     "BREAKER_OPENED",
     "BREAKER_REJECTED",
+    "CERTIFICATE_DAYS_LEFT",
     "DELIVERY_ATTEMPTS",
     "DELIVERY_DEAD_LETTERED",
     "DELIVERY_FAILED",
@@ -18,9 +19,13 @@ __all__ = [
     "DELIVERY_RETRIED",
     "DELIVERY_SUCCEEDED",
     "FALLBACK_USED",
+    "INTEGRATION_DIMENSION",
+    "INTEGRATION_HEALTHY",
     "NAMESPACE",
+    "PROBE_LATENCY",
     "REASON_DIMENSION",
     "Reason",
+    "UNHEALTHY_INTEGRATIONS",
 ]
 
 NAMESPACE = "Hookline"
@@ -37,6 +42,14 @@ BREAKER_OPENED = "BreakerOpened"  # one per breaker transition into open seen by
 DELIVERY_LATENCY = "DeliveryLatency"  # milliseconds, one value per HTTP request
 
 REASON_DIMENSION = "Reason"
+
+# Health (see docs/health.md). The Integration dimension is the one exception to "never an endpoint name": its
+# cardinality is bounded by the size of the registry, which operators control (one metric per integration).
+INTEGRATION_HEALTHY = "IntegrationHealthy"  # 1 if the integration's recorded state is healthy, else 0; dim Integration
+PROBE_LATENCY = "ProbeLatency"  # milliseconds, one value per probe that got a response (fleet-wide, no dimension)
+UNHEALTHY_INTEGRATIONS = "UnhealthyIntegrations"  # integrations in state unhealthy after a run (fleet count)
+CERTIFICATE_DAYS_LEFT = "CertificateDaysLeft"  # days until the TLS certificate expires; https only; dim Integration
+INTEGRATION_DIMENSION = "Integration"
 
 
 class Reason(StrEnum):
