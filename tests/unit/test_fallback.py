@@ -205,6 +205,35 @@ async def test_breakers_record_outcomes_with_latency_from_the_injected_clock(
     assert serving.successes == [pytest.approx(0.2)]
 
 
+class PermitBreaker(FakeBreaker):
+    """A breaker whose ``allow()`` hands out permits (like half-open probe leases) that take the outcome back."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.permits: list[FakeBreaker] = []
+
+    def allow(self) -> FakeBreaker:  # type: ignore[override]
+        permit = FakeBreaker(f"{self.name}-permit-{len(self.permits)}")
+        self.permits.append(permit)
+        return permit
+
+
+async def test_outcomes_go_through_the_permit_allow_returned(build: Callable[..., FallbackChain], run: Run) -> None:
+    log: list[str] = []
+    a, b = PermitBreaker("a"), PermitBreaker("b")
+    chain = build(
+        [
+            Alternative("a", Target("a", log, error=OSError("down")), breaker=a),
+            Alternative("b", Target("b", log, value="ok"), breaker=b),
+        ]
+    )
+    await run(chain)
+    assert [len(p.failures) for p in a.permits] == [1]
+    assert [len(p.successes) for p in b.permits] == [1]
+    assert a.failures == []
+    assert a.successes == b.successes == []
+
+
 async def test_errors_the_predicate_rejects_propagate_unchanged(build: Callable[..., FallbackChain], run: Run) -> None:
     log: list[str] = []
     error = ValueError("bad payload")

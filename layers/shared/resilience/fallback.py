@@ -30,6 +30,7 @@ __all__ = [
     "FallbackRegistry",
     "FallbackResult",
     "LastGood",
+    "OutcomeRecorder",
     "alternate",
     "cached_value",
     "default_registry",
@@ -42,19 +43,23 @@ __all__ = [
 Status = Literal["skipped", "failed", "served"]
 
 
-class BreakerLike(Protocol):
-    """What a chain needs from a circuit breaker (``resilience.breaker.CircuitBreaker`` fits)."""
-
-    def allow(self) -> object:
-        """Return if the call may go ahead; raise CircuitOpenError if not."""
-        ...
+class OutcomeRecorder(Protocol):
+    """Takes the outcome of one guarded call: a breaker, or the permit its ``allow()`` returned."""
 
     def record_success(self, latency_s: float) -> None:
         """Count a call that reached the target and succeeded."""
         ...
 
-    def record_failure(self, latency_s: float, error: str = ...) -> None:
+    def record_failure(self, latency_s: float, *, error: str) -> None:
         """Count a call that failed."""
+        ...
+
+
+class BreakerLike(OutcomeRecorder, Protocol):
+    """What a chain needs from a circuit breaker (``resilience.breaker.CircuitBreaker`` fits)."""
+
+    def allow(self) -> object:
+        """Return (optionally a permit that records outcomes) if the call may go ahead; raise CircuitOpenError."""
         ...
 
 
@@ -191,26 +196,30 @@ class FallbackChain:
         """Run the chain synchronously (every alternative must be a sync callable)."""
         outcomes: list[AlternativeOutcome] = []
         for index, alt in enumerate(self.alternatives):
-            if not self._admit(alt, outcomes):
+            admitted, recorder = self._admit(alt, outcomes)
+            if not admitted:
                 continue
             started = self._clock()
             try:
                 value = alt.fn(*args, **kwargs)
             except Exception as exc:
-                self._failed(alt, exc, self._clock() - started, outcomes)
+                self._failed(alt, recorder, exc, self._clock() - started, outcomes)
                 continue
             if inspect.isawaitable(value):
                 # A misconfiguration, not a target failure: it must not be swallowed as a reason to fall back.
                 _close(value)
                 raise ConfigurationError(f"alternative {alt.name!r} is async: use run_async")
-            return self._served(index, alt, value, self._clock() - started, outcomes, args=args, kwargs=kwargs)
+            return self._served(
+                index, alt, recorder, value, self._clock() - started, outcomes=outcomes, args=args, kwargs=kwargs
+            )
         raise self._exhausted(outcomes)
 
     async def run_async(self, *args: Any, **kwargs: Any) -> FallbackResult[Any]:
         """Run the chain in a coroutine; alternatives may be sync or async callables."""
         outcomes: list[AlternativeOutcome] = []
         for index, alt in enumerate(self.alternatives):
-            if not self._admit(alt, outcomes):
+            admitted, recorder = self._admit(alt, outcomes)
+            if not admitted:
                 continue
             started = self._clock()
             try:
@@ -218,44 +227,57 @@ class FallbackChain:
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:
-                self._failed(alt, exc, self._clock() - started, outcomes)
+                self._failed(alt, recorder, exc, self._clock() - started, outcomes)
                 continue
-            return self._served(index, alt, value, self._clock() - started, outcomes, args=args, kwargs=kwargs)
+            return self._served(
+                index, alt, recorder, value, self._clock() - started, outcomes=outcomes, args=args, kwargs=kwargs
+            )
         raise self._exhausted(outcomes)
 
-    def _admit(self, alt: Alternative, outcomes: list[AlternativeOutcome]) -> bool:
+    def _admit(self, alt: Alternative, outcomes: list[AlternativeOutcome]) -> tuple[bool, OutcomeRecorder | None]:
         if alt.breaker is None:
-            return True
+            return True, None
         try:
-            alt.breaker.allow()
+            permit = alt.breaker.allow()
         except CircuitOpenError as exc:
             outcomes.append(AlternativeOutcome(alt.name, "skipped", str(exc), exc))
-            return False
-        return True
+            return False, None
+        # A breaker may hand out a permit (a half-open probe lease, say) that must carry the outcome back.
+        if callable(getattr(permit, "record_success", None)) and callable(getattr(permit, "record_failure", None)):
+            return True, cast("OutcomeRecorder", permit)
+        return True, alt.breaker
 
-    def _failed(self, alt: Alternative, exc: Exception, latency: float, outcomes: list[AlternativeOutcome]) -> None:
+    def _failed(
+        self,
+        alt: Alternative,
+        recorder: OutcomeRecorder | None,
+        exc: Exception,
+        latency: float,
+        outcomes: list[AlternativeOutcome],
+    ) -> None:
         if not self.should_fallback(exc):
             # The target answered and the error is the caller's (bad input, 4xx...): not a health signal.
-            if alt.breaker is not None:
-                alt.breaker.record_success(latency)
+            if recorder is not None:
+                recorder.record_success(latency)
             raise exc
-        if alt.breaker is not None:
-            alt.breaker.record_failure(latency, error=type(exc).__name__)
+        if recorder is not None:
+            recorder.record_failure(latency, error=type(exc).__name__)
         outcomes.append(AlternativeOutcome(alt.name, "failed", _describe(exc), exc, latency))
 
     def _served(
         self,
         index: int,
         alt: Alternative,
+        recorder: OutcomeRecorder | None,
         value: Any,
         latency: float,
-        outcomes: list[AlternativeOutcome],
         *,
+        outcomes: list[AlternativeOutcome],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> FallbackResult[Any]:
-        if alt.breaker is not None:
-            alt.breaker.record_success(latency)
+        if recorder is not None:
+            recorder.record_success(latency)
         if index == 0:
             for other in self.alternatives[1:]:
                 if other.cache is not None:
