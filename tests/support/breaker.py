@@ -1,4 +1,4 @@
-"""Breaker test support: a settable clock and a moto server that answers one request at a time."""
+"""Breaker test support: a moto server that answers one request at a time (fake time: tests.support.timefakes)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,6 @@ from tests.support.aws import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-class FakeClock:
-    """Wall clock for tests: starts at a fixed epoch second and moves only when told."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move forward and return the new time."""
-        with self._lock:
-            self.now += seconds
-            return self.now
 
 
 @contextmanager
