@@ -197,6 +197,14 @@ async def test_cancellation_is_never_retried(clock: FakeClock) -> None:
     assert calls == 1
 
 
+def test_sync_call_refuses_an_async_function(clock: FakeClock) -> None:
+    async def fetch() -> str:
+        return "never awaited"
+
+    with pytest.raises(ConfigurationError, match="call_async"):
+        make_policy(clock).call(fetch)  # type: ignore[unused-coroutine]
+
+
 # --- backoff and jitter ------------------------------------------------------------------------------------------
 
 

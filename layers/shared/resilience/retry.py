@@ -142,6 +142,12 @@ class RetryPolicy:
             except Exception as exc:
                 delay = run.after_error(exc)
             else:
+                if inspect.isawaitable(result):
+                    # Retrying the creation of a coroutine would retry nothing; the caller meant call_async.
+                    close = getattr(result, "close", None)
+                    if callable(close):
+                        close()
+                    raise ConfigurationError(f"{fn!r} returned an awaitable: use call_async")
                 planned = run.after_result(result)
                 if planned is None:
                     return result
