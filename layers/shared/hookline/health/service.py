@@ -1,0 +1,254 @@
+"""HealthService.run(): check every enabled integration once, record, publish metrics, steer breakers and alert."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from hookline.health.conditions import evaluate
+from hookline.health.model import CheckOutcome, StateChange
+from hookline.health.probe import DEFAULT_PROBE_TIMEOUT_S, probe
+from hookline.health.store import LoadedEndpoint
+from hookline.metrics import CERTIFICATE_DAYS_LEFT, INTEGRATION_HEALTHY, PROBE_LATENCY, UNHEALTHY_INTEGRATIONS
+from hookline.registry import RegistryItemError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import httpx
+
+    from hookline.health.alerts import AlertPublisher
+    from hookline.health.steering import BreakerSteering, SteeringResult
+    from hookline.health.store import HealthStore
+    from hookline.health.telemetry import MetricsSink
+    from hookline.registry import EndpointRegistry
+
+__all__ = ["DEFAULT_PROBE_CONCURRENCY", "HealthService", "RunSummary"]
+
+DEFAULT_PROBE_CONCURRENCY = 50
+_LOGGER = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _breaker_names(by_integration: Mapping[str, tuple[str, ...]]) -> list[str]:
+    return sorted({name for names in by_integration.values() for name in names})
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run did (the Lambda function returns it as a dict)."""
+
+    checked: int = 0
+    healthy: int = 0
+    unhealthy: int = 0
+    unknown: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    alerts_sent: int = 0
+    breakers_opened: list[str] = field(default_factory=list)
+    breakers_closed: list[str] = field(default_factory=list)
+    breakers_left_alone: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    invalid_items: list[str] = field(default_factory=list)
+    errors: int = 0
+    duration_ms: int = 0
+    outcomes: list[CheckOutcome] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict without the per-integration outcomes."""
+        data = asdict(self)
+        data.pop("outcomes")
+        return data
+
+
+class HealthService:
+    """Probes every enabled integration concurrently (bounded), then records, measures, steers and alerts."""
+
+    def __init__(
+        self,
+        *,
+        registry: EndpointRegistry,
+        store: HealthStore,
+        client_factory: Callable[[], httpx.AsyncClient],
+        steering: BreakerSteering | None = None,
+        alerts: AlertPublisher | None = None,
+        metrics: MetricsSink | None = None,
+        concurrency: int = DEFAULT_PROBE_CONCURRENCY,
+        probe_timeout_s: float = DEFAULT_PROBE_TIMEOUT_S,
+        now: Callable[[], datetime] = _utc_now,
+        timer: Callable[[], float] = time.perf_counter,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._registry = registry
+        self._store = store
+        self._client_factory = client_factory
+        self._steering = steering
+        self._alerts = alerts
+        self._metrics = metrics
+        self._concurrency = concurrency
+        self._probe_timeout_s = probe_timeout_s
+        self._now = now
+        self._timer = timer
+        self._logger = logger or _LOGGER
+
+    def run(self) -> RunSummary:
+        """Run one check of the whole registry (blocking; builds its own event loop)."""
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> RunSummary:
+        """Run one check of the whole registry."""
+        started = self._timer()
+        loaded, invalid = self._load()
+        semaphore = asyncio.Semaphore(self._concurrency)
+        async with self._client_factory() as client:
+            results = await asyncio.gather(*(self._check(client, semaphore, item) for item in loaded))
+        outcomes = [outcome for outcome in results if outcome is not None]
+        errors = len(results) - len(outcomes)
+        pairs = [(item.endpoint, outcome) for item, outcome in zip(loaded, results, strict=True) if outcome]
+        steering = await asyncio.to_thread(self._steer, pairs)
+        alerts_sent, alert_errors = await asyncio.to_thread(self._alert, outcomes, steering)
+        self._emit(outcomes)
+        summary = self._summarize(
+            outcomes=outcomes,
+            invalid=invalid,
+            steering=steering,
+            alerts_sent=alerts_sent,
+            errors=errors + alert_errors,
+            started=started,
+        )
+        self._logger.info("health run finished", extra={"summary": summary.as_dict()})
+        return summary
+
+    def _load(self) -> tuple[list[LoadedEndpoint], list[str]]:
+        loaded: list[LoadedEndpoint] = []
+        invalid: list[str] = []
+        for raw in self._registry.iter_items():
+            try:
+                item = LoadedEndpoint.from_item(raw)
+            except RegistryItemError as error:
+                name = str(raw.get("name", {}).get("S", "?"))
+                invalid.append(name)
+                self._logger.warning("registry item skipped", extra={"integration": name, "error": str(error)})
+                continue
+            if item.endpoint.enabled:
+                loaded.append(item)
+        return loaded, invalid
+
+    async def _check(
+        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, item: LoadedEndpoint
+    ) -> CheckOutcome | None:
+        endpoint = item.endpoint
+        try:
+            async with semaphore:
+                result = await probe(client, endpoint, timeout_s=self._probe_timeout_s, timer=self._timer)
+            checked_at = self._now()
+            verdict = evaluate(endpoint.health, result, now=checked_at)
+            record = await asyncio.to_thread(self._store.record, item, result, verdict, checked_at=checked_at)
+        except Exception:
+            # One integration's trouble (e.g. a throttled write) must not stop the others from being checked.
+            self._logger.exception("health check failed", extra={"integration": endpoint.name})
+            return None
+        change = None
+        if record.step is not None and record.step.changed:
+            change = StateChange(
+                integration=endpoint.name,
+                old_state=record.step.old_state,
+                new_state=record.step.new_state,
+                reason=verdict.reason,
+                latency_ms=result.latency_ms,
+                checked_at=record.status.last_checked_at or "",
+                consecutive_failures=record.step.consecutive_failures,
+                consecutive_successes=record.step.consecutive_successes,
+            )
+        return CheckOutcome(
+            integration=endpoint.name,
+            state=record.status.state,
+            passed=verdict.passed,
+            reason=verdict.reason,
+            latency_ms=result.latency_ms if result.responded else None,
+            certificate_days_left=verdict.certificate_days_left,
+            change=change,
+            applied=record.applied,
+            skipped=record.skipped,
+        )
+
+    def _steer(self, pairs: list[tuple[Any, CheckOutcome]]) -> SteeringResult | None:
+        if self._steering is None:
+            return None
+        try:
+            return self._steering.apply(pairs)
+        except Exception:
+            self._logger.exception("breaker steering failed")
+            return None
+
+    def _alert(self, outcomes: list[CheckOutcome], steering: SteeringResult | None) -> tuple[int, int]:
+        if self._alerts is None:
+            return 0, 0
+        sent = errors = 0
+        for outcome in outcomes:
+            if outcome.change is None:
+                continue
+            steered = steering.for_integration(outcome.integration) if steering else ()
+            try:
+                if self._alerts.publish(outcome.change, steered=steered):
+                    sent += 1
+            except Exception:
+                errors += 1
+                self._logger.exception("alert failed", extra={"integration": outcome.integration})
+        return sent, errors
+
+    def _emit(self, outcomes: list[CheckOutcome]) -> None:
+        if self._metrics is None:
+            return
+        for outcome in outcomes:
+            self._metrics.add_for_integration(
+                INTEGRATION_HEALTHY, "Count", 1.0 if outcome.state == "healthy" else 0.0, outcome.integration
+            )
+            if outcome.latency_ms is not None:
+                self._metrics.add(PROBE_LATENCY, "Milliseconds", float(outcome.latency_ms))
+            if outcome.certificate_days_left is not None:
+                self._metrics.add_for_integration(
+                    CERTIFICATE_DAYS_LEFT, "Count", round(outcome.certificate_days_left, 2), outcome.integration
+                )
+        self._metrics.add(
+            UNHEALTHY_INTEGRATIONS, "Count", float(sum(outcome.state == "unhealthy" for outcome in outcomes))
+        )
+
+    def _summarize(
+        self,
+        *,
+        outcomes: list[CheckOutcome],
+        invalid: list[str],
+        steering: SteeringResult | None,
+        alerts_sent: int,
+        errors: int,
+        started: float,
+    ) -> RunSummary:
+        skipped: dict[str, int] = {}
+        for outcome in outcomes:
+            if outcome.skipped:
+                skipped[outcome.skipped] = skipped.get(outcome.skipped, 0) + 1
+        return RunSummary(
+            checked=len(outcomes),
+            healthy=sum(outcome.state == "healthy" for outcome in outcomes),
+            unhealthy=sum(outcome.state == "unhealthy" for outcome in outcomes),
+            unknown=sum(outcome.state == "unknown" for outcome in outcomes),
+            changes=[asdict(outcome.change) for outcome in outcomes if outcome.change is not None],
+            alerts_sent=alerts_sent,
+            breakers_opened=_breaker_names(steering.opened if steering else {}),
+            breakers_closed=_breaker_names(steering.closed if steering else {}),
+            breakers_left_alone=dict(steering.left_alone) if steering else {},
+            skipped=skipped,
+            invalid_items=invalid,
+            errors=errors + (steering.errors if steering else 0),
+            duration_ms=round((self._timer() - started) * 1000),
+            outcomes=outcomes,
+        )
