@@ -1,0 +1,367 @@
+"""The shared async HTTP client (guarded, pooled, no redirects) and one bounded request: ``send_limited``.
+
+Design (DESIGN.md "The request to a receiver"): connect timeout 5 s, the whole request bounded by ``timeout_s``
+(connect + send + read, enforced with ``asyncio.timeout``), at most ``max_body_bytes`` of a response kept, 3xx
+returned as a normal result (callers treat it as failure), every connect vetted by the network guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import httpcore
+import httpx
+
+import hookline
+from hookline.exceptions import ConnectError, RequestTimeoutError, TargetError, TargetRefusedError
+from hookline.netguard import GuardedNetworkBackend, check_url
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from hookline.netguard import Resolver
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "DEFAULT_USER_AGENT",
+    "MAX_TIMEOUT_S",
+    "GuardedTransport",
+    "HttpResult",
+    "build_async_client",
+    "parse_retry_after",
+    "send_limited",
+]
+
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 15.0
+MAX_TIMEOUT_S = 30.0
+DEFAULT_MAX_BODY_BYTES = 65_536
+DEFAULT_USER_AGENT = f"hookline/{hookline.__version__}"
+_KEEPALIVE_EXPIRY_S = 20.0  # below the 60 s idle timeout of common load balancers
+_DELTA_SECONDS = re.compile(r"[+-]?[0-9]{1,12}(?:\.[0-9]{1,6})?")
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    """A response as hookline keeps it: status, headers, at most ``max_body_bytes`` of body, timings."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+    truncated: bool
+    latency_ms: float
+    retry_after_s: float | None = None
+    certificate_not_after: datetime | None = None
+
+    @property
+    def is_success(self) -> bool:
+        """True for 2xx."""
+        return 200 <= self.status_code < 300
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, with a connection pool whose network backend is the network guard.
+
+    httpx.AsyncHTTPTransport takes no network backend, so after its constructor has run we swap its pool for an
+    httpcore.AsyncConnectionPool built from the same public arguments plus ``network_backend``. Request and
+    response conversion and httpcore-to-httpx exception mapping stay httpx's own, which a hand-written transport
+    would have to copy. Tests assert the guard really sits under the pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        limits = limits or httpx.Limits(max_connections=100, keepalive_expiry=_KEEPALIVE_EXPIRY_S)
+        ssl_context = (
+            verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify, trust_env=False)
+        )
+        # trust_env=False: a proxy from the environment would connect on our behalf, past the guard.
+        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
+        self.network_backend = GuardedNetworkBackend(
+            allow_private=allow_private, resolver=resolver, inner=network_backend
+        )
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=self.network_backend,
+        )
+
+
+def _request_guard(allow_private: bool) -> Callable[[httpx.Request], object]:
+    async def guard(request: httpx.Request) -> None:
+        # Scheme, userinfo and literal addresses are judged before the pool is even asked for a connection.
+        check_url(request.url, allow_private=allow_private)
+
+    return guard
+
+
+def build_async_client(
+    *,
+    allow_private: bool,
+    max_connections: int = 100,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    user_agent: str = DEFAULT_USER_AGENT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver | None = None,
+    verify: ssl.SSLContext | bool = True,
+    network_backend: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """One pooled client per environment: guarded connects, no redirects, no proxies from the environment.
+
+    ``transport`` replaces the guarded transport (tests pass httpx.MockTransport; URLs are still checked by
+    ``check_url``). ``resolver`` and ``network_backend`` (the backend under the guard) are for tests too;
+    ``verify`` takes an ssl.SSLContext, e.g. one trusting a test CA.
+    """
+    if transport is None:
+        transport = GuardedTransport(
+            allow_private=allow_private,
+            resolver=resolver,
+            verify=verify,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+            ),
+            network_backend=network_backend,
+        )
+    return httpx.AsyncClient(
+        transport=transport,
+        # Read/write/pool timeouts are a backstop for direct use; send_limited bounds the whole request itself.
+        timeout=httpx.Timeout(MAX_TIMEOUT_S, connect=connect_timeout_s),
+        follow_redirects=False,
+        trust_env=False,
+        # identity: a compressed body could inflate far beyond the read limit (send_limited decodes gzip/deflate
+        # with a bound anyway, for servers that compress regardless).
+        headers={"user-agent": user_agent, "accept-encoding": "identity"},
+        event_hooks={"request": [_request_guard(allow_private)]},
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds to wait per a Retry-After value: delta-seconds or HTTP-date (RFC 9110); negative -> 0, bad -> None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _DELTA_SECONDS.fullmatch(text):
+        return max(0.0, float(text))
+    when = _parse_http_date(text)
+    if when is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    if not value or not any(char.isalpha() for char in value):
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # HTTP-dates are always GMT; asctime format carries no zone at all.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _origin(url: str | httpx.URL) -> str:
+    """scheme://host[:port] only: paths and queries of webhook URLs often embed tokens."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        host = parsed.host if ":" not in parsed.host else f"[{parsed.host}]"
+        origin = f"{parsed.scheme}://{host}" + (f":{parsed.port}" if parsed.port else "")
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "the target"
+    return origin if len(origin) <= 120 else origin[:117] + "..."
+
+
+def _der_length(data: bytes, offset: int) -> tuple[int, int]:
+    first = data[offset]
+    if first < 0x80:
+        return first, offset + 1
+    size = first & 0x7F
+    return int.from_bytes(data[offset + 1 : offset + 1 + size], "big"), offset + 1 + size
+
+
+def _der_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(tag, content start, content end) of each element in data[start:end]."""
+    children = []
+    offset = start
+    while offset < end:
+        tag = data[offset]
+        length, content = _der_length(data, offset + 1)
+        children.append((tag, content, content + length))
+        offset = content + length
+    return children
+
+
+def _der_not_after(der: bytes) -> datetime | None:
+    """notAfter of a DER certificate (Certificate > TBSCertificate > Validity), without a crypto library."""
+    try:
+        _, cert_start, cert_end = _der_children(der, 0, len(der))[0]
+        _, tbs_start, tbs_end = _der_children(der, cert_start, cert_end)[0]
+        fields = _der_children(der, tbs_start, tbs_end)
+        # An explicit [0] version tag comes first in v3 certificates; validity follows serial, signature, issuer.
+        validity = fields[4] if fields[0][0] == 0xA0 else fields[3]
+        _not_before, (tag, start, end) = _der_children(der, validity[1], validity[2])
+        text = der[start:end].decode("ascii")
+        fmt = "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ"
+        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def _certificate_not_after(response: httpx.Response) -> datetime | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+        return None
+    certificate = ssl_object.getpeercert()
+    not_after = certificate.get("notAfter") if certificate else None
+    if isinstance(not_after, str):
+        return datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
+    # Without verification getpeercert() is empty; the raw certificate still carries the date.
+    der = ssl_object.getpeercert(binary_form=True)
+    return _der_not_after(der) if der else None
+
+
+async def _read_limited(response: httpx.Response, max_body_bytes: int) -> tuple[bytes, bool]:
+    """At most ``max_body_bytes`` of the body (decoded if gzip/deflate) and whether more was there."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    decoder = zlib.decompressobj(_ZLIB_WBITS[encoding]) if encoding in _ZLIB_WBITS else None
+    kept = bytearray()
+    truncated = False
+    async for raw in response.aiter_raw():
+        if decoder is None:
+            kept += raw
+        else:
+            try:
+                # max_length bounds the inflated size: a small compressed chunk can expand a thousandfold.
+                kept += decoder.decompress(raw, max_body_bytes + 1 - len(kept))
+            except zlib.error:
+                break  # a corrupt body: keep what decoded so far
+            if decoder.unconsumed_tail:
+                truncated = True
+                break
+        if len(kept) > max_body_bytes:
+            truncated = True
+            break
+    return bytes(kept[:max_body_bytes]), truncated
+
+
+def _find_cause(
+    error: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _transport_error(error: httpx.TransportError, origin: str) -> TargetError:
+    """Map an httpx transport error to hookline's small tree, with a bounded message naming only the origin."""
+    if isinstance(error, httpx.ConnectTimeout):
+        return RequestTimeoutError("connect_timeout", f"connect to {origin} timed out")
+    if isinstance(error, httpx.TimeoutException):
+        return RequestTimeoutError("timeout", f"{origin} did not answer in time")
+    if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return TargetRefusedError("scheme", f"target refused: unsupported URL for {origin}")
+    tls_cause = _find_cause(error, ssl.SSLError)
+    if tls_cause is not None:
+        detail = getattr(tls_cause, "reason", None) or type(tls_cause).__name__
+        return ConnectError("tls_error", f"TLS handshake with {origin} failed: {detail}")
+    if _find_cause(error, ConnectionRefusedError) is not None or "refused" in str(error).lower():
+        return ConnectError("connection_refused", f"connection refused by {origin}")
+    if isinstance(error, httpx.ConnectError):
+        return ConnectError("network_error", f"could not connect to {origin}: {str(error)[:100]}")
+    if (
+        _find_cause(error, (ConnectionResetError, BrokenPipeError)) is not None
+        or isinstance(error, httpx.ReadError | httpx.WriteError)
+        or "disconnected" in str(error).lower()
+    ):
+        return ConnectError("connection_reset", f"connection to {origin} was reset or closed before a response")
+    if isinstance(error, httpx.RemoteProtocolError):
+        return ConnectError("protocol_error", f"{origin} sent an invalid HTTP response")
+    return ConnectError("network_error", f"request to {origin} failed: {type(error).__name__}")
+
+
+async def send_limited(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    content: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    capture_certificate: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = _utc_now,
+) -> HttpResult:
+    """Send one request, bounded in time and in response size; never follows redirects.
+
+    Raises RequestTimeoutError, ConnectError or TargetRefusedError (each with ``reason``); any HTTP status,
+    3xx included, is a result.
+    """
+    if timeout_s <= 0 or max_body_bytes < 0:
+        raise ValueError("timeout_s must be positive and max_body_bytes non-negative")
+    origin = _origin(url)
+    started = clock()
+    try:
+        async with asyncio.timeout(timeout_s):
+            request = client.build_request(method, url, content=content, headers=headers)
+            response = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                # The TLS stream is only reachable while the response is open.
+                not_after = _certificate_not_after(response) if capture_certificate else None
+                body, truncated = await _read_limited(response, max_body_bytes)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise RequestTimeoutError("timeout", f"no complete response from {origin} within {timeout_s:g} s") from None
+    except httpx.TransportError as error:
+        raise _transport_error(error, origin) from None
+    except httpx.InvalidURL:
+        raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
+    latency_ms = (clock() - started) * 1000.0
+    retry_after = response.headers.get("retry-after")
+    retry_after_s = None
+    if retry_after is not None:
+        # The server's own Date is the reference for an HTTP-date, which makes clock skew irrelevant.
+        now = _parse_http_date(response.headers.get("date")) or wall_clock()
+        retry_after_s = parse_retry_after(retry_after, now=now)
+    return HttpResult(
+        status_code=response.status_code,
+        headers=response.headers,
+        body=body,
+        truncated=truncated,
+        latency_ms=latency_ms,
+        retry_after_s=retry_after_s,
+        certificate_not_after=not_after,
+    )
