@@ -1,0 +1,415 @@
+"""``hookline endpoints``: register, inspect, enable/disable, remove endpoints and rotate their signing secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import typer
+from botocore.exceptions import ClientError
+
+from hookline.exceptions import SecretFormatError, TargetRefusedError
+from hookline.netguard import check_url
+from hookline.registry import (
+    MAX_TIMEOUT_S,
+    Endpoint,
+    EndpointExistsError,
+    EndpointNotFoundError,
+    RegistryItemError,
+    endpoint_from_item,
+    endpoint_to_item,
+    validate_name,
+)
+from hookline.secrets import SecretInvalidError, SecretMissingError, SecretUnavailableError, SigningSecretStore
+from hookline.signing import SCHEMES, generate_secret, parse_secret_string
+from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, table
+from hookline_cli.resources import Resources, get_resources
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hookline.registry import EndpointRegistry, Scheme
+
+__all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for"]
+
+app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help=True)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_REDACTED = "<redacted>"
+_MAX_URL_LENGTH = 2048
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
+
+
+def secret_id_for(name: str) -> str:
+    """The Secrets Manager id ``--generate-secret`` uses for an endpoint: ``hookline/<name>``."""
+    return f"hookline/{name}"
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90``, ``90s``, ``30m``, ``24h`` or ``7d`` as a timedelta; UsageError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"invalid duration {text!r}: use seconds or a number with s, m, h or d (e.g. 24h)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
+    """The JSON form of an endpoint (stable keys). Header values are redacted: they often carry credentials."""
+    check = endpoint.health
+    status = endpoint.status
+    return {
+        "name": endpoint.name,
+        "url": endpoint.url,
+        "fallback_urls": list(endpoint.fallback_urls),
+        "secret_id": endpoint.secret_id,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "scheme": endpoint.scheme,
+        "timeout_s": endpoint.timeout_s,
+        "headers": dict.fromkeys(sorted(endpoint.headers), _REDACTED),
+        "event_types": list(endpoint.event_types),
+        "health_check": {
+            "url": check.url,
+            "method": check.method,
+            "expect_status": list(check.expect_status),
+            "max_latency_ms": check.max_latency_ms,
+            "body_contains": check.body_contains,
+            "min_cert_days": check.min_cert_days,
+            "failure_threshold": check.failure_threshold,
+            "success_threshold": check.success_threshold,
+        },
+        "health": {
+            "state": status.state,
+            "last_checked_at": status.last_checked_at,
+            "last_latency_ms": status.last_latency_ms,
+            "consecutive_failures": status.consecutive_failures,
+            "consecutive_successes": status.consecutive_successes,
+            "last_error": status.last_error,
+        },
+    }
+
+
+def require_endpoint(registry: EndpointRegistry, name: str) -> Endpoint:
+    """The endpoint called ``name``; UsageError (exit 2) when there is none."""
+    try:
+        return registry.require(name, fresh=True)
+    except EndpointNotFoundError:
+        raise UsageError(
+            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
+        ) from None
+
+
+def _check_target(url: str, label: str, resources: Resources) -> str:
+    if len(url) > _MAX_URL_LENGTH:
+        raise UsageError(f"{label} is longer than {_MAX_URL_LENGTH} characters")
+    try:
+        check_url(url, allow_private=resources.allow_private_targets)
+    except TargetRefusedError as error:
+        hint = None
+        if error.address_class == "loopback" and not resources.allow_private_targets:
+            hint = "loopback targets are allowed only against the local stack (see HOOKLINE_ALLOW_PRIVATE_TARGETS)"
+        raise UsageError(f"{label} {url!r} refused by the network guard: {error}", hint=hint) from None
+    return url
+
+
+def _parse_headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--header must be KEY=VALUE, got {key.strip() or value!r}")
+        headers[key.strip()] = item
+    return headers
+
+
+def _check_secret(resources: Resources, secret_id: str) -> None:
+    store = SigningSecretStore(client=resources.client("secretsmanager"))
+    try:
+        store.get(secret_id)
+    except (SecretMissingError, SecretInvalidError) as error:
+        raise UsageError(str(error), hint="create it with a whsec_ value, or use --generate-secret") from None
+    except SecretUnavailableError as error:
+        raise OperationalError(str(error)) from None
+
+
+def _create_secret(resources: Resources, secret_id: str, endpoint_name: str) -> str:
+    secret = generate_secret()
+    try:
+        resources.client("secretsmanager").create_secret(
+            Name=secret_id,
+            SecretString=secret,
+            Description=f"hookline signing secret of endpoint {endpoint_name}",
+            Tags=[{"Key": "hookline:endpoint", "Value": endpoint_name}],
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceExistsException":
+            raise UsageError(
+                f"secret {secret_id!r} exists already", hint=f"reuse it with --secret-id {secret_id}"
+            ) from None
+        raise
+    return secret
+
+
+@app.command("add")
+@cli_errors
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Endpoint name (1-128 of A-Z a-z 0-9 . _ : -).")],
+    *,
+    url: Annotated[str, typer.Option("--url", help="The receiver URL (http or https).")],
+    fallback_url: Annotated[
+        list[str] | None, typer.Option("--fallback-url", help="Alternate URL, tried in order (repeatable).")
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate-secret", help="Create Secrets Manager secret hookline/NAME; printed once.")
+    ] = False,
+    secret_id: Annotated[
+        str | None, typer.Option("--secret-id", help="Existing Secrets Manager secret holding a whsec_ secret.")
+    ] = None,
+    scheme: Annotated[str, typer.Option("--scheme", help="standard, github or stripe.")] = "standard",
+    health_url: Annotated[str | None, typer.Option("--health-url", help="URL the health function probes.")] = None,
+    health_method: Annotated[str, typer.Option("--health-method", help="GET or HEAD.")] = "GET",
+    expect_status: Annotated[
+        str | None, typer.Option("--expect-status", help="Expected probe status: 200, 200,204 or 200-299.")
+    ] = None,
+    max_latency_ms: Annotated[int | None, typer.Option("--max-latency-ms", help="Slower probes fail.")] = None,
+    min_cert_days: Annotated[
+        int | None, typer.Option("--min-cert-days", help="Fail when the cert expires sooner.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help=f"Request timeout, 1-{MAX_TIMEOUT_S:g} s.")] = 15.0,
+    header: Annotated[list[str] | None, typer.Option("--header", help="Static header KEY=VALUE (repeatable).")] = None,
+    event_type: Annotated[
+        list[str] | None, typer.Option("--event-type", help="Deliver only these event types (repeatable).")
+    ] = None,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Register an endpoint. With --generate-secret the new secret is printed once; store it at the receiver."""
+    resources = get_resources(ctx)
+    try:
+        validate_name(name)
+    except RegistryItemError as error:
+        raise UsageError(str(error)) from None
+    if generate == (secret_id is not None):
+        raise UsageError("give exactly one of --generate-secret or --secret-id")
+    if scheme not in SCHEMES:
+        raise UsageError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if not 1 <= timeout <= MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout must be between 1 and {MAX_TIMEOUT_S:g} seconds")
+    _check_target(url, "--url", resources)
+    fallbacks = tuple(_check_target(item, "--fallback-url", resources) for item in fallback_url or [])
+    if health_url:
+        _check_target(health_url, "--health-url", resources)
+    health_item: dict[str, Any] = {"url": health_url, "method": health_method}
+    optional = {"expect_status": expect_status, "max_latency_ms": max_latency_ms, "min_cert_days": min_cert_days}
+    health_item.update({key: value for key, value in optional.items() if value is not None})
+    try:
+        check = endpoint_from_item({"name": name, "url": url, "secret_id": "-", "health": health_item}).health
+        candidate = Endpoint(
+            name=name,
+            url=url,
+            secret_id=secret_id or secret_id_for(name),
+            fallback_urls=fallbacks,
+            scheme=cast("Scheme", scheme),
+            timeout_s=timeout,
+            headers=_parse_headers(header or []),
+            event_types=tuple(event_type or []),
+            health=check,
+        )
+        # The registry's own parser judges headers, health and the rest before anything is written.
+        endpoint_from_item(endpoint_to_item(candidate))
+    except RegistryItemError as error:
+        raise UsageError(str(error)) from None
+    registry = resources.registry()
+    if registry.get(name, fresh=True) is not None:
+        raise UsageError(f"an endpoint named {name!r} exists already")
+    secret: str | None = None
+    if generate:
+        secret = _create_secret(resources, candidate.secret_id, name)
+    else:
+        _check_secret(resources, candidate.secret_id)
+    try:
+        registry.register(candidate)
+    except EndpointExistsError:
+        if secret is not None:
+            # Lost a race with another `add`: do not leave a secret nobody will ever see again.
+            resources.client("secretsmanager").delete_secret(
+                SecretId=candidate.secret_id, ForceDeleteWithoutRecovery=True
+            )
+        raise UsageError(f"an endpoint named {name!r} exists already") from None
+    data = {"endpoint": endpoint_view(candidate), "secret": secret}
+
+    def render(console: Console) -> None:
+        console.print(f"registered endpoint {name} -> {url}", markup=False)
+        console.print(f"signing secret id: {candidate.secret_id}", markup=False)
+        if secret is not None:
+            console.print("signing secret (shown once, store it at the receiver now):", markup=False)
+            console.print(secret, markup=False)
+
+    emit(ctx, data, render, json_flag=json_flag)
+
+
+@app.command("list")
+@cli_errors
+def list_(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
+    """List every endpoint with its state."""
+    endpoints = get_resources(ctx).registry().list_endpoints()
+    data = [endpoint_view(endpoint) for endpoint in endpoints]
+
+    def render(console: Console) -> None:
+        if not endpoints:
+            console.print("no endpoints registered (add one with `hookline endpoints add`)", markup=False)
+            return
+        rows = [
+            (
+                endpoint.name,
+                "enabled" if endpoint.enabled else f"disabled ({endpoint.disabled_reason or '-'})",
+                endpoint.url,
+                len(endpoint.fallback_urls) or None,
+                endpoint.scheme,
+                ", ".join(endpoint.event_types) or "all",
+                endpoint.status.state,
+            )
+            for endpoint in endpoints
+        ]
+        console.print(table("Endpoints", ["name", "status", "url", "fallbacks", "scheme", "events", "health"], rows))
+
+    emit(ctx, data, render, json_flag=json_flag)
+
+
+@app.command("show")
+@cli_errors
+def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
+    """Show one endpoint's configuration and health."""
+    endpoint = require_endpoint(get_resources(ctx).registry(), name)
+    view = endpoint_view(endpoint)
+
+    def render(console: Console) -> None:
+        check = view["health_check"]
+        health = view["health"]
+        rows: list[tuple[str, Any]] = [
+            ("name", endpoint.name),
+            ("status", "enabled" if endpoint.enabled else f"disabled: {endpoint.disabled_reason or '-'}"),
+            ("url", endpoint.url),
+            ("fallback urls", "\n".join(endpoint.fallback_urls) or None),
+            ("secret id", endpoint.secret_id),
+            ("scheme", endpoint.scheme),
+            ("timeout", f"{endpoint.timeout_s:g} s"),
+            ("headers", ", ".join(view["headers"]) or None),
+            ("event types", ", ".join(endpoint.event_types) or "all"),
+            ("health check", check["url"] and f"{check['method']} {check['url']}"),
+            ("health", health["state"]),
+            ("last checked", format_time(health["last_checked_at"])),
+            ("last latency", health["last_latency_ms"] is not None and f"{health['last_latency_ms']} ms" or None),
+            ("failures / successes", f"{health['consecutive_failures']} / {health['consecutive_successes']}"),
+            ("last error", health["last_error"]),
+        ]
+        console.print(table(f"Endpoint {endpoint.name}", ["field", "value"], rows))
+
+    emit(ctx, view, render, json_flag=json_flag)
+
+
+@app.command("enable")
+@cli_errors
+def enable(ctx: typer.Context, name: str) -> None:
+    """Enable an endpoint (clears its disabled reason)."""
+    try:
+        get_resources(ctx).registry().enable(name)
+    except EndpointNotFoundError:
+        raise UsageError(f"unknown endpoint {name!r}") from None
+    typer.echo(f"enabled endpoint {name}")
+
+
+@app.command("disable")
+@cli_errors
+def disable(
+    ctx: typer.Context,
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why; shown in `endpoints show`.")] = "disabled by operator",
+) -> None:
+    """Disable an endpoint: its messages are dead-lettered (endpoint_disabled) until it is enabled again."""
+    try:
+        get_resources(ctx).registry().disable(name, reason)
+    except EndpointNotFoundError:
+        raise UsageError(f"unknown endpoint {name!r}") from None
+    typer.echo(f"disabled endpoint {name}")
+
+
+@app.command("remove")
+@cli_errors
+def remove(
+    ctx: typer.Context,
+    name: str,
+    delete_secret: Annotated[
+        bool, typer.Option("--delete-secret", help="Also schedule its Secrets Manager secret for deletion.")
+    ] = False,
+) -> None:
+    """Remove an endpoint from the registry."""
+    resources = get_resources(ctx)
+    registry = resources.registry()
+    endpoint = require_endpoint(registry, name)
+    try:
+        registry.remove(name)
+    except EndpointNotFoundError:
+        raise UsageError(f"unknown endpoint {name!r}") from None
+    typer.echo(f"removed endpoint {name}")
+    if delete_secret:
+        resources.client("secretsmanager").delete_secret(SecretId=endpoint.secret_id, RecoveryWindowInDays=7)
+        typer.echo(f"secret {endpoint.secret_id} scheduled for deletion in 7 days")
+
+
+@app.command("rotate-secret")
+@cli_errors
+def rotate_secret(
+    ctx: typer.Context,
+    name: str,
+    overlap: Annotated[
+        str, typer.Option("--overlap", help="How long the old secret keeps signing too (e.g. 24h, 90m).")
+    ] = "24h",
+    json_flag: JsonFlag = False,
+) -> None:
+    """Generate a new signing secret; the old one keeps signing during --overlap. Prints the new one once."""
+    resources = get_resources(ctx)
+    window = parse_duration(overlap)
+    if window <= timedelta(0):
+        raise UsageError("--overlap must be positive")
+    endpoint = require_endpoint(resources.registry(), name)
+    client = resources.client("secretsmanager")
+    try:
+        raw = client.get_secret_value(SecretId=endpoint.secret_id).get("SecretString")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise UsageError(f"secret {endpoint.secret_id!r} of endpoint {name!r} does not exist") from None
+        raise
+    if not isinstance(raw, str):
+        raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
+    try:
+        old = parse_secret_string(raw)
+    except SecretFormatError as error:
+        raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
+    now = resources.clock()
+    expires = now + window
+    new = generate_secret()
+    document = {
+        "current": new,
+        "previous": old.current,
+        "previous_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    client.put_secret_value(SecretId=endpoint.secret_id, SecretString=json.dumps(document))
+    data = {
+        "endpoint": name,
+        "secret_id": endpoint.secret_id,
+        "secret": new,
+        "previous_expires_at": document["previous_expires_at"],
+    }
+
+    def render(console: Console) -> None:
+        console.print(f"rotated the signing secret of {name} ({endpoint.secret_id})", markup=False)
+        console.print(f"the previous secret keeps signing until {document['previous_expires_at']}", markup=False)
+        console.print("new signing secret (shown once, give it to the receiver now):", markup=False)
+        console.print(new, markup=False)
+
+    emit(ctx, data, render, json_flag=json_flag)

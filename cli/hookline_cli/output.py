@@ -1,0 +1,171 @@
+"""Output of the CLI: rich tables for people, ``--json`` with stable keys for scripts, errors on stderr.
+
+Exit codes: 0 success, 1 operational failure (AWS error, unreachable stack, a signature that does not verify),
+2 bad input (unknown endpoint, malformed payload, URL refused by the network guard, missing secret ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.console import Console
+from rich.table import Table
+
+from hookline_cli.resources import ResourceError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "CliError",
+    "OperationalError",
+    "UsageError",
+    "cli_errors",
+    "emit",
+    "format_time",
+    "iso_time",
+    "table",
+    "wants_json",
+]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """An error the CLI reports as one line on stderr and a non-zero exit code."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(CliError):
+    """Bad input: unknown names, malformed values, refused URLs, missing secrets (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class OperationalError(CliError):
+    """The command was valid but could not be carried out (exit 1)."""
+
+    exit_code = EXIT_FAILURE
+
+
+def _stderr() -> Console:
+    # Built per use: CliRunner swaps sys.stderr per invocation, and rich binds the stream at construction.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout() -> Console:
+    """A console on the current stdout (tables wider than the terminal wrap rather than truncate)."""
+    return Console(highlight=False, soft_wrap=False)
+
+
+def report_error(message: str, *, hint: str | None = None) -> None:
+    """Print ``error: message`` (and an optional hint) on stderr, without markup interpretation."""
+    console = _stderr()
+    console.print(f"error: {message}", markup=False)
+    if hint:
+        console.print(f"hint: {hint}", markup=False)
+
+
+def _aws_error(error: ClientError) -> str:
+    detail = error.response.get("Error", {})
+    operation = getattr(error, "operation_name", "request")
+    return f"AWS {operation} failed: {detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
+
+
+def cli_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the errors a command can meet into one stderr line and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CliError as error:
+            report_error(error.message, hint=error.hint)
+            raise typer.Exit(error.exit_code) from None
+        except ResourceError as error:
+            report_error(str(error))
+            raise typer.Exit(EXIT_FAILURE) from None
+        except NoCredentialsError:
+            report_error("no AWS credentials found", hint="configure a profile, or use the local stack")
+            raise typer.Exit(EXIT_FAILURE) from None
+        except ClientError as error:
+            report_error(_aws_error(error))
+            raise typer.Exit(EXIT_FAILURE) from None
+        except BotoCoreError as error:
+            report_error(f"AWS request failed: {error}")
+            raise typer.Exit(EXIT_FAILURE) from None
+
+    return wrapper
+
+
+def wants_json(ctx: typer.Context, local_flag: bool = False) -> bool:
+    """Whether to print JSON: the command's own ``--json`` or the global one on the root context."""
+    if local_flag:
+        return True
+    obj = ctx.find_root().obj
+    value = obj.get("json") if isinstance(obj, dict) else getattr(obj, "json", None)
+    if value is None:
+        value = getattr(obj, "json_output", None)
+    return bool(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def emit(ctx: typer.Context, data: Any, render: Callable[[Console], None], *, json_flag: bool = False) -> None:
+    """Print ``data`` as JSON (sorted keys, stable) when asked to, else let ``render`` draw it for people."""
+    if wants_json(ctx, json_flag):
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=_default, ensure_ascii=False))
+    else:
+        render(stdout())
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table; None cells show as a dash."""
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*("-" if cell is None or cell == "" else str(cell) for cell in row))
+    return grid
+
+
+def format_time(value: float | str | None) -> str | None:
+    """Unix seconds or an ISO string as ``YYYY-MM-DD HH:MM:SSZ`` (UTC); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC)
+        return parsed.strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Unix seconds as ISO-8601 UTC (``2026-11-28T08:00:00Z``) for JSON output; None stays None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
