@@ -249,6 +249,9 @@ def _certificate_not_after(response: httpx.Response) -> datetime | None:
 
 async def _read_limited(response: httpx.Response, max_body_bytes: int) -> tuple[bytes, bool]:
     """At most ``max_body_bytes`` of the body (decoded if gzip/deflate) and whether more was there."""
+    if response.is_stream_consumed:
+        # Built in memory (httpx.MockTransport with content=bytes): already decoded, nothing left to bound.
+        return response.content[:max_body_bytes], len(response.content) > max_body_bytes
     encoding = response.headers.get("content-encoding", "").strip().lower()
     decoder = zlib.decompressobj(_ZLIB_WBITS[encoding]) if encoding in _ZLIB_WBITS else None
     kept = bytearray()
