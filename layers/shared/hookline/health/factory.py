@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from hookline.settings import Settings
 from resilience.breaker import BreakerRegistry, DynamoDBStateStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
     from aws_lambda_powertools import Metrics
 
@@ -36,6 +39,8 @@ def build_health_service(
     transport: httpx.AsyncBaseTransport | None = None,
     concurrency: int = DEFAULT_PROBE_CONCURRENCY,
     breaker_registry: BreakerRegistry | None = None,
+    client_factory: Callable[[], httpx.AsyncClient] | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> HealthService:
     """Wire a HealthService from settings; every client can be passed in (tests), else it is built here."""
     settings.require("endpoints_table", "health_history_table")
@@ -52,12 +57,13 @@ def build_health_service(
     alerts = None
     if settings.alert_topic_arn:
         alerts = AlertPublisher(settings.alert_topic_arn, client=sns or boto3.client("sns"))
-    client_factory = partial(
-        build_async_client,
-        allow_private=settings.allow_private_targets,
-        max_connections=concurrency,
-        transport=transport,
-    )
+    if client_factory is None:
+        client_factory = partial(
+            build_async_client,
+            allow_private=settings.allow_private_targets,
+            max_connections=concurrency,
+            transport=transport,
+        )
     return HealthService(
         registry=registry,
         store=store,
@@ -66,7 +72,12 @@ def build_health_service(
         alerts=alerts,
         metrics=metrics,
         concurrency=concurrency,
+        now=now or _utc_now,
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @cache

@@ -16,8 +16,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from hookline.delivery.targets import origin_of
 from resilience.breaker import BreakerState
 from resilience.exceptions import StateStoreError
 
@@ -31,19 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["HEALTH_SOURCE", "BreakerSteering", "SteeringResult", "target_origin"]
 
 HEALTH_SOURCE = "health"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOGGER = logging.getLogger(__name__)
 
 
 def target_origin(url: str) -> str:
-    """The breaker name of a target: scheme://host[:port], lower-case, default port left out."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    return f"{scheme}://{host}" if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+    """The breaker name of a target, exactly as delivery names it: scheme://host[:port] (default port left out)."""
+    return origin_of(url)
 
 
 @dataclass(frozen=True)
