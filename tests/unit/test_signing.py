@@ -20,7 +20,9 @@ from hookline.signing import (
     sign_standard,
     signature_headers,
     stripe_signature,
+    verify_github,
     verify_standard,
+    verify_stripe,
 )
 
 # The Standard Webhooks specification's own test vector (also in the standardwebhooks library's tests).
@@ -310,3 +312,30 @@ def test_malformed_secrets_rejected_without_leaking(value: str, message: str) ->
 def test_parse_rejects_non_string() -> None:
     with pytest.raises(SecretFormatError, match="must be a string"):
         parse_secret_string(b"whsec_abc")  # type: ignore[arg-type]
+
+
+def test_verify_github() -> None:
+    header = github_signature(CURRENT, b'{"a":1}')
+    verify_github(CURRENT, b'{"a":1}', header)
+    verify_github(CURRENT, b'{"a":1}', f" {header}\n")
+    for bad in (github_signature(PREVIOUS, b'{"a":1}'), github_signature(CURRENT, b'{"a":2}'), "", "sha256=zz", "é"):
+        with pytest.raises(SignatureVerificationError):
+            verify_github(CURRENT, b'{"a":1}', bad)
+
+
+def test_verify_stripe() -> None:
+    header = stripe_signature([CURRENT, PREVIOUS], NOW_TS, b'{"a":1}')
+    verify_stripe(CURRENT, b'{"a":1}', header, now=NOW)
+    verify_stripe([PREVIOUS], b'{"a":1}', header, now=NOW)
+    verify_stripe(CURRENT, b'{"a":1}', header.replace(",", ", "), now=NOW)
+    with pytest.raises(SignatureVerificationError, match="no matching"):
+        verify_stripe(CURRENT, b'{"a":2}', header, now=NOW)
+    with pytest.raises(SignatureVerificationError, match="no matching"):
+        verify_stripe(CURRENT, b'{"a":1}', header.replace(f"t={NOW_TS}", f"t={NOW_TS + 1}"), now=NOW)
+    with pytest.raises(SignatureVerificationError, match="too old"):
+        verify_stripe(CURRENT, b'{"a":1}', header, now=NOW + timedelta(seconds=301))
+    with pytest.raises(SignatureVerificationError, match="future"):
+        verify_stripe(CURRENT, b'{"a":1}', header, now=NOW - timedelta(seconds=301))
+    for malformed in ("", "v1=abc", f"t={NOW_TS}", f"t={NOW_TS},t={NOW_TS},v1=abc", "t=soon,v1=abc"):
+        with pytest.raises(SignatureVerificationError):
+            verify_stripe(CURRENT, b'{"a":1}', malformed, now=NOW)

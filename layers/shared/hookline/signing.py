@@ -33,7 +33,9 @@ __all__ = [
     "sign_standard",
     "signature_headers",
     "stripe_signature",
+    "verify_github",
     "verify_standard",
+    "verify_stripe",
 ]
 
 SECRET_PREFIX = "whsec_"
@@ -258,21 +260,14 @@ def verify_standard(
     tolerance_s: float = DEFAULT_TOLERANCE_S,
 ) -> None:
     """Verify a Standard Webhooks request; raise SignatureVerificationError unless one v1 signature matches."""
-    current = datetime.now(UTC) if now is None else now
-    if current.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
+    if not msg_id or not signature_header:
+        raise SignatureVerificationError("missing webhook-id or webhook-signature")
+    sent_at = _parse_timestamp(timestamp)
+    current = _check_age(sent_at, now, tolerance_s)
     if isinstance(secret_or_secrets, SigningSecrets):
         secrets = secret_or_secrets.active(current)
     else:
         secrets = _as_tuple(secret_or_secrets)
-    if not msg_id or not signature_header:
-        raise SignatureVerificationError("missing webhook-id or webhook-signature")
-    sent_at = _parse_timestamp(timestamp)
-    age_s = current.timestamp() - sent_at
-    if age_s > tolerance_s:
-        raise SignatureVerificationError("webhook-timestamp is too old")
-    if age_s < -tolerance_s:
-        raise SignatureVerificationError("webhook-timestamp is too far in the future")
     payload = _as_bytes(body)
     expected = [_standard_digest(_decode_key(secret), msg_id, sent_at, payload) for secret in secrets]
     offered = _offered_signatures(signature_header)
@@ -283,6 +278,58 @@ def verify_standard(
             matched |= hmac.compare_digest(candidate, digest)
     if not matched:
         raise SignatureVerificationError("no matching webhook signature")
+
+
+def _check_age(sent_at: int, now: datetime | None, tolerance_s: float) -> datetime:
+    current = datetime.now(UTC) if now is None else now
+    if current.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    age_s = current.timestamp() - sent_at
+    if age_s > tolerance_s:
+        raise SignatureVerificationError("webhook timestamp is too old")
+    if age_s < -tolerance_s:
+        raise SignatureVerificationError("webhook timestamp is too far in the future")
+    return current
+
+
+def verify_github(secret: str, body: bytes | str, signature_header: str) -> None:
+    """Verify an ``X-Hub-Signature-256`` header; raise SignatureVerificationError unless it matches."""
+    expected = github_signature(secret, body).encode("ascii")
+    if not hmac.compare_digest(expected, signature_header.strip().encode("utf-8", errors="replace")):
+        raise SignatureVerificationError("no matching X-Hub-Signature-256")
+
+
+def verify_stripe(
+    secret_or_secrets: str | Sequence[str],
+    body: bytes | str,
+    signature_header: str,
+    *,
+    now: datetime | None = None,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+) -> None:
+    """Verify a ``Stripe-Signature`` header (``t=...,v1=...``) against any of the secrets, with a time tolerance."""
+    timestamps: list[str] = []
+    offered: list[bytes] = []
+    for item in signature_header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamps.append(value)
+        elif key == "v1":
+            offered.append(value.encode("utf-8", errors="replace"))
+    if len(timestamps) != 1 or not offered:
+        raise SignatureVerificationError("malformed Stripe-Signature")
+    sent_at = _parse_timestamp(timestamps[0])
+    _check_age(sent_at, now, tolerance_s)
+    expected = [
+        stripe_signature(secret, sent_at, body).partition(",v1=")[2].encode("ascii")
+        for secret in _as_tuple(secret_or_secrets)
+    ]
+    matched = False
+    for candidate in offered:
+        for digest in expected:
+            matched |= hmac.compare_digest(candidate, digest)
+    if not matched:
+        raise SignatureVerificationError("no matching Stripe-Signature v1")
 
 
 def generate_secret(*, random_bytes: Callable[[int], bytes] = os.urandom) -> str:
