@@ -175,3 +175,21 @@ async def test_slow_resolution_is_a_connect_timeout() -> None:
             await send_limited(client, "GET", "http://slow-dns.test/")
     assert caught.value.reason == "connect_timeout"
     assert backend.connects == []
+
+
+async def test_ipv6_loopback_allowed_only_with_allow_private() -> None:
+    try:
+        server6 = LoopbackServer(host="::1").start()
+    except OSError:
+        pytest.skip("::1 is not configured on this machine")
+    try:
+        backend = RecordingAnyIOBackend()
+        async with build_async_client(allow_private=True, network_backend=backend) as client:
+            assert (await send_limited(client, "GET", server6.url("/"))).status_code == 200
+        async with build_async_client(allow_private=False, network_backend=backend) as client:
+            with pytest.raises(TargetRefusedError):
+                await send_limited(client, "GET", server6.url("/"))
+        assert backend.connects == [("::1", server6.port)]
+        assert server6.connections == 1
+    finally:
+        server6.stop()
