@@ -140,10 +140,11 @@ def emit(ctx: typer.Context, data: Any, render: Callable[[Console], None], *, js
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table; None cells show as a dash."""
+    """A rich table; None and empty cells show as a dash."""
     grid = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        # The first column is the key people grep for: never wrapped; the others fold to fit the terminal.
+        grid.add_column(column, overflow="fold", no_wrap=index == 0)
     for row in rows:
         grid.add_row(*("-" if cell is None or cell == "" else str(cell) for cell in row))
     return grid

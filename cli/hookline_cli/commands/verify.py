@@ -9,7 +9,7 @@ import typer
 from hookline.exceptions import SecretFormatError, SignatureVerificationError
 from hookline.signing import DEFAULT_TOLERANCE_S, parse_secret_string, verify_standard
 from hookline_cli.inputs import read_value
-from hookline_cli.output import EXIT_FAILURE, UsageError, cli_errors, report_error
+from hookline_cli.output import EXIT_FAILURE, UsageError, cli_errors
 from hookline_cli.resources import get_resources
 
 if TYPE_CHECKING:
@@ -66,6 +66,6 @@ def verify(
     except SecretFormatError as error:
         raise UsageError(f"the signing secret is malformed: {error}") from None
     except SignatureVerificationError as error:
-        report_error(f"invalid: {error}")
+        typer.echo(f"invalid: {error}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
     typer.echo("valid")

@@ -1,0 +1,285 @@
+"""`hookline endpoints ...` against the moto server: registration, secrets, network guard, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hookline.registry import EndpointRegistry
+from hookline.signing import generate_secret, parse_secret_string
+from tests.support.cli import NOW, CliHarness
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.template import StackResources
+
+RECEIVER = "http://127.0.0.1:9/hooks"
+
+
+@pytest.fixture
+def cli(stack: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
+    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
+
+
+@pytest.fixture
+def ep() -> str:
+    """A unique endpoint name: Secrets Manager names are global in the session's moto server."""
+    return f"acme-{uuid.uuid4().hex[:8]}"
+
+
+def _registry(cli: CliHarness) -> EndpointRegistry:
+    return EndpointRegistry(cli.stack.endpoints_table, client=cli.aws("dynamodb"), cache_ttl_s=0)
+
+
+def _secret_value(cli: CliHarness, secret_id: str) -> str:
+    return str(cli.aws("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+
+def _put_secret(cli: CliHarness, name: str, value: str) -> None:
+    cli.aws("secretsmanager").create_secret(Name=name, SecretString=value)
+
+
+def test_add_with_generated_secret_prints_it_once_and_stores_it(cli: CliHarness, ep: str) -> None:
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret", "--event-type", "a.b")
+
+    assert result.exit_code == 0, result.stderr
+    stored = _secret_value(cli, f"hookline/{ep}")
+    assert parse_secret_string(stored).current == stored
+    assert result.stdout.count(stored) == 1
+    endpoint = _registry(cli).require(ep)
+    assert (endpoint.url, endpoint.secret_id, endpoint.event_types) == (RECEIVER, f"hookline/{ep}", ("a.b",))
+
+
+def test_add_json_output_has_the_endpoint_and_the_secret(cli: CliHarness, ep: str) -> None:
+    data = cli.json("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret", "--scheme", "github")
+
+    assert data["secret"] == _secret_value(cli, f"hookline/{ep}")
+    assert data["endpoint"]["name"] == ep
+    assert data["endpoint"]["scheme"] == "github"
+
+
+def test_add_with_existing_secret_and_every_option(cli: CliHarness, ep: str) -> None:
+    secret = generate_secret()
+    _put_secret(cli, f"team/{ep}", secret)
+
+    result = cli.invoke(
+        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}",
+        "--fallback-url", "http://127.0.0.1:10/b", "--fallback-url", "http://127.0.0.1:11/c",
+        "--scheme", "stripe", "--health-url", "http://127.0.0.1:9/health", "--expect-status", "200-204",
+        "--timeout", "7.5", "--header", "X-Api-Key=k3y", "--event-type", "a.b", "--event-type", "c.d",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert secret not in result.stdout
+    endpoint = _registry(cli).require(ep)
+    assert endpoint.fallback_urls == ("http://127.0.0.1:10/b", "http://127.0.0.1:11/c")
+    assert endpoint.scheme == "stripe"
+    assert endpoint.timeout_s == 7.5
+    assert dict(endpoint.headers) == {"X-Api-Key": "k3y"}
+    assert endpoint.event_types == ("a.b", "c.d")
+    assert endpoint.health.url == "http://127.0.0.1:9/health"
+    assert endpoint.health.expect_status == (200, 201, 202, 203, 204)
+
+
+def test_show_json_has_stable_keys_and_redacts_header_values(cli: CliHarness, ep: str) -> None:
+    _put_secret(cli, f"team/{ep}", generate_secret())
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}", "--header", "Auth=t0ken")
+
+    data = cli.json("endpoints", "show", ep)
+
+    assert set(data) == {
+        "name", "url", "fallback_urls", "secret_id", "enabled", "disabled_reason", "scheme", "timeout_s",
+        "headers", "event_types", "health_check", "health",
+    }  # fmt: skip
+    assert data["headers"] == {"Auth": "<redacted>"}
+    assert "t0ken" not in json.dumps(data)
+    assert data["health"]["state"] == "unknown"
+
+
+def test_list_enable_disable_remove(cli: CliHarness, ep: str) -> None:
+    for name in (f"{ep}-b", f"{ep}-a"):
+        assert cli.invoke("endpoints", "add", name, "--url", RECEIVER, "--generate-secret").exit_code == 0
+
+    assert [item["name"] for item in cli.json("endpoints", "list")] == [f"{ep}-a", f"{ep}-b"]
+    assert cli.invoke("endpoints", "disable", f"{ep}-a", "--reason", "maintenance").exit_code == 0
+    shown = cli.json("endpoints", "show", f"{ep}-a")
+    assert (shown["enabled"], shown["disabled_reason"]) == (False, "maintenance")
+    assert cli.invoke("endpoints", "enable", f"{ep}-a").exit_code == 0
+    assert cli.json("endpoints", "show", f"{ep}-a")["enabled"] is True
+    table = cli.invoke("endpoints", "list")
+    assert f"{ep}-a" in table.stdout and f"{ep}-b" in table.stdout
+    assert cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-secret").exit_code == 0
+    assert [item["name"] for item in cli.json("endpoints", "list")] == [f"{ep}-b"]
+    described = cli.aws("secretsmanager").describe_secret(SecretId=f"hookline/{ep}-a")
+    assert "DeletedDate" in described
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["show", "ghost"], ["enable", "ghost"], ["disable", "ghost"], ["remove", "ghost"], ["rotate-secret", "ghost"]],
+)
+def test_unknown_endpoint_is_bad_input(cli: CliHarness, command: list[str]) -> None:
+    result = cli.invoke("endpoints", *command)
+
+    assert result.exit_code == 2
+    assert "unknown endpoint 'ghost'" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://10.0.0.7/hook", "private"),
+        ("ftp://127.0.0.1/hook", "scheme"),
+        ("https://user:pw@127.0.0.1/hook", "credentials"),
+    ],
+)
+def test_url_refused_by_the_network_guard(cli: CliHarness, url: str, expected: str, ep: str) -> None:
+    result = cli.invoke("endpoints", "add", ep, "--url", url, "--generate-secret")
+
+    assert result.exit_code == 2
+    assert "refused by the network guard" in result.stderr
+    assert expected in result.stderr
+    assert "pw" not in result.stderr.replace("user:pw@", "")  # only the URL as typed, no echo elsewhere
+    assert _registry(cli).get(ep) is None
+    secrets = cli.aws("secretsmanager").list_secrets()["SecretList"]
+    assert f"hookline/{ep}" not in [item["Name"] for item in secrets]
+
+
+def test_fallback_and_health_urls_are_guarded_too(cli: CliHarness, ep: str) -> None:
+    fallback = cli.invoke(
+        "endpoints", "add", f"{ep}-a", "--url", RECEIVER, "--fallback-url", "http://192.168.1.1/", "--generate-secret"
+    )
+    health = cli.invoke(
+        "endpoints",
+        "add",
+        f"{ep}-b",
+        "--url",
+        RECEIVER,
+        "--health-url",
+        "http://[::ffff:10.0.0.1]/",
+        "--generate-secret",
+    )
+
+    assert (fallback.exit_code, health.exit_code) == (2, 2)
+    assert "--fallback-url" in fallback.stderr and "--health-url" in health.stderr
+
+
+def test_loopback_targets_only_when_the_stack_allows_private_targets(cli: CliHarness, ep: str) -> None:
+    cli.extra_env["HOOKLINE_ALLOW_PRIVATE_TARGETS"] = "false"
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    assert result.exit_code == 2
+    assert "loopback" in result.stderr
+    assert "HOOKLINE_ALLOW_PRIVATE_TARGETS" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--generate-secret", "--secret-id", "x"], "exactly one of --generate-secret or --secret-id"),
+        ([], "exactly one of --generate-secret or --secret-id"),
+        (["--secret-id", "does/not/exist"], "does/not/exist"),
+        (["--generate-secret", "--scheme", "svix"], "--scheme must be one of"),
+        (["--generate-secret", "--timeout", "31"], "--timeout must be between 1 and 30"),
+        (["--generate-secret", "--header", "novalue"], "--header must be KEY=VALUE"),
+        (["--generate-secret", "--header", "webhook-id=x"], "not allowed"),
+        (["--generate-secret", "--health-method", "POST"], "health.method"),
+    ],
+)
+def test_add_rejects_bad_input_with_exit_2(cli: CliHarness, args: list[str], message: str, ep: str) -> None:
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, *args)
+
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert _registry(cli).get(ep) is None
+
+
+def test_add_rejects_a_malformed_existing_secret_without_echoing_it(cli: CliHarness, ep: str) -> None:
+    _put_secret(cli, f"team/{ep}-bad", "not-a-whsec-value")
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}-bad")
+
+    assert result.exit_code == 2
+    assert "malformed" in result.stderr
+    assert "not-a-whsec-value" not in result.stderr + result.stdout
+
+
+def test_add_rejects_bad_names_and_duplicates(cli: CliHarness, ep: str) -> None:
+    assert cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret").exit_code == 0
+    first_secret = _secret_value(cli, f"hookline/{ep}")
+
+    duplicate = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    bad_name = cli.invoke("endpoints", "add", "-bad name", "--url", RECEIVER, "--generate-secret")
+
+    assert duplicate.exit_code == 2 and "exists already" in duplicate.stderr
+    assert _secret_value(cli, f"hookline/{ep}") == first_secret
+    assert bad_name.exit_code == 2
+
+
+def test_generated_secret_that_exists_already_is_bad_input(cli: CliHarness, ep: str) -> None:
+    _put_secret(cli, f"hookline/{ep}", generate_secret())
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    assert result.exit_code == 2
+    assert f"--secret-id hookline/{ep}" in result.stderr
+
+
+def test_rotate_secret_writes_the_rotation_form_and_prints_only_the_new_secret(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    old = _secret_value(cli, f"hookline/{ep}")
+
+    result = cli.invoke("endpoints", "rotate-secret", ep)
+
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
+    assert document["previous"] == old
+    assert document["previous_expires_at"] == (NOW + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    secrets = parse_secret_string(json.dumps(document))
+    assert secrets.active(NOW) == (document["current"], old)
+    assert secrets.active(NOW + timedelta(hours=25)) == (document["current"],)
+    assert document["current"] in result.stdout
+    assert old not in result.stdout + result.stderr
+
+
+def test_rotate_secret_twice_keeps_only_the_latest_previous_and_honours_overlap(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    cli.invoke("endpoints", "rotate-secret", ep)
+    middle = json.loads(_secret_value(cli, f"hookline/{ep}"))["current"]
+
+    data = cli.json("endpoints", "rotate-secret", ep, "--overlap", "90m")
+
+    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
+    assert (document["current"], document["previous"]) == (data["secret"], middle)
+    assert data["previous_expires_at"] == (NOW + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert set(data) == {"endpoint", "secret_id", "secret", "previous_expires_at"}
+
+
+@pytest.mark.parametrize("overlap", ["soon", "0", "-5h"])
+def test_rotate_secret_rejects_bad_overlap(cli: CliHarness, overlap: str, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    before = _secret_value(cli, f"hookline/{ep}")
+
+    result = cli.invoke("endpoints", "rotate-secret", ep, "--overlap", overlap)
+
+    assert result.exit_code == 2
+    assert _secret_value(cli, f"hookline/{ep}") == before
+
+
+def test_rotate_secret_of_a_missing_secret_is_bad_input(cli: CliHarness, ep: str) -> None:
+    _put_secret(cli, f"team/{ep}", generate_secret())
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}")
+    cli.aws("secretsmanager").delete_secret(SecretId=f"team/{ep}", ForceDeleteWithoutRecovery=True)
+
+    result = cli.invoke("endpoints", "rotate-secret", ep)
+
+    assert result.exit_code == 2
+    assert f"team/{ep}" in result.stderr

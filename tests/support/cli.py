@@ -1,0 +1,126 @@
+"""Running the ``hookline`` CLI in tests: typer's CliRunner against the moto server, with injected clock and clients."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from typer.testing import CliRunner
+
+from hookline_cli.resources import Resources
+from tests.support.aws import FAKE_ENV, client
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from click.testing import Result
+
+    from tests.support.template import StackResources
+
+__all__ = ["NOW", "CliHarness", "FailingClient", "app", "stack_environ"]
+
+NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
+
+
+def stack_environ(stack: StackResources) -> dict[str, str]:
+    """``HOOKLINE_*`` variables naming the test stack's resources (the CLI's documented override)."""
+    return {
+        "HOOKLINE_ENDPOINTS_TABLE": stack.endpoints_table,
+        "HOOKLINE_BREAKER_TABLE": stack.breaker_table,
+        "HOOKLINE_HEALTH_HISTORY_TABLE": stack.health_history_table,
+        "HOOKLINE_DELIVERY_QUEUE_URL": stack.delivery_queue_url,
+        "HOOKLINE_DEAD_LETTER_QUEUE_URL": stack.dead_letter_queue_url,
+        "HOOKLINE_ALERT_TOPIC_ARN": stack.alert_topic_arn,
+    }
+
+
+def app() -> Any:
+    """The `hookline` typer app."""
+    try:
+        from hookline_cli.main import app
+    except ImportError:  # TEMPORARY until main.py lands (local-stack helper); removed before the report
+        import typer
+
+        from hookline_cli.commands import breakers, dlq, endpoints, health, send, verify
+
+        app = typer.Typer()
+
+        @app.callback()
+        def _root() -> None:
+            pass
+
+        app.add_typer(endpoints.app, name="endpoints")
+        app.add_typer(dlq.app, name="dlq")
+        app.add_typer(breakers.app, name="breakers")
+        app.add_typer(health.app, name="health")
+        app.command("send")(send.send)
+        app.command("verify")(verify.verify)
+    return app
+
+
+@dataclass
+class CliHarness:
+    """Invokes the real ``hookline`` app with a Resources object as the root context object."""
+
+    stack: StackResources
+    endpoint_url: str
+    tmp_path: Path
+    now: datetime = NOW
+    extra_env: dict[str, str] = field(default_factory=dict)
+    client_factory: Callable[[str], Any] | None = None
+
+    def resources(self) -> Resources:
+        """A fresh Resources per invocation, as the CLI builds one per process."""
+        return Resources(
+            endpoint_url=self.endpoint_url,
+            region=FAKE_ENV["AWS_REGION"],
+            config_path=self.tmp_path / "no-local.json",
+            environ={**FAKE_ENV, **stack_environ(self.stack), **self.extra_env},
+            client_factory=self.client_factory,
+            clock=lambda: self.now,
+            sqs_wait_s=0,
+        )
+
+    def invoke(self, *args: str, input: str | None = None) -> Result:  # noqa: A002 - CliRunner's name
+        """Run ``hookline ARGS``; the result has exit_code, stdout and stderr."""
+        result: Result = CliRunner().invoke(app(), list(args), obj=self.resources(), input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    def json(self, *args: str) -> Any:
+        """Run a read command with ``--json`` and parse its stdout (which must be JSON only)."""
+        result = self.invoke(*args, "--json")
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def aws(self, service: str) -> Any:
+        """A plain boto3 client on the moto server, for arranging and checking state."""
+        return client(service, self.endpoint_url)
+
+
+class FailingClient:
+    """Wraps a boto3 client; the named operation fails from its ``fail_from``-th call on (1-based)."""
+
+    def __init__(self, inner: Any, operation: str, *, fail_from: int = 1, error: Exception | None = None) -> None:
+        self._inner = inner
+        self._operation = operation
+        self._fail_from = fail_from
+        self._error = error or ConnectionResetError("injected failure")
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name != self._operation:
+            return attribute
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls >= self._fail_from:
+                raise self._error
+            return attribute(*args, **kwargs)
+
+        return wrapper
