@@ -1,0 +1,43 @@
+"""Child-process entry point: moto's ThreadedMotoServer on loopback until the parent closes stdin.
+
+Run as a script (``python -I _moto_process.py --port N``), not imported: moto's backends are process-global, so a
+``mock_aws()`` anywhere in the parent process would wipe a server running there; in a child they are isolated,
+and the server dies with its parent (stdin reaches EOF) instead of outliving it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def main() -> int:
+    """Start the server, print `ready <port>`, serve until stdin closes."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    if args.host not in _LOOPBACK:
+        sys.stderr.write(f"refusing to bind moto to non-loopback address {args.host}\n")
+        return 2
+    # werkzeug logs every request at INFO; the local stack's log only needs problems.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    sys.stdout.write(f"ready {port}\n")
+    sys.stdout.flush()
+    try:
+        sys.stdin.read()  # returns at EOF: the parent closed the pipe, or died
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""SQS event source mapping emulator: Lambda's poller, batching window and ReportBatchItemFailures semantics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hookline_cli.localstack.events import sqs_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hookline_cli.localstack.invoke import Invoker, InvokeResult
+    from hookline_cli.localstack.resolve import SqsMappingSpec
+
+__all__ = ["BatchOutcome", "MappingStats", "SqsEventSourceMapping", "failed_item_ids"]
+
+_log = logging.getLogger("hookline.local")
+_MAX_RECEIVE = 10  # ReceiveMessage returns at most 10 messages
+_MAX_WAIT_S = 20  # ...and long-polls at most 20 s
+
+
+def failed_item_ids(payload: Any, message_ids: set[str]) -> set[str] | None:
+    """The messages to keep from a ReportBatchItemFailures response, or None when Lambda fails the whole batch.
+
+    Lambda treats a null or empty response and a null or empty batchItemFailures as complete success; an item
+    without a string itemIdentifier, an empty one, or one naming a message not in the batch, and any response
+    that is not an object, as complete failure.
+    """
+    if payload is None:
+        return set()
+    if not isinstance(payload, dict):
+        return None
+    failures = payload.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    failed: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or not identifier or identifier not in message_ids:
+            return None
+        failed.add(identifier)
+    return failed
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What happened to one batch."""
+
+    request_id: str
+    message_ids: tuple[str, ...]
+    deleted: tuple[str, ...]
+    kept: tuple[str, ...]
+    batch_failed: bool
+    error: str | None = None
+
+
+@dataclass
+class MappingStats:
+    """Running totals for one mapping."""
+
+    batches: int = 0
+    records: int = 0
+    deleted: int = 0
+    item_failures: int = 0
+    batch_failures: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    last_error: str | None = None
+    outcomes: list[BatchOutcome] = field(default_factory=list)
+
+
+class SqsEventSourceMapping:
+    """Polls one queue and invokes one function with Lambda's batching and response handling.
+
+    Redrive is left to the queue: a message the function keeps failing is received again until the queue's
+    maxReceiveCount moves it to its dead-letter queue, exactly as with Lambda.
+    """
+
+    def __init__(
+        self,
+        spec: SqsMappingSpec,
+        *,
+        sqs: Any,
+        invoker_factory: Callable[[], Invoker],
+        region: str = "us-east-1",
+        poll_wait_s: int = 1,
+        keep_outcomes: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.spec = spec
+        self._sqs = sqs
+        self._invoker_factory = invoker_factory
+        self._region = region
+        # Short idle polls so stop() is prompt; Lambda's pollers long-poll 20 s, which only changes idle cost.
+        self._poll_wait_s = max(0, min(_MAX_WAIT_S, poll_wait_s))
+        self._keep_outcomes = keep_outcomes
+        self._clock = clock
+        self._sleep = sleep
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._invokers: list[Invoker] = []
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.stats = MappingStats()
+
+    @property
+    def in_flight(self) -> int:
+        """Batches received and not yet settled."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def invokers(self) -> list[Invoker]:
+        """One execution environment per concurrent poller."""
+        return list(self._invokers)
+
+    def start(self) -> None:
+        """Start one poller per unit of maximum concurrency."""
+        if self._threads or not self.spec.enabled:
+            return
+        self._stop.clear()
+        for index in range(max(1, self.spec.maximum_concurrency)):
+            invoker = self._invoker_factory()
+            self._invokers.append(invoker)
+            thread = threading.Thread(
+                target=self._run, args=(invoker,), name=f"esm-{self.spec.logical_id}-{index}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop polling; an in-flight batch may finish within ``grace_s``, else its environment is killed and the
+        batch is left to the visibility timeout (nothing deleted)."""
+        self._stop.set()
+        deadline = self._clock() + grace_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - self._clock()))
+        for invoker, thread in zip(self._invokers, self._threads, strict=True):
+            if thread.is_alive():
+                invoker.kill()
+                thread.join(5.0)
+            invoker.close()
+        self._threads.clear()
+        self._invokers.clear()
+
+    def _run(self, invoker: Invoker) -> None:
+        while not self._stop.is_set():
+            batch: list[dict[str, Any]] = []
+            try:
+                try:
+                    self._gather(batch)
+                except Exception as exc:  # noqa: BLE001 - a poller survives a failed receive, like Lambda's
+                    _log.warning("%s: receive failed: %s", self.spec.logical_id, exc)
+                    if not batch:
+                        self._stop.wait(1.0)
+                        continue
+                if not batch:
+                    continue
+                if self._stop.is_set():
+                    break  # received but not invoked: the visibility timeout returns them to the queue
+                self.process_batch(batch, invoker)
+            except Exception:  # a bug here must not silently stop the mapping
+                _log.exception("%s: batch handling failed", self.spec.logical_id)
+            finally:
+                if batch:
+                    with self._lock:
+                        self._in_flight -= 1
+
+    def _receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=self.spec.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def _gather(self, batch: list[dict[str, Any]]) -> None:
+        """Fill ``batch`` up to BatchSize: one long poll, then more until it is full or the batching window closes."""
+        window_ends: float | None = None
+        batch_size = max(1, self.spec.batch_size)
+        while len(batch) < batch_size and not self._stop.is_set():
+            if window_ends is None:
+                wait_s = self._poll_wait_s
+            else:
+                remaining = window_ends - self._clock()
+                if remaining <= 0:
+                    return
+                wait_s = min(_MAX_WAIT_S, int(remaining))
+            messages = self._receive(min(_MAX_RECEIVE, batch_size - len(batch)), wait_s)
+            if messages:
+                if not batch:
+                    with self._lock:
+                        self._in_flight += 1
+                batch.extend(messages)
+                if window_ends is None:
+                    if self.spec.maximum_batching_window_s <= 0:
+                        return
+                    window_ends = self._clock() + self.spec.maximum_batching_window_s
+            elif window_ends is None:
+                return
+            elif wait_s == 0:
+                self._sleep(min(0.05, max(0.0, window_ends - self._clock())))
+
+    def process_batch(self, messages: list[dict[str, Any]], invoker: Invoker) -> BatchOutcome:
+        """Invoke the function with one batch and settle it the way Lambda does."""
+        event = sqs_event(messages, queue_arn=self.spec.queue_arn, region=self._region)
+        ids = tuple(message["MessageId"] for message in messages)
+        result = invoker.invoke(event)
+        outcome = self._settle(messages, ids, result)
+        with self._lock:
+            stats = self.stats
+            stats.batches += 1
+            stats.records += len(ids)
+            stats.deleted += len(outcome.deleted)
+            stats.item_failures += 0 if outcome.batch_failed else len(outcome.kept)
+            stats.batch_failures += int(outcome.batch_failed)
+            stats.timeouts += int(result.timed_out)
+            stats.crashes += int(result.crashed)
+            if outcome.error:
+                stats.last_error = outcome.error
+            stats.outcomes.append(outcome)
+            del stats.outcomes[: -self._keep_outcomes]
+        return outcome
+
+    def _settle(self, messages: list[dict[str, Any]], ids: tuple[str, ...], result: InvokeResult) -> BatchOutcome:
+        if not result.ok:
+            error = f"{result.error_type}: {result.error_message}"
+            _log.warning(
+                "%s: batch of %d failed (%s); left to the visibility timeout", self.spec.logical_id, len(ids), error
+            )
+            return BatchOutcome(result.request_id, ids, (), ids, True, error)
+        failed: set[str] | None = set()
+        if self.spec.report_batch_item_failures:
+            failed = failed_item_ids(result.payload, set(ids))
+        if failed is None:
+            error = f"invalid batchItemFailures response: {str(result.payload)[:200]}"
+            _log.warning("%s: %s; the whole batch failed", self.spec.logical_id, error)
+            return BatchOutcome(result.request_id, ids, (), ids, True, error)
+        to_delete = [message for message in messages if message["MessageId"] not in failed]
+        deleted = self._delete(to_delete)
+        kept = tuple(message_id for message_id in ids if message_id in failed)
+        return BatchOutcome(result.request_id, ids, tuple(deleted), kept, False)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> list[str]:
+        deleted: list[str] = []
+        for start in range(0, len(messages), _MAX_RECEIVE):
+            chunk = messages[start : start + _MAX_RECEIVE]
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
+            try:
+                response = self._sqs.delete_message_batch(QueueUrl=self.spec.queue_url, Entries=entries)
+            except Exception as exc:  # noqa: BLE001 - undeleted messages come back: a duplicate, as on Lambda
+                _log.warning("%s: delete failed: %s", self.spec.logical_id, exc)
+                continue
+            ok = {entry["Id"] for entry in response.get("Successful", [])}
+            for failure in response.get("Failed", []):
+                _log.warning("%s: delete failed: %s", self.spec.logical_id, failure)
+            deleted.extend(chunk[int(i)]["MessageId"] for i in sorted(ok, key=int))
+        return deleted
+
+    def wait_idle(self, timeout_s: float = 60.0, *, poll_s: float = 0.2) -> bool:
+        """Wait until no batch is in flight and the queue holds nothing (visible, in flight or delayed)."""
+        deadline = self._clock() + timeout_s
+        quiet = 0
+        while self._clock() < deadline:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self.spec.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            pending = sum(int(value) for value in attributes.values())
+            quiet = quiet + 1 if pending == 0 and self.in_flight == 0 else 0
+            if quiet >= 2:  # two quiet looks in a row: nothing was between receive and settle
+                return True
+            self._sleep(poll_s)
+        return False

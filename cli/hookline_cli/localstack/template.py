@@ -1,0 +1,140 @@
+"""Read template.yaml and translate it with aws-sam-translator, offline, keeping track of local code paths."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import yaml  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["TemplateError", "TranslatedTemplate", "load_template", "parameter_values", "translate"]
+
+# Local CodeUri/ContentUri are swapped for s3://<_LOCAL_BUCKET>/<logical id> before translation (the translator only
+# accepts S3 locations, like `sam validate` does) and mapped back to their directories afterwards.
+_LOCAL_BUCKET = "hookline-local"
+_CODE_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+
+
+class TemplateError(ValueError):
+    """The template cannot be read, translated or given these parameters."""
+
+
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...)."""
+
+
+def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Parse a SAM/CloudFormation template (YAML or JSON), intrinsics in their long form."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            template = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    except (OSError, yaml.YAMLError) as exc:
+        raise TemplateError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
+    return template
+
+
+def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The template's parameter defaults with ``overrides`` applied; unknown or missing parameters raise."""
+    declared: dict[str, Any] = template.get("Parameters") or {}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise TemplateError(f"unknown template parameters: {', '.join(unknown)} (declared: {', '.join(declared)})")
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            values[name] = str(overrides[name])
+        elif "Default" in spec:
+            default = spec["Default"]
+            values[name] = ",".join(map(str, default)) if isinstance(default, list) else str(default)
+        else:
+            raise TemplateError(f"template parameter {name} has no default: pass a value for it")
+    return values
+
+
+@dataclass(frozen=True)
+class TranslatedTemplate:
+    """Plain CloudFormation (SAM resources expanded) and the local directories behind its code locations."""
+
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    code_paths: dict[str, Path]
+
+    def local_code_path(self, location: Any) -> Path | None:
+        """The directory behind a translated Code/Content location ({S3Bucket, S3Key}), if it was a local path."""
+        if isinstance(location, dict) and location.get("S3Bucket") == _LOCAL_BUCKET:
+            return self.code_paths.get(str(location.get("S3Key")))
+        return None
+
+
+def _swap_local_uris(template: dict[str, Any], base_dir: Path) -> dict[str, Path]:
+    globals_function = (template.get("Globals") or {}).get("Function") or {}
+    code_paths: dict[str, Path] = {}
+    for logical_id, resource in template["Resources"].items():
+        prop = _CODE_PROPERTY.get(resource.get("Type", ""))
+        if prop is None:
+            continue
+        properties = resource.setdefault("Properties", {})
+        if "InlineCode" in properties:
+            continue
+        uri = properties.get(prop, globals_function.get(prop, ".") if prop == "CodeUri" else None)
+        if isinstance(uri, str) and not uri.startswith("s3://"):
+            code_paths[logical_id] = (base_dir / uri).resolve()
+            properties[prop] = f"s3://{_LOCAL_BUCKET}/{logical_id}"
+    return code_paths
+
+
+def translate(
+    template: dict[str, Any],
+    *,
+    base_dir: Path,
+    parameters: dict[str, str] | None = None,
+    region: str = "us-east-1",
+    account_id: str = "123456789012",
+    stack_name: str = "hookline-local",
+) -> TranslatedTemplate:
+    """Expand the SAM transform offline (bundled managed-policy map, no AWS call) and return plain CloudFormation."""
+    from samtranslator.model.exceptions import InvalidDocumentException  # type: ignore[import-untyped]
+    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
+
+    sam_template = copy.deepcopy(template)
+    values = parameter_values(sam_template, parameters)
+    code_paths = _swap_local_uris(sam_template, base_dir)
+    if "Transform" not in sam_template:
+        return TranslatedTemplate(sam_template, values, code_paths)
+    # The session only answers "which region"; it never makes a request.
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+    pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name}
+    try:
+        translated = Translator(None, Parser(), boto_session=session).translate(
+            sam_template, {**values, **pseudo}, get_managed_policy_map=dict
+        )
+    except InvalidDocumentException as exc:
+        causes = "; ".join(str(cause) for cause in exc.causes)
+        raise TemplateError(f"SAM translation failed: {causes}") from exc
+    return TranslatedTemplate(translated, values, code_paths)
