@@ -208,7 +208,7 @@ def test_many_concurrent_writers_keep_counters_equal_to_applied_checks(
     lock = threading.Lock()
 
     def writer(offset: int) -> None:
-        for step in range(10):
+        for step in range(5):
             # Interleaved timestamps: writer k writes checks k, k+4, k+8, ... (some will be older than the stored one).
             record = store.record(stale, probe(), FAIL, checked_at=START + timedelta(seconds=offset + 4 * step))
             with lock:
@@ -222,8 +222,8 @@ def test_many_concurrent_writers_keep_counters_equal_to_applied_checks(
     applied = sum(record.applied for record in results)
     final = store.load("acme")
     assert final is not None
-    assert len(results) == 40
-    assert applied >= 10  # at least one writer's run of strictly newer checks
+    assert len(results) == 20
+    assert applied >= 5  # at least one writer's run of strictly newer checks
     assert final.version == applied
     assert final.endpoint.status.consecutive_failures == applied
     history = store.history("acme", limit=100)

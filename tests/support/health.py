@@ -35,9 +35,9 @@ class StepClock:
         return self.current
 
 
-def make_endpoint(name: str, url: str, **health: Any) -> Endpoint:
-    """An endpoint whose health check has the given fields."""
-    return Endpoint(name=name, url=url, secret_id=f"hookline/{name}", health=HealthCheck(**health))
+def make_endpoint(name: str, target: str, **health: Any) -> Endpoint:
+    """An endpoint delivering to ``target`` whose health check has the given fields."""
+    return Endpoint(name=name, url=target, secret_id=f"hookline/{name}", health=HealthCheck(**health))
 
 
 def settings_for(stack: StackResources, moto_endpoint: str) -> Settings:
