@@ -73,11 +73,24 @@ async def test_whole_request_deadline(server: LoopbackServer) -> None:
 
 
 async def test_slow_body_counts_against_the_deadline(server: LoopbackServer) -> None:
-    # A response head arrives at once but the body never completes: the deadline covers the read as well.
-    server.route("/trickle", Reply(headers={"content-length": "100"}, body=b"partial"))
+    # The status arrives at once but the body never completes: the deadline covers the read as well, and the
+    # answer the receiver gave is kept.
+    server.route("/trickle", Reply(status=200, headers={"content-length": "100"}, body=b"partial"))
     async with build_async_client(allow_private=True) as client:
-        with pytest.raises(RequestTimeoutError):
-            await send_limited(client, "GET", server.url("/trickle"), timeout_s=0.1)
+        started = time.monotonic()
+        result = await send_limited(client, "GET", server.url("/trickle"), timeout_s=0.1)
+        elapsed = time.monotonic() - started
+    assert (result.status_code, result.body, result.truncated, result.body_error) == (200, b"partial", True, "timeout")
+    assert elapsed < 0.3
+
+
+async def test_body_cut_short_keeps_the_status(server: LoopbackServer) -> None:
+    server.route("/cut", Reply(status=202, headers={"content-length": "100"}, body=b"part", action="respond_close"))
+    async with build_async_client(allow_private=True) as client:
+        result = await send_limited(client, "POST", server.url("/cut"), content=b"{}")
+        assert (await send_limited(client, "POST", server.url("/"), content=b"{}")).status_code == 200
+    assert (result.status_code, result.body, result.truncated) == (202, b"part", True)
+    assert result.body_error == "connection_reset"
 
 
 async def test_redirects_are_returned_not_followed(server: LoopbackServer) -> None:

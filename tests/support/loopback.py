@@ -10,6 +10,7 @@ recorded with its headers and body.
         server.route("/flaky", [Reply(status=500), Reply(status=200)])
         server.route("/slow", Reply(delay_s=0.2))
         server.route("/reset", Reply(action="reset"))   # RST after reading the request, no response
+        server.route("/cut", Reply(headers={"content-length": "100"}, body=b"part", action="respond_close"))
         ... server.url("/hook") ...
         assert server.requests_for("/hook")[0].headers["webhook-id"] == "msg_1"
 
@@ -49,8 +50,9 @@ class Reply:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
-    # reset: RST (SO_LINGER 0) after reading the request; close: orderly FIN without a response.
-    action: Literal["respond", "reset", "close"] = "respond"
+    # reset: RST (SO_LINGER 0) after reading the request; close: orderly FIN without a response;
+    # respond_close: send the response, then FIN (with a content-length above len(body): a body cut short).
+    action: Literal["respond", "reset", "close", "respond_close"] = "respond"
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class LoopbackServer:
                     return
                 if reply.action == "close":
                     break
-                keep_alive = request.headers.get("connection", "").lower() != "close"
+                keep_alive = request.headers.get("connection", "").lower() != "close" and reply.action == "respond"
                 writer.write(_render(reply, head_only=request.method == "HEAD", keep_alive=keep_alive))
                 await writer.drain()
                 if not keep_alive:

@@ -311,3 +311,28 @@ async def test_environment_proxies_are_ignored(monkeypatch: pytest.MonkeyPatch) 
     async with build_async_client(allow_private=False) as client:
         assert client._mounts == {}
         assert isinstance(client._transport_for_url(httpx.URL("https://hooks.example.com/")), GuardedTransport)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "connection_reset"),
+        (httpx.RemoteProtocolError("peer closed connection without sending complete message body"), "connection_reset"),
+        (httpx.RemoteProtocolError("malformed chunk"), "protocol_error"),
+        (httpx.ReadTimeout("timed out"), "timeout"),
+    ],
+)
+async def test_broken_body_keeps_status_and_what_arrived(error: Exception, reason: str) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"first "
+        yield b"second"
+        raise error
+
+    async with _client(lambda request: httpx.Response(200, content=broken())) as client:
+        result = await send_limited(client, "POST", URL, content=b"{}")
+    assert (result.status_code, result.body, result.truncated, result.body_error) == (
+        200,
+        b"first second",
+        True,
+        reason,
+    )

@@ -63,6 +63,9 @@ class HttpResult:
     latency_ms: float
     retry_after_s: float | None = None
     certificate_not_after: datetime | None = None
+    # Set when the body broke off (reason code, e.g. "timeout", "connection_reset") after the status had arrived:
+    # the receiver answered, so the status counts; the body is what arrived (``truncated`` is True).
+    body_error: str | None = None
 
     @property
     def is_success(self) -> bool:
@@ -247,15 +250,17 @@ def _certificate_not_after(response: httpx.Response) -> datetime | None:
     return _der_not_after(der) if der else None
 
 
-async def _read_limited(response: httpx.Response, max_body_bytes: int) -> tuple[bytes, bool]:
-    """At most ``max_body_bytes`` of the body (decoded if gzip/deflate) and whether more was there."""
+async def _read_limited(response: httpx.Response, max_body_bytes: int, kept: bytearray) -> bool:
+    """Append at most ``max_body_bytes`` of the body (decoded if gzip/deflate) to ``kept``; True if there was more.
+
+    ``kept`` is the caller's, so that what arrived survives a read that fails half-way.
+    """
     if response.is_stream_consumed:
         # Built in memory (httpx.MockTransport with content=bytes): already decoded, nothing left to bound.
-        return response.content[:max_body_bytes], len(response.content) > max_body_bytes
+        kept += response.content[:max_body_bytes]
+        return len(response.content) > max_body_bytes
     encoding = response.headers.get("content-encoding", "").strip().lower()
     decoder = zlib.decompressobj(_ZLIB_WBITS[encoding]) if encoding in _ZLIB_WBITS else None
-    kept = bytearray()
-    truncated = False
     async for raw in response.aiter_raw():
         if decoder is None:
             kept += raw
@@ -264,14 +269,14 @@ async def _read_limited(response: httpx.Response, max_body_bytes: int) -> tuple[
                 # max_length bounds the inflated size: a small compressed chunk can expand a thousandfold.
                 kept += decoder.decompress(raw, max_body_bytes + 1 - len(kept))
             except zlib.error:
-                break  # a corrupt body: keep what decoded so far
+                return False  # a corrupt body: keep what decoded so far
             if decoder.unconsumed_tail:
-                truncated = True
-                break
+                del kept[max_body_bytes:]
+                return True
         if len(kept) > max_body_bytes:
-            truncated = True
-            break
-    return bytes(kept[:max_body_bytes]), truncated
+            del kept[max_body_bytes:]
+            return True
+    return False
 
 
 def _find_cause(
@@ -306,11 +311,11 @@ def _transport_error(error: httpx.TransportError, origin: str) -> TargetError:
     if (
         _find_cause(error, (ConnectionResetError, BrokenPipeError)) is not None
         or isinstance(error, httpx.ReadError | httpx.WriteError)
-        or "disconnected" in str(error).lower()
+        or any(word in str(error).lower() for word in ("disconnected", "peer closed"))
     ):
         return ConnectError("connection_reset", f"connection to {origin} was reset or closed before a response")
-    if isinstance(error, httpx.RemoteProtocolError):
-        return ConnectError("protocol_error", f"{origin} sent an invalid HTTP response")
+    if isinstance(error, httpx.ProtocolError):
+        return ConnectError("protocol_error", f"HTTP protocol error with {origin}")
     return ConnectError("network_error", f"request to {origin} failed: {type(error).__name__}")
 
 
@@ -329,29 +334,40 @@ async def send_limited(
 ) -> HttpResult:
     """Send one request, bounded in time and in response size; never follows redirects.
 
-    Raises RequestTimeoutError, ConnectError or TargetRefusedError (each with ``reason``); any HTTP status,
-    3xx included, is a result.
+    Raises RequestTimeoutError, ConnectError or TargetRefusedError (each with ``reason``) when no response status
+    arrived within ``timeout_s``. Any status, 3xx included, is a result; if the body then breaks off or runs past
+    the deadline, the result carries what arrived, ``truncated=True`` and ``body_error``.
     """
     if timeout_s <= 0 or max_body_bytes < 0:
         raise ValueError("timeout_s must be positive and max_body_bytes non-negative")
     origin = _origin(url)
     started = clock()
+    deadline = asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with deadline:
             request = client.build_request(method, url, content=content, headers=headers)
             response = await client.send(request, stream=True, follow_redirects=False)
-            try:
-                # The TLS stream is only reachable while the response is open.
-                not_after = _certificate_not_after(response) if capture_certificate else None
-                body, truncated = await _read_limited(response, max_body_bytes)
-            finally:
-                await response.aclose()
     except TimeoutError:
-        raise RequestTimeoutError("timeout", f"no complete response from {origin} within {timeout_s:g} s") from None
+        raise RequestTimeoutError("timeout", f"no response from {origin} within {timeout_s:g} s") from None
     except httpx.TransportError as error:
         raise _transport_error(error, origin) from None
     except httpx.InvalidURL:
         raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
+    # The status has arrived: from here on a failure only cuts the body short, it does not undo the answer (a
+    # receiver that said 200 and then stalled or reset did get the webhook; retrying would duplicate it).
+    kept = bytearray()
+    body_error: str | None = None
+    try:
+        # The TLS stream is only reachable while the response is open.
+        not_after = _certificate_not_after(response) if capture_certificate else None
+        async with asyncio.timeout_at(deadline.when()):
+            truncated = await _read_limited(response, max_body_bytes, kept)
+    except TimeoutError:
+        body_error, truncated = "timeout", True
+    except httpx.TransportError as error:
+        body_error, truncated = _transport_error(error, origin).reason, True
+    finally:
+        await response.aclose()
     latency_ms = (clock() - started) * 1000.0
     retry_after = response.headers.get("retry-after")
     retry_after_s = None
@@ -362,9 +378,10 @@ async def send_limited(
     return HttpResult(
         status_code=response.status_code,
         headers=response.headers,
-        body=body,
+        body=bytes(kept),
         truncated=truncated,
         latency_ms=latency_ms,
         retry_after_s=retry_after_s,
         certificate_not_after=not_after,
+        body_error=body_error,
     )
