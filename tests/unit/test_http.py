@@ -142,7 +142,7 @@ async def test_reading_stops_at_the_cap() -> None:
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_compressed_bomb_is_decoded_within_the_cap(encoding: str) -> None:
-    plain = b"\0" * 20_000_000
+    plain = b"\0" * 5_000_000
     packed = gzip.compress(plain) if encoding == "gzip" else zlib.compress(plain)
     assert len(packed) < 100_000
     async with _client(_body_handler(packed, {"content-encoding": encoding})) as client:
