@@ -201,6 +201,13 @@ def test_signature_headers_rejects_unknown_scheme() -> None:
         signature_headers("svix", CURRENT, "msg", NOW_TS, b"{}")
 
 
+def test_signing_secrets_object_needs_active() -> None:
+    secrets = SigningSecrets(current=CURRENT)
+    with pytest.raises(TypeError, match=r"active\(now\)"):
+        signature_headers("standard", secrets, "msg", NOW_TS, b"{}")  # type: ignore[arg-type]
+    assert signature_headers("standard", secrets.active(NOW), "msg", NOW_TS, b"{}")["webhook-signature"]
+
+
 def test_sign_rejects_bad_arguments() -> None:
     with pytest.raises(SecretFormatError):
         sign_standard([], "msg", 1, b"{}")

@@ -151,6 +151,8 @@ def parse_secret_string(value: str) -> SigningSecrets:
 
 
 def _as_tuple(secrets: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(secrets, SigningSecrets):
+        raise TypeError("pass the active secret strings, secrets.active(now), not a SigningSecrets")
     # A lone str is a Sequence[str] too: iterating it would sign with single characters.
     result = (secrets,) if isinstance(secrets, str) else tuple(secrets)
     if not result:
