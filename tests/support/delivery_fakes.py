@@ -1,0 +1,224 @@
+"""In-process fakes for delivery unit tests: registry, secrets, SQS, a MockTransport receiver and a service builder."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from aws_lambda_powertools import Logger
+
+from hookline.delivery.deadletter import DeadLetterWriter
+from hookline.delivery.processor import DeliveryBatchProcessor
+from hookline.delivery.service import DeliveryService
+from hookline.http import build_async_client
+from hookline.registry import Endpoint, EndpointNotFoundError
+from hookline.secrets import SecretMissingError
+from hookline.settings import Settings
+from hookline.signing import SigningSecrets, generate_secret
+from resilience.breaker import BreakerConfig, BreakerRegistry, MemoryStateStore
+from tests.support.timefakes import FakeClock
+
+if TYPE_CHECKING:
+    from hookline.delivery.telemetry import BatchMetrics
+
+__all__ = ["FakeRegistry", "FakeSecrets", "FakeSqs", "MockReceiver", "ServiceKit", "WALL_CLOCK"]
+
+WALL_CLOCK = 1_795_852_800.0  # 2026-11-28T08:00:00Z
+
+
+class FakeRegistry:
+    """Endpoints in a dict; records disable() calls; ``fail`` makes get() raise (a transient AWS error)."""
+
+    def __init__(self, *endpoints: Endpoint) -> None:
+        self.endpoints = {endpoint.name: endpoint for endpoint in endpoints}
+        self.disabled: list[tuple[str, str]] = []
+        self.fail: Exception | None = None
+        self.reads = 0
+
+    def get(self, name: str, *, fresh: bool = False) -> Endpoint | None:
+        self.reads += 1
+        if self.fail is not None:
+            raise self.fail
+        return self.endpoints.get(name)
+
+    def disable(self, name: str, reason: str) -> None:
+        if name not in self.endpoints:
+            raise EndpointNotFoundError(name)
+        self.disabled.append((name, reason))
+        from dataclasses import replace
+
+        self.endpoints[name] = replace(self.endpoints[name], enabled=False, disabled_reason=reason)
+
+
+class FakeSecrets:
+    """Signing secrets by id; a missing id raises SecretMissingError; ``fail`` raises the given error instead."""
+
+    def __init__(self, **secrets: SigningSecrets | str) -> None:
+        self.secrets = {
+            key.replace("__", "/"): value if isinstance(value, SigningSecrets) else SigningSecrets(current=value)
+            for key, value in secrets.items()
+        }
+        self.fail: Exception | None = None
+
+    def add(self, secret_id: str, value: str | SigningSecrets) -> None:
+        self.secrets[secret_id] = value if isinstance(value, SigningSecrets) else SigningSecrets(current=value)
+
+    def get(self, secret_id: str) -> SigningSecrets:
+        if self.fail is not None:
+            raise self.fail
+        if secret_id not in self.secrets:
+            raise SecretMissingError(f"signing secret {secret_id!r} is not readable (ResourceNotFoundException)")
+        return self.secrets[secret_id]
+
+
+class FakeSqs:
+    """Records SendMessage and ChangeMessageVisibilityBatch calls; ``fail_send`` makes SendMessage raise."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.visibility: list[dict[str, Any]] = []
+        self.fail_send: Exception | None = None
+
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
+        if self.fail_send is not None:
+            raise self.fail_send
+        self.sent.append(kwargs)
+        return {"MessageId": f"dlq-{len(self.sent)}"}
+
+    def change_message_visibility_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.visibility.append(kwargs)
+        return {"Successful": [{"Id": entry["Id"]} for entry in kwargs["Entries"]], "Failed": []}
+
+    def delays(self) -> dict[str, int]:
+        """receipt handle -> visibility timeout, over every batch call."""
+        return {
+            entry["ReceiptHandle"]: entry["VisibilityTimeout"] for call in self.visibility for entry in call["Entries"]
+        }
+
+    def reasons(self) -> list[str]:
+        """The ``reason`` attribute of every dead letter sent."""
+        return [call["MessageAttributes"]["reason"]["StringValue"] for call in self.sent]
+
+
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class MockReceiver:
+    """An httpx.MockTransport receiver: per-URL responders (default 200), every request recorded."""
+
+    routes: dict[str, Responder | list[httpx.Response] | httpx.Response] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    delay_s: float = 0.0
+
+    def route(self, url: str, answer: Responder | list[httpx.Response] | httpx.Response) -> None:
+        self.routes[url] = answer
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            answer = self.routes.get(str(request.url), httpx.Response(200))
+            if isinstance(answer, list):
+                return answer.pop(0) if len(answer) > 1 else answer[0]
+            if isinstance(answer, httpx.Response):
+                return answer
+            return answer(request)
+        finally:
+            self.in_flight -= 1
+
+    def to(self, url: str) -> list[httpx.Request]:
+        """The requests sent to ``url``."""
+        return [request for request in self.requests if str(request.url) == url]
+
+
+class ServiceKit:
+    """A DeliveryService wired to fakes, with its processor, a captured Powertools logger and emitted metrics."""
+
+    def __init__(
+        self,
+        *endpoints: Endpoint,
+        settings: Settings | None = None,
+        secrets: FakeSecrets | None = None,
+        breaker_config: BreakerConfig | None = None,
+        random: Callable[[], float] = lambda: 0.5,
+        deadline_margin_s: float = 3.0,
+    ) -> None:
+        self.settings = settings or Settings(
+            endpoints_table="endpoints",
+            breaker_table="breakers",
+            dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+            max_concurrency=4,
+        )
+        self.registry = FakeRegistry(*endpoints)
+        self.secret = generate_secret()
+        self.secrets = secrets or FakeSecrets()
+        for endpoint in endpoints:
+            if endpoint.secret_id not in self.secrets.secrets:
+                self.secrets.add(endpoint.secret_id, self.secret)
+        self.sqs = FakeSqs()
+        self.receiver = MockReceiver()
+        self.clock = FakeClock(1000.0)
+        self.store = MemoryStateStore(clock=self.clock)
+        self.breakers = BreakerRegistry(self.store, config=breaker_config or BreakerConfig(), clock=self.clock)
+        self.runner = asyncio.Runner()
+        self.http = build_async_client(allow_private=False, transport=httpx.MockTransport(self.receiver))
+        self.emitted: list[BatchMetrics] = []
+        self.log_stream = io.StringIO()
+        self.logger = Logger(
+            service=f"hookline-delivery-test-{uuid.uuid4().hex[:8]}",  # one Powertools logger per kit
+            logger_handler=logging.StreamHandler(self.log_stream),
+            level="DEBUG",
+        )
+        self.service = DeliveryService(
+            self.settings,
+            registry=self.registry,  # type: ignore[arg-type]
+            secrets=self.secrets,  # type: ignore[arg-type]
+            dead_letters=DeadLetterWriter(
+                self.settings.dead_letter_queue_url, client=self.sqs, clock=lambda: WALL_CLOCK
+            ),  # type: ignore[arg-type]
+            sqs=self.sqs,  # type: ignore[arg-type]
+            http=self.http,
+            breakers=self.breakers,
+            emit=self.emitted.append,
+            logger=self.logger,
+            wall_clock=lambda: WALL_CLOCK,
+            monotonic=self.clock,
+            random=random,
+            deadline_margin_s=deadline_margin_s,
+            run=self.runner.run,
+        )
+        self.processor = DeliveryBatchProcessor(run=self.runner.run, max_concurrency=self.settings.max_concurrency)
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """What app.lambda_handler does, without the decorators."""
+        from aws_lambda_powertools.utilities.batch import async_process_partial_response
+
+        with self.service.batch(event.get("Records", []), context) as batch:
+            response: dict[str, Any] = async_process_partial_response(
+                event=event, record_handler=batch.deliver, processor=self.processor, context=context
+            )
+            return response
+
+    def close(self) -> None:
+        self.runner.run(self.http.aclose())
+        self.runner.close()
+
+    @property
+    def metrics(self) -> BatchMetrics:
+        """The metrics of the last batch."""
+        return self.emitted[-1]
+
+    def log_lines(self) -> list[str]:
+        return [line for line in self.log_stream.getvalue().splitlines() if line.strip()]
