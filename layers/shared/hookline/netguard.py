@@ -131,8 +131,9 @@ def _ipv6_reason(ip: IPv6Address) -> str | None:
     for network, reason in _IPV6_RANGES:
         if ip in network:
             return reason
-    # Everything outside 2000::/3 is unallocated or special-purpose: no receiver lives there.
-    if ip not in _GLOBAL_UNICAST:
+    # Everything outside 2000::/3 is unallocated or special-purpose: no receiver lives there. The is_global check
+    # is a backstop for special-purpose ranges inside it that were registered after this table was written.
+    if ip not in _GLOBAL_UNICAST or not ip.is_global:
         return "reserved"
     return None
 
