@@ -67,6 +67,7 @@ FORBIDDEN: list[tuple[str, str]] = [
     ("2001:2::1", "benchmark"),
     ("2001:10::1", "reserved"),
     ("2001:20::1", "reserved"),
+    ("2001:5::1", "reserved"),  # IETF protocol assignments 2001::/23, caught by the is_global backstop
     ("2001:db8::1", "documentation"),
     ("3fff::1", "documentation"),
     ("5f00::1", "reserved"),
