@@ -10,8 +10,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# moto imports a service on its first request; CloudFormation's parser alone pulls in ~40 services (seconds).
+_WARM_SERVICES = ("cloudformation", "sqs", "dynamodb", "sns", "cloudwatch", "secretsmanager", "logs")
+
+
+def _warm() -> None:
+    from moto.backends import get_backend
+
+    for service in _WARM_SERVICES:
+        try:
+            get_backend(service)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the first request imports it anyway
+            continue
 
 
 def main() -> int:
@@ -32,6 +45,7 @@ def main() -> int:
     _, port = server.get_host_and_port()
     sys.stdout.write(f"ready {port}\n")
     sys.stdout.flush()
+    threading.Thread(target=_warm, name="warm", daemon=True).start()
     try:
         sys.stdin.read()  # returns at EOF: the parent closed the pipe, or died
     finally:

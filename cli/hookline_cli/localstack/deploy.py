@@ -208,6 +208,12 @@ def deploy_stack(
         if item.handling is Handling.API:
             physical_id = _create_api_resource(filled, clients={"cloudwatch": cloudwatch, "sns": sns})
         resources[logical_id] = StackResource(logical_id, item.type, physical_id, item.handling)
+    for item in list(kept_out.values()):
+        # SAM renames layers (SharedLayer -> SharedLayer<hash>); keep the template's name as an alias too.
+        content = item.resource.get("Properties", {}).get("Content")
+        original = content.get("S3Key") if isinstance(content, dict) else None
+        if isinstance(original, str) and original not in resources and original in translated.code_paths:
+            resources[original] = StackResource(original, item.type, item.ref(), item.handling)
     if any(key.startswith(OUTPUT_PREFIX) for key in outputs):
         _log.warning("template outputs named %s* are reserved by the local stack", OUTPUT_PREFIX)
     return DeployedStack(stack_name, region, account_id, dict(translated.parameters), outputs, resources, kept_out)

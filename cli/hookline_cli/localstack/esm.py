@@ -152,26 +152,24 @@ class SqsEventSourceMapping:
 
     def _run(self, invoker: Invoker) -> None:
         while not self._stop.is_set():
-            batch: list[dict[str, Any]] = []
             try:
-                try:
-                    self._gather(batch)
-                except Exception as exc:  # noqa: BLE001 - a poller survives a failed receive, like Lambda's
-                    _log.warning("%s: receive failed: %s", self.spec.logical_id, exc)
-                    if not batch:
-                        self._stop.wait(1.0)
-                        continue
-                if not batch:
-                    continue
-                if self._stop.is_set():
-                    break  # received but not invoked: the visibility timeout returns them to the queue
-                self.process_batch(batch, invoker)
-            except Exception:  # a bug here must not silently stop the mapping
-                _log.exception("%s: batch handling failed", self.spec.logical_id)
-            finally:
-                if batch:
-                    with self._lock:
-                        self._in_flight -= 1
+                self.poll_once(invoker)
+            except Exception:  # a poller survives a failed receive (or a bug), like Lambda's; it is logged
+                _log.exception("%s: polling failed", self.spec.logical_id)
+                self._stop.wait(1.0)
+
+    def poll_once(self, invoker: Invoker) -> BatchOutcome | None:
+        """One poller iteration: gather a batch (long poll + batching window), invoke, settle; None if idle."""
+        batch: list[dict[str, Any]] = []
+        try:
+            self._gather(batch)
+            if not batch or self._stop.is_set():
+                return None  # received but not invoked when stopping: the visibility timeout returns them
+            return self.process_batch(batch, invoker)
+        finally:
+            if batch:
+                with self._lock:
+                    self._in_flight -= 1
 
     def _receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(

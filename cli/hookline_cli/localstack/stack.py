@@ -37,6 +37,16 @@ _log = logging.getLogger("hookline.local")
 
 type InvokerFactory = Callable[[FunctionSpec], Invoker]
 
+# Top-level local.json keys the CLI reads directly (hookline_cli.resources), from the template's outputs.
+_STATE_NAMES = {
+    "endpoints_table": "EndpointsTableName",
+    "breaker_table": "BreakerTableName",
+    "health_history_table": "HealthHistoryTableName",
+    "delivery_queue_url": "DeliveryQueueUrl",
+    "dead_letter_queue_url": "DeadLetterQueueUrl",
+    "alert_topic_arn": "AlertTopicArn",
+}
+
 
 def find_root(start: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` (the working directory) that holds template.yaml."""
@@ -115,7 +125,12 @@ class LocalStack:
         if _log.level == logging.NOTSET or _log.level > logging.INFO:
             _log.setLevel(logging.INFO)
         self.started_at = datetime.now(UTC)
-        # Translate first: a template error should not cost a server start.
+        if self.log.path is not None:
+            self._moto_log = self.log.path.with_name("moto.log").open("ab")
+        # The server warms up its services while the template is translated here (both take seconds).
+        self._server = MotoServer(port=self.port, region=self.region, log=self._moto_log)
+        self.endpoint_url = self._server.start()
+        _log.info("moto listening on %s", self.endpoint_url)
         translated = translate(
             load_template(self.template_path),
             base_dir=self.template_path.parent,
@@ -124,11 +139,6 @@ class LocalStack:
             account_id=self.account_id,
             stack_name=self.stack_name,
         )
-        if self.log.path is not None:
-            self._moto_log = self.log.path.with_name("moto.log").open("ab")
-        self._server = MotoServer(port=self.port, region=self.region, log=self._moto_log)
-        self.endpoint_url = self._server.start()
-        _log.info("moto listening on %s", self.endpoint_url)
         self.deployed = deploy_stack(
             translated,
             endpoint_url=self.endpoint_url,
@@ -363,7 +373,12 @@ class LocalStack:
             logical_id: {"url": url, "arn": _queue_arn(url, self.region)}
             for logical_id, url in by_type.get("AWS::SQS::Queue", {}).items()
         }
+        names = {key: deployed.outputs[output] for key, output in _STATE_NAMES.items() if output in deployed.outputs}
+        if "HealthFunction" in self.functions:
+            names["health_function"] = self.functions["HealthFunction"].name
         return {
+            **names,
+            "allow_private_targets": True,
             "pid": os.getpid(),
             "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
             "root": str(self.root),
