@@ -1,0 +1,145 @@
+"""The delivery function's cached factory: everything built once per execution environment from frozen Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from hookline.delivery.deadletter import DeadLetterWriter
+from hookline.delivery.processor import DeliveryBatchProcessor
+from hookline.delivery.service import DeliveryService
+from hookline.delivery.telemetry import PowertoolsEmitter
+from hookline.http import build_async_client, send_limited
+from hookline.registry import EndpointRegistry
+from hookline.secrets import SigningSecretStore
+from hookline.settings import Settings
+from resilience.breaker import BreakerConfig, BreakerRegistry, DynamoDBStateStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import httpx
+    from aws_lambda_powertools import Logger, Metrics
+
+    from hookline.delivery.attempt import Sender
+
+__all__ = [
+    "REGISTRY_CACHE_TTL_S",
+    "SECRET_MAX_AGE_S",
+    "DeliveryEnvironment",
+    "build_delivery_environment",
+    "get_delivery_environment",
+    "reset_delivery_environment",
+]
+
+REGISTRY_CACHE_TTL_S = 15.0
+SECRET_MAX_AGE_S = 300
+
+
+@dataclass(frozen=True)
+class DeliveryEnvironment:
+    """What one execution environment keeps between invocations: the service and its batch processor."""
+
+    service: DeliveryService
+    processor: DeliveryBatchProcessor
+    runner: asyncio.Runner
+
+    def close(self) -> None:
+        """Close the HTTP client and the event loop (tests and benchmarks; Lambda just freezes the environment)."""
+        http = self.service.http
+        self.runner.run(http.aclose())
+        self.runner.close()
+
+
+def build_delivery_environment(
+    settings: Settings,
+    *,
+    logger: Logger | None = None,
+    metrics: Metrics | None = None,
+    dynamodb: Any = None,
+    sqs: Any = None,
+    secretsmanager: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    send: Sender | None = None,
+    breaker_config: BreakerConfig | None = None,
+) -> DeliveryEnvironment:
+    """Wire the delivery service from settings; every client can be passed in (tests), else it is built here."""
+    settings.require("endpoints_table", "breaker_table", "dead_letter_queue_url")
+    # Work runs in threads (to_thread) as well as on the loop: give botocore one pooled connection per record in flight.
+    config = Config(
+        max_pool_connections=max(10, settings.max_concurrency + 4),
+        connect_timeout=3,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    session = boto3.session.Session()
+    dynamodb = dynamodb or session.client("dynamodb", config=config)
+    sqs = sqs or session.client("sqs", config=config)
+    secretsmanager = secretsmanager or session.client("secretsmanager", config=config)
+    runner = asyncio.Runner()
+    http = build_async_client(
+        allow_private=settings.allow_private_targets,
+        max_connections=max(settings.max_concurrency * 2, 10),
+        transport=transport,
+    )
+    hook = _LateHook()
+    breakers = BreakerRegistry(
+        DynamoDBStateStore(settings.breaker_table, client=dynamodb),
+        config=breaker_config or BreakerConfig(),
+        metrics_hook=hook,
+    )
+    service = DeliveryService(
+        settings,
+        registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
+        secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
+        dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
+        sqs=sqs,
+        http=http,
+        breakers=breakers,
+        emit=PowertoolsEmitter(metrics, namespace=settings.metrics_namespace, service=settings.service_name)
+        if metrics is not None
+        else None,
+        logger=logger,
+        run=runner.run,
+        send=send or send_limited,
+    )
+    hook.target = service.breaker_metrics_hook
+    processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)
+    return DeliveryEnvironment(service=service, processor=processor, runner=runner)
+
+
+class _LateHook:
+    """A metrics hook whose target is set once the service exists (the breaker registry is built first)."""
+
+    target: Callable[[str, float], None] | None = None
+
+    def __call__(self, name: str, value: float) -> None:
+        if self.target is not None:
+            self.target(name, value)
+
+
+_lock = threading.Lock()
+_environment: DeliveryEnvironment | None = None
+
+
+def get_delivery_environment(*, logger: Logger | None = None, metrics: Metrics | None = None) -> DeliveryEnvironment:
+    """The environment's DeliveryEnvironment, built on first call from ``Settings.from_env()``."""
+    global _environment  # noqa: PLW0603 - one per execution environment, by design
+    with _lock:
+        if _environment is None:
+            _environment = build_delivery_environment(Settings.from_env(), logger=logger, metrics=metrics)
+        return _environment
+
+
+def reset_delivery_environment() -> None:
+    """Forget (and close) the cached environment, so the next call reads Settings again (tests, benchmarks)."""
+    global _environment  # noqa: PLW0603 - see get_delivery_environment
+    with _lock:
+        if _environment is not None:
+            _environment.close()
+        _environment = None
