@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 from rich.table import Table
 
+from hookline_cli.context import get_context
 from hookline_cli.resources import ResourceError
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ __all__ = [
     "wants_json",
 ]
 
+_PIPE_WIDTH = 200
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -68,8 +71,11 @@ def _stderr() -> Console:
 
 
 def stdout() -> Console:
-    """A console on the current stdout (tables wider than the terminal wrap rather than truncate)."""
-    return Console(highlight=False, soft_wrap=False)
+    """A console on the current stdout; piped output gets wide tables (grep-able rows) instead of rich's 80 columns."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = _PIPE_WIDTH
+    return console
 
 
 def report_error(message: str, *, hint: str | None = None) -> None:
@@ -114,13 +120,7 @@ def cli_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
 
 def wants_json(ctx: typer.Context, local_flag: bool = False) -> bool:
     """Whether to print JSON: the command's own ``--json`` or the global one on the root context."""
-    if local_flag:
-        return True
-    obj = ctx.find_root().obj
-    value = obj.get("json") if isinstance(obj, dict) else getattr(obj, "json", None)
-    if value is None:
-        value = getattr(obj, "json_output", None)
-    return bool(value)
+    return local_flag or get_context(ctx).json
 
 
 def _default(value: Any) -> Any:

@@ -4,7 +4,8 @@ Resolution, first match wins for each name:
 1. ``HOOKLINE_<NAME>`` environment variables (``HOOKLINE_ENDPOINTS_TABLE``, ``HOOKLINE_DELIVERY_QUEUE_URL`` ...);
 2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...);
 3. otherwise ``.hookline/local.json`` (written by ``hookline local up``; ``HOOKLINE_CONFIG`` names another file)
-   when it exists; its ``endpoint_url`` and ``region`` apply unless ``--endpoint-url`` / ``--region`` are given.
+   when it exists; its ``endpoint_url``, ``region`` and credentials apply unless ``--endpoint-url`` / ``--region``
+   are given, and its ``outputs`` name the resources.
 Nothing is read until a command needs it, so ``hookline verify`` never touches AWS.
 """
 
@@ -23,6 +24,9 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from hookline_cli.context import get_context
+from hookline_cli.localstack.state import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -120,13 +124,16 @@ def is_loopback_url(url: str | None) -> bool:
 
 
 def load_local_config(path: Path) -> dict[str, Any]:
-    """The local stack's config file (``hookline local up`` writes it); ResourceError if it is not a JSON object."""
+    """The local stack's state file (``hookline local up`` writes it); ResourceError if it is unusable."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ResourceError(f"cannot read local stack config {path}: {error}") from None
+        raise ResourceError(f"cannot read local stack state {path}: {error}") from None
     if not isinstance(document, dict):
-        raise ResourceError(f"local stack config {path} must be a JSON object")
+        raise ResourceError(f"local stack state {path} must be a JSON object")
+    pid = document.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        raise ResourceError(f"the local stack of {path} is not running (start it with `hookline local up`)")
     return document
 
 
@@ -135,7 +142,16 @@ def _names_from_local(document: Mapping[str, Any]) -> ResourceNames:
     outputs = document.get("outputs")
     names = ResourceNames.from_outputs(outputs) if isinstance(outputs, dict) else ResourceNames()
     direct = {item.name: _text(document.get(item.name)) for item in fields(ResourceNames)}
+    health = _local_function(document, _LOGICAL_IDS["health_function"])
+    if not direct["health_function"] and health is not None:
+        direct["health_function"] = _text(health.get("name"))
     return names.merged(ResourceNames(**direct))
+
+
+def _local_function(document: Mapping[str, Any], logical_id: str) -> dict[str, Any] | None:
+    functions = document.get("functions")
+    function = functions.get(logical_id) if isinstance(functions, dict) else None
+    return function if isinstance(function, dict) else None
 
 
 @dataclass
@@ -183,16 +199,18 @@ class Resources:
     def allow_private_targets(self) -> bool:
         """Whether endpoint URLs may point at private addresses: as the stack's delivery function would allow.
 
-        The local stack runs its functions with ALLOW_PRIVATE_TARGETS=true (receivers on loopback); a deployed
-        stack refuses private targets. ``HOOKLINE_ALLOW_PRIVATE_TARGETS`` overrides for stacks deployed otherwise.
+        The local stack runs its functions with ALLOW_PRIVATE_TARGETS=true (receivers on loopback; local.json says
+        so), a deployed stack refuses private targets. ``HOOKLINE_ALLOW_PRIVATE_TARGETS`` overrides either way.
         """
         override = self.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower()
         if override in _TRUE:
             return True
         if override in _FALSE:
             return False
-        if self._local is not None and isinstance(self._local.get("allow_private_targets"), bool):
-            return bool(self._local["allow_private_targets"])
+        environment = self.function_environment("DeliveryFunction") or {}
+        configured = environment.get("ALLOW_PRIVATE_TARGETS", "").strip().lower()
+        if configured in _TRUE | _FALSE:
+            return configured in _TRUE
         return self.local
 
     def describe(self) -> str:
@@ -219,13 +237,32 @@ class Resources:
                     endpoint_url=self.endpoint_url,
                     region_name=self.region,
                     config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30),
+                    **self._local_credentials(),
                 )
         return self._clients[service]
+
+    def _local_credentials(self) -> dict[str, str]:
+        """The local stack's fake credentials, so that it works on a machine without an AWS profile."""
+        credentials = (self._local or {}).get("credentials")
+        if not isinstance(credentials, dict) or self.endpoint_url != _text((self._local or {}).get("endpoint_url")):
+            return {}
+        keys = ("aws_access_key_id", "aws_secret_access_key")
+        return {key: str(credentials[key]) for key in keys if isinstance(credentials.get(key), str)}
+
+    def function_environment(self, logical_id: str) -> dict[str, str] | None:
+        """A function's environment as the local stack resolved it (None for a deployed stack)."""
+        function = _local_function(self._local, logical_id) if self._local is not None else None
+        environment = function.get("environment") if function is not None else None
+        if not isinstance(environment, dict):
+            return None
+        return {str(key): str(value) for key, value in environment.items()}
 
     # --- names ----------------------------------------------------------------------------------------------
     @property
     def names(self) -> ResourceNames:
         """Every resource name that is known (resolved on first use)."""
+        if self._config_error is not None:
+            raise self._config_error
         if self._names is None:
             names = ResourceNames()
             if self.stack_name:
@@ -287,31 +324,19 @@ def _aws_message(error: ClientError) -> str:
     return f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
 
 
-def _option(obj: Any, name: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def get_resources(ctx: typer.Context) -> Resources:
-    """The Resources of this invocation, built once from the root context's global options.
+    """The Resources of this invocation, built once from the root's global options.
 
-    The root context object may itself be a Resources (tests inject clients and clocks that way), or any object
-    or dict with ``endpoint_url``, ``stack_name`` and ``region``.
+    A test may inject a ready Resources (fake clients, fixed clock) as the root context object.
     """
     root = ctx.find_root()
     cached = root.meta.get(_META_KEY)
     if isinstance(cached, Resources):
         return cached
-    obj = root.obj
-    resources = _option(obj, "resources")
-    if isinstance(obj, Resources):
-        resources = obj
-    if not isinstance(resources, Resources):
-        resources = Resources(
-            endpoint_url=_option(obj, "endpoint_url"),
-            region=_option(obj, "region"),
-            stack_name=_option(obj, "stack_name"),
-        )
+    if isinstance(root.obj, Resources):
+        resources = root.obj
+    else:
+        options = get_context(ctx)
+        resources = Resources(endpoint_url=options.endpoint_url, region=options.region, stack_name=options.stack_name)
     root.meta[_META_KEY] = resources
     return resources

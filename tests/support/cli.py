@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import EndpointConnectionError
 from typer.testing import CliRunner
 
 from hookline_cli.resources import Resources
@@ -38,27 +39,10 @@ def stack_environ(stack: StackResources) -> dict[str, str]:
 
 
 def app() -> Any:
-    """The `hookline` typer app."""
-    try:
-        from hookline_cli.main import app
-    except ImportError:  # TEMPORARY until main.py lands (local-stack helper); removed before the report
-        import typer
+    """The `hookline` typer app (the console script's)."""
+    from hookline_cli.main import app as hookline
 
-        from hookline_cli.commands import breakers, dlq, endpoints, health, send, verify
-
-        app = typer.Typer()
-
-        @app.callback()
-        def _root() -> None:
-            pass
-
-        app.add_typer(endpoints.app, name="endpoints")
-        app.add_typer(dlq.app, name="dlq")
-        app.add_typer(breakers.app, name="breakers")
-        app.add_typer(health.app, name="health")
-        app.command("send")(send.send)
-        app.command("verify")(verify.verify)
-    return app
+    return hookline
 
 
 @dataclass
@@ -71,6 +55,7 @@ class CliHarness:
     now: datetime = NOW
     extra_env: dict[str, str] = field(default_factory=dict)
     client_factory: Callable[[str], Any] | None = None
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def resources(self) -> Resources:
         """A fresh Resources per invocation, as the CLI builds one per process."""
@@ -79,7 +64,7 @@ class CliHarness:
             region=FAKE_ENV["AWS_REGION"],
             config_path=self.tmp_path / "no-local.json",
             environ={**FAKE_ENV, **stack_environ(self.stack), **self.extra_env},
-            client_factory=self.client_factory,
+            client_factory=self.client_factory or self.aws,
             clock=lambda: self.now,
             sqs_wait_s=0,
         )
@@ -98,8 +83,10 @@ class CliHarness:
         return json.loads(result.stdout)
 
     def aws(self, service: str) -> Any:
-        """A plain boto3 client on the moto server, for arranging and checking state."""
-        return client(service, self.endpoint_url)
+        """A plain boto3 client on the moto server (one per service and test: building clients is slow)."""
+        if service not in self._clients:
+            self._clients[service] = client(service, self.endpoint_url)
+        return self._clients[service]
 
 
 class FailingClient:
@@ -109,7 +96,8 @@ class FailingClient:
         self._inner = inner
         self._operation = operation
         self._fail_from = fail_from
-        self._error = error or ConnectionResetError("injected failure")
+        # What botocore raises when the connection drops (after its own retries).
+        self._error = error or EndpointConnectionError(endpoint_url="http://127.0.0.1:1/injected-failure")
         self.calls = 0
 
     def __getattr__(self, name: str) -> Any:

@@ -8,6 +8,8 @@ import httpx
 import typer
 
 from hookline.delivery.targets import origin_of
+from hookline.exceptions import TargetRefusedError
+from hookline.netguard import check_url
 from hookline_cli.commands.endpoints import require_endpoint
 from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
 from hookline_cli.resources import Resources, get_resources
@@ -64,9 +66,15 @@ def breaker_name(resources: Resources, name: str) -> str:
     """The breaker a user means: an origin as given (normalized), or the origin of an endpoint's primary URL."""
     if "://" in name:
         try:
+            # The guard's parser judges the syntax; where the address points does not matter for a name.
+            check_url(name, allow_private=True)
+        except TargetRefusedError as error:
+            if error.reason != "private_address":
+                raise UsageError(f"{name!r} is not an http(s) URL: {error}") from None
+        try:
             return origin_of(name)
         except (httpx.InvalidURL, ValueError):
-            raise UsageError(f"{name!r} is not a URL") from None
+            raise UsageError(f"{name!r} is not an http(s) URL") from None
     return origin_of(require_endpoint(resources.registry(), name).url)
 
 

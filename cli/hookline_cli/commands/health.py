@@ -156,14 +156,19 @@ def _run_in_process(resources: Resources) -> dict[str, Any]:
     from hookline.health.factory import build_health_service
     from hookline.settings import Settings
 
-    names = resources.names
-    settings = Settings(
-        endpoints_table=resources.require("endpoints_table"),
-        breaker_table=names.breaker_table or "",
-        health_history_table=resources.require("health_history_table"),
-        alert_topic_arn=names.alert_topic_arn or "",
-        allow_private_targets=resources.allow_private_targets,
-    )
+    environment = resources.function_environment("HealthFunction")
+    if environment is not None:
+        # The local stack resolved the function's environment from the template: run exactly that.
+        settings = Settings.from_env(environment)
+    else:
+        names = resources.names
+        settings = Settings(
+            endpoints_table=resources.require("endpoints_table"),
+            breaker_table=names.breaker_table or "",
+            health_history_table=resources.require("health_history_table"),
+            alert_topic_arn=names.alert_topic_arn or "",
+            allow_private_targets=resources.allow_private_targets,
+        )
     service = build_health_service(settings, dynamodb=resources.client("dynamodb"), sns=resources.client("sns"))
     summary: dict[str, Any] = service.run().as_dict()
     return summary
