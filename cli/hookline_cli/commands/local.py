@@ -82,6 +82,10 @@ def up(
     root: Annotated[
         Path | None, typer.Option("--root", help="Project directory (default: nearest with template.yaml).")
     ] = None,
+    max_pollers: Annotated[
+        int | None,
+        typer.Option("--max-pollers", min=1, help="Cap each queue's concurrent batches (default: the template's)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Echo function logs to the console.")] = False,
 ) -> None:
     """Start the local stack and run until Ctrl-C (writes .hookline/local.json while running)."""
@@ -120,6 +124,7 @@ def up(
                 log_path=project / ".hookline" / "logs" / f"local-{stamp}.log",
                 console=sys.stderr if verbose else None,
                 state_file=state_file,
+                max_pollers=max_pollers,
             )
         with stack:
             if options.json:

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import threading
+from typing import Any
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # moto imports a service on its first request; CloudFormation's parser alone pulls in ~40 services (seconds).
@@ -22,9 +23,47 @@ def _warm() -> None:
 
     for service in _WARM_SERVICES:
         try:
-            get_backend(service)  # type: ignore[arg-type]
+            get_backend(service)  # type: ignore[call-overload]
         except Exception:  # noqa: BLE001 - warming is an optimisation; the first request imports it anyway
             continue
+
+
+def serialize_sqs_receives() -> None:
+    """Make moto's ReceiveMessage atomic, as SQS is: one message goes to one receiver per visibility timeout.
+
+    moto's ``SQSBackend.receive_message`` checks ``message.visible`` and marks the message received without a lock,
+    so two concurrent ReceiveMessage calls (the event source mapping's pollers) can both take the same message: a
+    duplicate delivery that real SQS never causes. The scan-and-mark runs under one lock here; long-poll waits
+    happen outside it, so a waiting poller never blocks another.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    if getattr(original, "_hookline_serialized", False):
+        return
+    lock = threading.Lock()
+
+    def receive_message(  # noqa: PLR0917 - moto calls it positionally
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        deadline = unix_time() + wait_seconds_timeout
+        while True:
+            with lock:
+                result: list[Any] = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - unix_time()
+            if result or remaining <= 0:
+                return result
+            # Wakes when a message is sent; a message whose visibility timeout ends is seen within 0.2 s.
+            self.get_queue(queue_name).wait_for_messages(min(remaining, 0.2))  # type: ignore[arg-type]  # a float works
+
+    receive_message._hookline_serialized = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
 def main() -> int:
@@ -40,6 +79,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import ThreadedMotoServer
 
+    serialize_sqs_receives()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     _, port = server.get_host_and_port()

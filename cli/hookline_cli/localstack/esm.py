@@ -146,7 +146,12 @@ class SqsEventSourceMapping:
             if thread.is_alive():
                 invoker.kill()
                 thread.join(5.0)
-            invoker.close()
+        # Environments end in parallel: a worker still importing its code would otherwise hold up the rest.
+        closers = [threading.Thread(target=invoker.close, daemon=True) for invoker in self._invokers]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(10.0)
         self._threads.clear()
         self._invokers.clear()
 

@@ -160,6 +160,7 @@ class SubprocessInvoker:
         self._ended: dict[str, threading.Event] = {}
         self._ended_lock = threading.Lock()
         self._busy = False
+        self._closed = False
         self.cold_starts = 0
 
     @property
@@ -218,6 +219,9 @@ class SubprocessInvoker:
             os.close(write_fd)
         self._process = process
         self.cold_starts += 1
+        if self._closed:  # closed while this environment was being created (a pre-warm racing stop)
+            self._terminate()
+            return InvokeResult("", False, None, "Runtime.ExitError", "environment closed", crashed=True)
         responses: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._responses = responses
         name = self._spec.logical_id
@@ -312,8 +316,9 @@ class SubprocessInvoker:
             process.kill()
         return busy
 
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Close stdin (the worker exits when idle); kill it if it lingers."""
+    def close(self, timeout_s: float = 1.0) -> None:
+        """Close stdin (an idle worker exits at once); kill it if it lingers (e.g. still importing its code)."""
+        self._closed = True
         process = self._process
         if process is None:
             return

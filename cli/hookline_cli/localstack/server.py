@@ -104,22 +104,22 @@ class MotoServer:
         self._bound_port = int(text.split()[1])
         return self.endpoint_url
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the server (close its stdin, then kill it if it lingers)."""
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the server. moto keeps everything in memory, so there is nothing to flush: terminate it."""
         process, self._process = self._process, None
         self._bound_port = None
         if process is None:
             return
-        if process.stdin:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
+        process.terminate()
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
     def __enter__(self) -> Self:
         self.start()

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
@@ -37,6 +38,7 @@ _log = logging.getLogger("hookline.local")
 
 type InvokerFactory = Callable[[FunctionSpec], Invoker]
 
+_PREWARMED = 2
 # Top-level local.json keys the CLI reads directly (hookline_cli.resources), from the template's outputs.
 _STATE_NAMES = {
     "endpoints_table": "EndpointsTableName",
@@ -78,6 +80,7 @@ class LocalStack:
         console: IO[str] | None = None,
         state_file: Path | None = None,
         poll_wait_s: int = 1,
+        max_pollers: int | None = None,
     ) -> None:
         self.root = (root or find_root()).resolve()
         self.template_path = template or self.root / "template.yaml"
@@ -92,6 +95,7 @@ class LocalStack:
         self._run_functions = run_functions
         self._invoker_factory = invoker_factory
         self._poll_wait_s = poll_wait_s
+        self._max_pollers = max_pollers
         self.state_file = state_file
         self.log = LogSink(log_path, console=console)
         self._log_handler = SinkHandler(self.log)
@@ -171,10 +175,13 @@ class LocalStack:
                 "%s: no code at %s; its events are not emulated", logical_id, self.functions[logical_id].code_dir
             )
         sqs = self.client("sqs")
-        for mapping_spec in resolve_sqs_mappings(self.deployed, self.functions, endpoint_url=self.endpoint_url):
-            function = runnable.get(mapping_spec.function_logical_id)
+        for declared in resolve_sqs_mappings(self.deployed, self.functions, endpoint_url=self.endpoint_url):
+            function = runnable.get(declared.function_logical_id)
             if function is None:
                 continue
+            mapping_spec = declared
+            if self._max_pollers is not None and declared.maximum_concurrency > self._max_pollers:
+                mapping_spec = replace(declared, maximum_concurrency=max(1, self._max_pollers))
             mapping = SqsEventSourceMapping(
                 mapping_spec,
                 sqs=sqs,
@@ -214,8 +221,9 @@ class LocalStack:
         self._prewarm()
 
     def _prewarm(self) -> None:
-        # Cold starts overlap with whatever the caller does next (send messages, start receivers).
-        invokers = [inv for mapping in self.mappings for inv in mapping.invokers]
+        # Cold starts overlap with whatever the caller does next (send messages, start receivers). Only the first
+        # environments of each mapping: the others start when a batch needs them, as Lambda scales up.
+        invokers = [inv for mapping in self.mappings for inv in mapping.invokers[:_PREWARMED]]
         invokers += [runner.invoker for runner in self.schedules]
         for invoker in invokers:
             start = getattr(invoker, "start", None)
@@ -227,6 +235,7 @@ class LocalStack:
         if self._stopped:
             return
         self._stopped = True
+        _log.info("stopping")
         for mapping in self.mappings:
             mapping.stop(grace_s)
         for runner in self.schedules:
@@ -235,8 +244,10 @@ class LocalStack:
             for invoker in self._direct.values():
                 invoker.close()
             self._direct.clear()
+        _log.info("functions stopped")
         if self._server is not None:
             self._server.stop()
+            _log.info("moto stopped")
         if self.state_file is not None:
             remove_state(self.state_file, pid=os.getpid())
         if self._moto_log is not None:

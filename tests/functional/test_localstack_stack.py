@@ -1,0 +1,171 @@
+"""The whole local stack from the real template.yaml: in-process API with test handlers, and `hookline local up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hookline_cli.localstack import CallableInvoker, FunctionSpec, Invoker, LocalStack
+from tests.support.template import ROOT, properties
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hookline_cli.localstack.invoke import LambdaContext
+
+
+class Handlers:
+    """Stand-ins for the template's functions (their real code is tested by their own suites)."""
+
+    def __init__(self) -> None:
+        self.stack: LocalStack | None = None
+        self.delivered: list[str] = []
+        self.attempts: dict[str, int] = {}
+        self.health_runs = threading.Event()
+        self.lock = threading.Lock()
+
+    def deliver(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        assert self.stack is not None
+        sqs = self.stack.client("sqs")
+        failures = []
+        for record in event["Records"]:
+            body = json.loads(record["body"])
+            with self.lock:
+                self.attempts[body["id"]] = int(record["attributes"]["ApproximateReceiveCount"])
+            if body.get("fail"):
+                # Retry at once: the visibility the function sets is left alone by the mapping.
+                url = self.stack.outputs["DeliveryQueueUrl"]
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+                failures.append({"itemIdentifier": record["messageId"]})
+            else:
+                with self.lock:
+                    self.delivered.append(body["id"])
+        return {"batchItemFailures": failures}
+
+    def health(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        assert event["detail-type"] == "Scheduled Event"
+        self.health_runs.set()
+        return {"checked": 0}
+
+    def factory(self, spec: FunctionSpec) -> Invoker:
+        handler = {"DeliveryFunction": self.deliver, "HealthFunction": self.health}[spec.logical_id]
+        return CallableInvoker(handler, function_name=spec.name, function_arn=spec.arn, timeout_s=spec.timeout_s)
+
+
+@pytest.fixture(scope="module")
+def handlers() -> Handlers:
+    return Handlers()
+
+
+@pytest.fixture(scope="module")
+def stack(handlers: Handlers) -> Iterator[LocalStack]:
+    with LocalStack.start(
+        ROOT,
+        parameters={"MaxReceiveCount": "2", "RetrySchedule": "0,1"},
+        property_overrides={"DeliveryQueue": {"VisibilityTimeout": 2}},
+        schedule_intervals={"HealthFunction": 0.5},
+        invoker_factory=handlers.factory,
+    ) as started:
+        handlers.stack = started
+        yield started
+
+
+def _resolved(value: Any, stack: LocalStack) -> Any:
+    return stack.parameters[value["Ref"]] if isinstance(value, dict) and "Ref" in value else value
+
+
+def test_the_mapping_uses_the_templates_sqs_event_settings(stack: LocalStack) -> None:
+    event = next(e["Properties"] for e in properties("DeliveryFunction")["Events"].values() if e["Type"] == "SQS")
+    (mapping,) = stack.mappings
+    assert mapping.spec.function_logical_id == "DeliveryFunction"
+    assert mapping.spec.queue_url == stack.outputs["DeliveryQueueUrl"]
+    assert mapping.spec.batch_size == int(_resolved(event["BatchSize"], stack))
+    assert mapping.spec.maximum_batching_window_s == float(_resolved(event["MaximumBatchingWindowInSeconds"], stack))
+    assert mapping.spec.report_batch_item_failures
+    scaling = event.get("ScalingConfig", {}).get("MaximumConcurrency")
+    if scaling is not None:
+        assert mapping.spec.maximum_concurrency == int(_resolved(scaling, stack))
+
+
+def test_messages_flow_through_the_mapping_and_failures_end_in_the_dlq(stack: LocalStack, handlers: Handlers) -> None:
+    sqs = stack.client("sqs")
+    for index in range(15):
+        body = {"id": f"m{index}", "fail": index % 5 == 0}
+        sqs.send_message(QueueUrl=stack.outputs["DeliveryQueueUrl"], MessageBody=json.dumps(body))
+    assert stack.wait_idle(timeout_s=20)
+    assert sorted(handlers.delivered) == sorted(f"m{i}" for i in range(15) if i % 5)
+    dead = sqs.receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["id"] for m in dead) == ["m0", "m10", "m5"]
+    assert all(handlers.attempts[f"m{i}"] == 2 for i in (0, 5, 10))  # maxReceiveCount=2, from the parameter
+    totals = stack.stats()["mappings"][stack.mappings[0].spec.logical_id]
+    assert totals["deleted"] == 12 and totals["item_failures"] == 6
+
+
+def test_the_schedule_runs_the_health_function(stack: LocalStack, handlers: Handlers) -> None:
+    assert handlers.health_runs.wait(10)
+    result = stack.run_schedule("HealthFunction")
+    assert result.ok and result.payload == {"checked": 0}
+
+
+def _port_open(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project directory with this repo's template and code (local.json and logs land in tmp, not the repo)."""
+    for name in ("template.yaml", "functions", "layers"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return tmp_path
+
+
+def test_local_up_writes_local_json_serves_until_interrupted_and_cleans_up(project: Path) -> None:
+    hookline = Path(sys.executable).with_name("hookline")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    process = subprocess.Popen(
+        [str(hookline), "local", "up", "--root", str(project), "--health-interval", "3600", "--max-pollers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=project,
+    )
+    state_file = project / ".hookline" / "local.json"
+    try:
+        deadline = time.monotonic() + 45
+        while not state_file.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state_file.exists(), process.stdout.read().decode() if process.poll() is not None else "timeout"
+        state = json.loads(state_file.read_text())
+        assert state["pid"] == process.pid
+        assert state["endpoint_url"].startswith("http://127.0.0.1:")
+        assert state["stack_name"] == "hookline-local"
+        assert set(state["outputs"]) >= {"DeliveryQueueUrl", "DeadLetterQueueUrl", "EndpointsTableName"}
+        assert state["functions"]["DeliveryFunction"]["environment"]["ALLOW_PRIVATE_TARGETS"] == "true"
+        assert state["schedules"][0]["interval_s"] == 3600
+        stack_sqs = LocalStack.__new__(LocalStack)  # only for its client helper
+        stack_sqs.endpoint_url, stack_sqs.region = state["endpoint_url"], state["region"]
+        attributes = stack_sqs.client("sqs").get_queue_attributes(
+            QueueUrl=state["queues"]["DeliveryQueue"]["url"], AttributeNames=["QueueArn"]
+        )["Attributes"]
+        assert attributes["QueueArn"] == state["queues"]["DeliveryQueue"]["arn"]
+        assert Path(state["log_file"]).parent == project / ".hookline" / "logs"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    assert not state_file.exists()
+    assert not _port_open(state["endpoint_url"])
