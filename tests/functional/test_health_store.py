@@ -165,8 +165,8 @@ def test_overlapping_runs_interleaved_between_read_and_write(serial_stack: tuple
     register(dynamodb, stack.endpoints_table, make_endpoint("acme", "https://hooks.example/x"))
     both_read = threading.Barrier(2, timeout=10)
 
-    def wait_for_the_other(name: str, version: int) -> None:
-        if version == 0:  # only the first attempt waits, so the retry after the lost race goes straight through
+    def wait_for_the_other(batch: list[tuple[str, int]]) -> None:
+        if batch[0][1] == 0:  # only the first attempt waits, so the retry after the lost race goes straight through
             both_read.wait()
 
     stores = [

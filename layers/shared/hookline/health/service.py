@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hookline.health.conditions import evaluate
 from hookline.health.model import CheckOutcome, StateChange
 from hookline.health.probe import DEFAULT_PROBE_TIMEOUT_S, probe
-from hookline.health.store import LoadedEndpoint
+from hookline.health.store import LoadedEndpoint, PendingCheck
 from hookline.metrics import CERTIFICATE_DAYS_LEFT, INTEGRATION_HEALTHY, PROBE_LATENCY, UNHEALTHY_INTEGRATIONS
 from hookline.registry import RegistryItemError
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from hookline.health.alerts import AlertPublisher
     from hookline.health.steering import BreakerSteering, SteeringResult
-    from hookline.health.store import HealthStore
+    from hookline.health.store import HealthRecord, HealthStore
     from hookline.health.telemetry import MetricsSink
     from hookline.registry import EndpointRegistry
 
@@ -58,6 +58,7 @@ class RunSummary:
     invalid_items: list[str] = field(default_factory=list)
     errors: int = 0
     duration_ms: int = 0
+    phases: dict[str, int] = field(default_factory=dict)
     outcomes: list[CheckOutcome] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,6 +66,33 @@ class RunSummary:
         data = asdict(self)
         data.pop("outcomes")
         return data
+
+
+def _outcome(check: PendingCheck, record: HealthRecord) -> CheckOutcome:
+    endpoint, result, verdict = check.loaded.endpoint, check.probe, check.verdict
+    change = None
+    if record.step is not None and record.step.changed:
+        change = StateChange(
+            integration=endpoint.name,
+            old_state=record.step.old_state,
+            new_state=record.step.new_state,
+            reason=verdict.reason,
+            latency_ms=result.latency_ms,
+            checked_at=record.status.last_checked_at or "",
+            consecutive_failures=record.step.consecutive_failures,
+            consecutive_successes=record.step.consecutive_successes,
+        )
+    return CheckOutcome(
+        integration=endpoint.name,
+        state=record.status.state,
+        passed=verdict.passed,
+        reason=verdict.reason,
+        latency_ms=result.latency_ms if result.responded else None,
+        certificate_days_left=verdict.certificate_days_left,
+        change=change,
+        applied=record.applied,
+        skipped=record.skipped,
+    )
 
 
 class HealthService:
@@ -106,16 +134,38 @@ class HealthService:
     async def run_async(self) -> RunSummary:
         """Run one check of the whole registry."""
         started = self._timer()
-        loaded, invalid = self._load()
+        phases: dict[str, int] = {}
+        mark = started
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = self._timer()
+            phases[name] = round((now - mark) * 1000)
+            mark = now
+
+        loaded, invalid = await asyncio.to_thread(self._load)
+        phase("load_ms")
         semaphore = asyncio.Semaphore(self._concurrency)
         async with self._client_factory() as client:
-            results = await asyncio.gather(*(self._check(client, semaphore, item) for item in loaded))
-        outcomes = [outcome for outcome in results if outcome is not None]
-        errors = len(results) - len(outcomes)
-        pairs = [(item.endpoint, outcome) for item, outcome in zip(loaded, results, strict=True) if outcome]
+            probed = await asyncio.gather(*(self._probe(client, semaphore, item) for item in loaded))
+        phase("probe_ms")
+        pending = [check for check in probed if check is not None]
+        errors = len(probed) - len(pending)
+        history: list[dict[str, Any]] = []
+        records = await asyncio.to_thread(self._record, pending, history)
+        if records is None:
+            errors += len(pending)
+            pending, records = [], []
+        phase("record_ms")
+        errors += await asyncio.to_thread(self._write_history, history)
+        phase("history_ms")
+        outcomes = [_outcome(check, record) for check, record in zip(pending, records, strict=True)]
+        pairs = [(check.loaded.endpoint, outcome) for check, outcome in zip(pending, outcomes, strict=True)]
         steering = await asyncio.to_thread(self._steer, pairs)
+        phase("steer_ms")
         alerts_sent, alert_errors = await asyncio.to_thread(self._alert, outcomes, steering)
         self._emit(outcomes)
+        phase("alert_metrics_ms")
         summary = self._summarize(
             outcomes=outcomes,
             invalid=invalid,
@@ -123,6 +173,7 @@ class HealthService:
             alerts_sent=alerts_sent,
             errors=errors + alert_errors,
             started=started,
+            phases=phases,
         )
         self._logger.info("health run finished", extra={"summary": summary.as_dict()})
         return summary
@@ -142,43 +193,35 @@ class HealthService:
                 loaded.append(item)
         return loaded, invalid
 
-    async def _check(
+    def _write_history(self, history: list[dict[str, Any]]) -> int:
+        try:
+            failed = self._store.write_history(history)
+        except Exception:
+            self._logger.exception("health history write failed", extra={"items": len(history)})
+            return 1
+        if failed:
+            self._logger.warning("health history items not written", extra={"items": failed})
+        return 1 if failed else 0
+
+    async def _probe(
         self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, item: LoadedEndpoint
-    ) -> CheckOutcome | None:
-        endpoint = item.endpoint
+    ) -> PendingCheck | None:
         try:
             async with semaphore:
-                result = await probe(client, endpoint, timeout_s=self._probe_timeout_s, timer=self._timer)
+                result = await probe(client, item.endpoint, timeout_s=self._probe_timeout_s, timer=self._timer)
             checked_at = self._now()
-            verdict = evaluate(endpoint.health, result, now=checked_at)
-            record = await asyncio.to_thread(self._store.record, item, result, verdict, checked_at=checked_at)
+            return PendingCheck(item, result, evaluate(item.endpoint.health, result, now=checked_at), checked_at)
         except Exception:
-            # One integration's trouble (e.g. a throttled write) must not stop the others from being checked.
-            self._logger.exception("health check failed", extra={"integration": endpoint.name})
+            # One integration's trouble must not stop the others from being checked.
+            self._logger.exception("health probe failed", extra={"integration": item.endpoint.name})
             return None
-        change = None
-        if record.step is not None and record.step.changed:
-            change = StateChange(
-                integration=endpoint.name,
-                old_state=record.step.old_state,
-                new_state=record.step.new_state,
-                reason=verdict.reason,
-                latency_ms=result.latency_ms,
-                checked_at=record.status.last_checked_at or "",
-                consecutive_failures=record.step.consecutive_failures,
-                consecutive_successes=record.step.consecutive_successes,
-            )
-        return CheckOutcome(
-            integration=endpoint.name,
-            state=record.status.state,
-            passed=verdict.passed,
-            reason=verdict.reason,
-            latency_ms=result.latency_ms if result.responded else None,
-            certificate_days_left=verdict.certificate_days_left,
-            change=change,
-            applied=record.applied,
-            skipped=record.skipped,
-        )
+
+    def _record(self, pending: list[PendingCheck], history: list[dict[str, Any]]) -> list[HealthRecord] | None:
+        try:
+            return self._store.record_many(pending, history=history)
+        except Exception:
+            self._logger.exception("health state write failed", extra={"integrations": len(pending)})
+            return None
 
     def _steer(self, pairs: list[tuple[Any, CheckOutcome]]) -> SteeringResult | None:
         if self._steering is None:
@@ -231,6 +274,7 @@ class HealthService:
         alerts_sent: int,
         errors: int,
         started: float,
+        phases: dict[str, int],
     ) -> RunSummary:
         skipped: dict[str, int] = {}
         for outcome in outcomes:
@@ -250,5 +294,6 @@ class HealthService:
             invalid_items=invalid,
             errors=errors + (steering.errors if steering else 0),
             duration_ms=round((self._timer() - started) * 1000),
+            phases=phases,
             outcomes=outcomes,
         )

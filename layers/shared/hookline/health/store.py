@@ -1,14 +1,21 @@
 """Health state on the registry item (conditional writes) and a bounded health history (items with a TTL).
 
-Every health write carries ``health_version`` (N): the write of version v+1 is conditional on the item still being
-at version v, and it goes in one transaction with that check's history item, so a history entry exists exactly for
-each check that was applied. A lost race (another run wrote first) is an expected outcome: the store re-reads the
-item, re-applies the check on top of what the other run wrote, and tries again. A check older than the one already
-recorded is dropped, so two overlapping runs can never move counters backwards or count a check twice.
+Every health write carries ``health_version`` (N): the write of version v+1 is conditional on the item still being at
+version v. A run writes the state of all its integrations in TransactWriteItems requests of up to 100 conditional
+updates (one request per 100 integrations instead of one each). A lost race (another run wrote an item first) is an
+expected outcome: the transaction is cancelled, its CancellationReasons name the items whose condition failed, those
+are re-read (one consistent BatchGetItem) and their checks re-applied on top of what the other run wrote, and the
+transaction is retried. A check older than the one already recorded is dropped, so two overlapping runs can never
+move counters backwards or count a check twice.
+
+History items are written only for checks that were applied, after the state write, in BatchWriteItem requests of
+25. A crash between the two loses that run's history entries, never state: the history is a diagnostic trail with a
+TTL, not a ledger.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -20,7 +27,7 @@ from hookline.health.state import advance
 from hookline.registry import HealthStatus, RegistryItemError, endpoint_from_item
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -36,6 +43,7 @@ __all__ = [
     "HealthStore",
     "HistoryEntry",
     "LoadedEndpoint",
+    "PendingCheck",
     "format_timestamp",
 ]
 
@@ -43,6 +51,9 @@ VERSION_ATTRIBUTE = "health_version"
 DEFAULT_CHECK_TTL_S = 2 * 86_400  # every check: enough for "what happened overnight", small at 1 check/min
 DEFAULT_TRANSITION_TTL_S = 30 * 86_400  # state changes are rare and worth keeping for a month
 _MAX_ERROR = 1024
+_BATCH = 25  # BatchWriteItem's limit
+_BATCH_GET = 100  # BatchGetItem's limit
+_TRANSACTION = 100  # TransactWriteItems' limit
 _DESERIALIZER = TypeDeserializer()
 
 
@@ -75,7 +86,8 @@ class HealthRecord:
     step: Step | None = None
     version: int = 0
     attempts: int = 1
-    skipped: str | None = None  # "stale" (a newer check was recorded) or "gone" (the item was removed)
+    # "stale" (a newer check was recorded), "gone" (the item was removed) or "contended" (lost every attempt)
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,35 @@ class HistoryEntry:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class PendingCheck:
+    """One integration's check, waiting to be recorded."""
+
+    loaded: LoadedEndpoint
+    probe: ProbeResult
+    verdict: Verdict
+    checked_at: datetime
+
+
+@dataclass(frozen=True)
+class _Write:
+    index: int
+    loaded: LoadedEndpoint
+    step: Step
+    stamp: str
+
+
+def _status_after(write: _Write, check: PendingCheck) -> HealthStatus:
+    return HealthStatus(
+        state=write.step.new_state,
+        last_checked_at=write.stamp,
+        last_latency_ms=check.probe.latency_ms,
+        consecutive_failures=write.step.consecutive_failures,
+        consecutive_successes=write.step.consecutive_successes,
+        last_error=None if check.verdict.passed else check.verdict.reason,
+    )
+
+
 class HealthStore:
     """Writes health state with optimistic versioning and reads/writes the bounded history."""
 
@@ -105,7 +146,8 @@ class HealthStore:
         check_ttl_s: int = DEFAULT_CHECK_TTL_S,
         transition_ttl_s: int = DEFAULT_TRANSITION_TTL_S,
         max_attempts: int = 5,
-        before_write: Callable[[str, int], None] | None = None,
+        before_write: Callable[[list[tuple[str, int]]], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoints_table = endpoints_table
         self.history_table = history_table
@@ -113,8 +155,9 @@ class HealthStore:
         self._check_ttl_s = check_ttl_s
         self._transition_ttl_s = transition_ttl_s
         self._max_attempts = max_attempts
-        # Called with (name, expected version) right before each conditional write: a seam for race tests.
+        # Called with [(name, expected version)] right before each transaction: a seam for race tests.
         self._before_write = before_write
+        self._sleep = sleep
 
     def load(self, name: str) -> LoadedEndpoint | None:
         """A consistent read of one registry item (None if it was removed)."""
@@ -126,56 +169,130 @@ class HealthStore:
     def record(
         self, loaded: LoadedEndpoint, probe: ProbeResult, verdict: Verdict, *, checked_at: datetime
     ) -> HealthRecord:
-        """Apply one check to the item; on a lost race re-read and re-apply (bounded), never double-count."""
-        stamp = format_timestamp(checked_at)
-        current = loaded
+        """Apply one check and write its history item (``record_many`` of one)."""
+        history: list[dict[str, Any]] = []
+        (record,) = self.record_many([PendingCheck(loaded, probe, verdict, checked_at)], history=history)
+        self.write_history(history)
+        return record
+
+    def record_many(
+        self, checks: Sequence[PendingCheck], *, history: list[dict[str, Any]] | None = None
+    ) -> list[HealthRecord]:
+        """Apply one check per integration (distinct names); lost races are re-read and re-applied, never lost.
+
+        History items of the applied checks are appended to ``history`` (write them with ``write_history``).
+        """
+        names = [check.loaded.endpoint.name for check in checks]
+        if len(set(names)) != len(names):
+            raise ValueError("record_many takes at most one check per integration")
+        current = {index: check.loaded for index, check in enumerate(checks)}
+        results: dict[int, HealthRecord] = {}
         for attempt in range(1, self._max_attempts + 1):
-            status = current.endpoint.status
-            if status.last_checked_at is not None and status.last_checked_at >= stamp:
-                return HealthRecord(
-                    applied=False, status=status, version=current.version, attempts=attempt, skipped="stale"
-                )
-            step = advance(status, verdict.passed, current.endpoint.health)
-            if self._before_write is not None:
-                self._before_write(current.endpoint.name, current.version)
-            if self._write(current, step, probe, verdict, stamp):
-                new_status = HealthStatus(
-                    state=step.new_state,
-                    last_checked_at=stamp,
-                    last_latency_ms=probe.latency_ms,
-                    consecutive_failures=step.consecutive_failures,
-                    consecutive_successes=step.consecutive_successes,
-                    last_error=None if verdict.passed else verdict.reason,
-                )
-                return HealthRecord(
-                    applied=True, status=new_status, step=step, version=current.version + 1, attempts=attempt
-                )
-            reloaded = self._reload(current.endpoint.name)
-            if reloaded is None:
-                return HealthRecord(
-                    applied=False, status=status, version=current.version, attempts=attempt, skipped="gone"
-                )
-            current = reloaded
-        raise RuntimeError(
-            f"health state of {loaded.endpoint.name!r} kept changing under {self._max_attempts} attempts to write it"
-        )
+            writes: list[_Write] = []
+            for index, loaded in current.items():
+                check = checks[index]
+                stamp = format_timestamp(check.checked_at)
+                status = loaded.endpoint.status
+                if status.last_checked_at is not None and status.last_checked_at >= stamp:
+                    results[index] = HealthRecord(
+                        applied=False, status=status, version=loaded.version, attempts=attempt, skipped="stale"
+                    )
+                    continue
+                step = advance(status, check.verdict.passed, loaded.endpoint.health)
+                writes.append(_Write(index, loaded, step, stamp))
+            current = {}
+            reread: list[int] = []
+            for start in range(0, len(writes), _TRANSACTION):
+                chunk = writes[start : start + _TRANSACTION]
+                failed = self._transact(chunk, checks)
+                for write in chunk:
+                    if failed is not None:
+                        current[write.index] = write.loaded
+                        if write.index in failed:
+                            reread.append(write.index)
+                        continue
+                    check = checks[write.index]
+                    if history is not None:
+                        history.append(self._history_item(write, check))
+                    results[write.index] = HealthRecord(
+                        applied=True,
+                        status=_status_after(write, check),
+                        step=write.step,
+                        version=write.loaded.version + 1,
+                        attempts=attempt,
+                    )
+            if not current:
+                break
+            fresh = self._reload([checks[index].loaded.endpoint.name for index in reread])
+            for index in reread:
+                name = checks[index].loaded.endpoint.name
+                if name in fresh:
+                    current[index] = fresh[name]
+                else:
+                    results[index] = HealthRecord(
+                        applied=False,
+                        status=current[index].endpoint.status,
+                        version=current[index].version,
+                        attempts=attempt,
+                        skipped="gone",
+                    )
+                    del current[index]
+            if current and attempt < self._max_attempts:
+                self._sleep(0.01 * 2**attempt)  # lost races (or conflicts with another transaction): back off a little
+        for index, loaded in current.items():
+            # Still losing after every attempt: give this check up (the next run probes again) rather than the run.
+            results[index] = HealthRecord(
+                applied=False,
+                status=loaded.endpoint.status,
+                version=loaded.version,
+                attempts=self._max_attempts,
+                skipped="contended",
+            )
+        return [results[index] for index in range(len(checks))]
 
-    def _reload(self, name: str) -> LoadedEndpoint | None:
+    def _reload(self, names: list[str]) -> dict[str, LoadedEndpoint]:
+        """Consistent re-read of items after a lost race; removed (or now invalid) items are absent."""
+        found: dict[str, LoadedEndpoint] = {}
+        for start in range(0, len(names), _BATCH_GET):
+            keys = [{"name": {"S": name}} for name in names[start : start + _BATCH_GET]]
+            request: dict[str, Any] = {self.endpoints_table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.endpoints_table, []):
+                    try:
+                        loaded = LoadedEndpoint.from_item(raw)
+                    except RegistryItemError:
+                        continue  # someone wrote an item that breaks the contract meanwhile: treat it as removed
+                    found[loaded.endpoint.name] = loaded
+                request = cast("dict[str, Any]", response.get("UnprocessedKeys") or {})
+        return found
+
+    def _transact(self, chunk: list[_Write], checks: Sequence[PendingCheck]) -> set[int] | None:
+        """Write one transaction: None if it was applied, else the indexes whose condition failed (re-read those)."""
+        if self._before_write is not None:
+            self._before_write([(write.loaded.endpoint.name, write.loaded.version) for write in chunk])
+        actions: list[Any] = [{"Update": self._update(write, checks[write.index])} for write in chunk]
         try:
-            return self.load(name)
-        except RegistryItemError:
-            # Someone wrote an item that breaks the contract meanwhile; treat it like a removed one.
-            return None
+            self._client.transact_write_items(TransactItems=actions)
+        except self._client.exceptions.TransactionCanceledException as error:
+            reasons: list[Mapping[str, Any]] = list(error.response.get("CancellationReasons") or [])
+            if len(reasons) != len(chunk):
+                return {write.index for write in chunk}
+            # "None" marks an action that was fine: it is retried as it is. The others lost a race (or conflicted
+            # with another transaction): they are re-read first.
+            return {write.index for write, reason in zip(chunk, reasons, strict=True) if reason.get("Code") != "None"}
+        return None
 
-    def _write(self, current: LoadedEndpoint, step: Step, probe: ProbeResult, verdict: Verdict, stamp: str) -> bool:
-        name = current.endpoint.name
+    def _update(self, write: _Write, check: PendingCheck) -> dict[str, Any]:
+        """The conditional Update action of one check."""
+        step, verdict = write.step, check.verdict
         values: dict[str, Any] = {
             ":state": {"S": step.new_state},
-            ":checked": {"S": stamp},
-            ":latency": {"N": str(probe.latency_ms)},
+            ":checked": {"S": write.stamp},
+            ":latency": {"N": str(check.probe.latency_ms)},
             ":failures": {"N": str(step.consecutive_failures)},
             ":successes": {"N": str(step.consecutive_successes)},
-            ":next": {"N": str(current.version + 1)},
+            ":next": {"N": str(write.loaded.version + 1)},
         }
         sets = [
             "health_state = :state",
@@ -190,46 +307,49 @@ class HealthStore:
         else:
             values[":error"] = {"S": (verdict.reason or "check failed")[:_MAX_ERROR]}
             expression = "SET " + ", ".join([*sets, "last_error = :error"])
-        if current.version:
+        if write.loaded.version:
             condition = "attribute_exists(#n) AND #v = :expected"
-            values[":expected"] = {"N": str(current.version)}
+            values[":expected"] = {"N": str(write.loaded.version)}
         else:
             condition = "attribute_exists(#n) AND attribute_not_exists(#v)"
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.endpoints_table,
-                            "Key": {"name": {"S": name}},
-                            "UpdateExpression": expression,
-                            "ConditionExpression": condition,
-                            "ExpressionAttributeNames": {"#n": "name", "#v": VERSION_ATTRIBUTE},
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.history_table,
-                            "Item": self._history_item(name, step, probe, verdict, stamp),
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException:
-            return False
-        return True
+        return {
+            "TableName": self.endpoints_table,
+            "Key": {"name": {"S": write.loaded.endpoint.name}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#n": "name", "#v": VERSION_ATTRIBUTE},
+            "ExpressionAttributeValues": values,
+        }
 
-    def _history_item(self, name: str, step: Step, probe: ProbeResult, verdict: Verdict, stamp: str) -> dict[str, Any]:
+    def write_history(self, items: list[dict[str, Any]], *, max_attempts: int = 5) -> int:
+        """Write history items in BatchWriteItem requests of 25, retrying unprocessed ones; return how many failed."""
+        pending = list(items)
+        for attempt in range(max_attempts):
+            unprocessed: list[dict[str, Any]] = []
+            for start in range(0, len(pending), _BATCH):
+                chunk = pending[start : start + _BATCH]
+                response = self._client.batch_write_item(
+                    RequestItems={self.history_table: [{"PutRequest": {"Item": item}} for item in chunk]}
+                )
+                leftover = response.get("UnprocessedItems", {}).get(self.history_table, [])
+                unprocessed.extend(request["PutRequest"]["Item"] for request in leftover if "PutRequest" in request)
+            if not unprocessed:
+                return 0
+            pending = unprocessed
+            if attempt + 1 < max_attempts:
+                self._sleep(0.05 * 2**attempt)  # DynamoDB asks for backoff on unprocessed items
+        return len(pending)
+
+    def _history_item(self, write: _Write, check: PendingCheck) -> dict[str, Any]:
+        step, probe, verdict = write.step, check.probe, check.verdict
         ttl = self._transition_ttl_s if step.changed else self._check_ttl_s
-        checked = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         item: dict[str, Any] = {
-            "name": {"S": name},
-            "checked_at": {"S": stamp},
+            "name": {"S": write.loaded.endpoint.name},
+            "checked_at": {"S": write.stamp},
             "passed": {"BOOL": verdict.passed},
             "state": {"S": step.new_state},
             "latency_ms": {"N": str(probe.latency_ms)},
-            "expires_at": {"N": str(int(checked.timestamp()) + ttl)},
+            "expires_at": {"N": str(int(check.checked_at.timestamp()) + ttl)},
         }
         if probe.status_code is not None:
             item["status_code"] = {"N": str(probe.status_code)}
