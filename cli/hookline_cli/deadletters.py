@@ -259,12 +259,17 @@ def redrive(
     """Move matching dead letters back to the delivery queue: send first, delete after, release the rest."""
     receiver = _Receiver(client, dead_letter_queue_url, visibility_s=visibility_s, wait_s=wait_s)
     result = RedriveResult()
+    # A redriven message that fails again at once (say, its endpoint is still disabled) comes back to the DLQ as
+    # a new message with the same webhook id while this run is still scanning: leave it there, do not loop.
+    moved: set[str] = set()
     try:
         for batch in receiver.batches():
             wanted: list[DeadLetter] = []
             for letter in batch:
-                if where.matches(letter) and (limit is None or result.matched < limit):
+                fresh = letter.webhook_id not in moved
+                if fresh and where.matches(letter) and (limit is None or result.matched < limit):
                     result.matched += 1
+                    moved.add(letter.webhook_id)
                     wanted.append(letter)
                 else:
                     result.skipped += 1

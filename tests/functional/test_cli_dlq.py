@@ -219,3 +219,43 @@ def test_redrive_nothing_lost_when_send_fails(populated: CliHarness) -> None:
     cli.client_factory = None
     assert _drain(cli, cli.stack.delivery_queue_url) == []
     assert len(_drain(cli, cli.stack.dead_letter_queue_url)) == 12
+
+
+class _BouncingClient:
+    """An SQS client whose sends to the delivery queue come straight back to the DLQ (a consumer failing at once)."""
+
+    def __init__(self, inner: Any, delivery_queue_url: str, dead_letter_queue_url: str) -> None:
+        self._inner = inner
+        self._delivery = delivery_queue_url
+        self._dlq = dead_letter_queue_url
+        self.bounced = 0  # capped, so that a redrive that loops shows up as a failure rather than a hang
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        response = self._inner.send_message_batch(**kwargs)
+        if kwargs["QueueUrl"] == self._delivery and self.bounced < 30:
+            attributes = {"reason": {"DataType": "String", "StringValue": "endpoint_disabled"}}
+            for entry in kwargs["Entries"]:
+                self.bounced += 1
+                self._inner.send_message(
+                    QueueUrl=self._dlq, MessageBody=entry["MessageBody"], MessageAttributes=attributes
+                )
+        return response
+
+
+def test_redrive_does_not_loop_on_messages_that_bounce_straight_back(cli: CliHarness) -> None:
+    for index in range(3):
+        _dead_letter(cli, f"msg_b{index}", Reason.ENDPOINT_DISABLED)
+    bouncing = _BouncingClient(
+        client("sqs", cli.endpoint_url), cli.stack.delivery_queue_url, cli.stack.dead_letter_queue_url
+    )
+    cli.client_factory = lambda service: bouncing if service == "sqs" else client(service, cli.endpoint_url)
+
+    data = cli.json("dlq", "redrive", "--reason", "endpoint_disabled")
+
+    assert (data["matched"], data["redriven"]) == (3, 3)
+    cli.client_factory = None
+    assert _ids(_drain(cli, cli.stack.delivery_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
+    assert _ids(_drain(cli, cli.stack.dead_letter_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
