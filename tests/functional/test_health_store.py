@@ -15,6 +15,7 @@ from hookline.health.store import (
     VERSION_ATTRIBUTE,
     HealthStore,
     LoadedEndpoint,
+    PendingCheck,
     format_timestamp,
 )
 from hookline.registry import EndpointRegistry
@@ -229,3 +230,28 @@ def test_many_concurrent_writers_keep_counters_equal_to_applied_checks(
     history = store.history("acme", limit=100)
     assert len(history) == applied
     assert [entry.checked_at for entry in history] == sorted((entry.checked_at for entry in history), reverse=True)
+
+
+def test_one_lost_race_in_a_batch_reapplies_only_that_check_and_retries_the_rest(
+    stack: StackResources, dynamodb: Any
+) -> None:
+    register(dynamodb, stack.endpoints_table, *(make_endpoint(name, f"https://{name}.example/x") for name in "abc"))
+    store = HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb)
+    reads = {name: store.load(name) for name in "abc"}
+    store.record(reads["b"], probe(), FAIL, checked_at=START)  # another run wrote b meanwhile
+    transactions: list[list[tuple[str, int]]] = []
+    batch_store = HealthStore(
+        stack.endpoints_table, stack.health_history_table, client=dynamodb, before_write=transactions.append
+    )
+    history: list[dict[str, Any]] = []
+    later = START + timedelta(seconds=30)
+    records = batch_store.record_many(
+        [PendingCheck(reads[name], probe(), FAIL, later) for name in "abc"],  # type: ignore[arg-type]
+        history=history,
+    )
+    assert transactions == [[("a", 0), ("b", 0), ("c", 0)], [("a", 0), ("b", 1), ("c", 0)]]
+    assert [(record.applied, record.version) for record in records] == [(True, 1), (True, 2), (True, 1)]
+    assert [store.load(name).endpoint.status.consecutive_failures for name in "abc"] == [1, 2, 1]  # type: ignore[union-attr]
+    assert len(history) == 3
+    assert batch_store.write_history(history) == 0
+    assert len(store.history("b")) == 2
