@@ -154,12 +154,15 @@ def show(
 
 def _run_in_process(resources: Resources) -> dict[str, Any]:
     from hookline.health.factory import build_health_service
-    from hookline.settings import Settings
+    from hookline.settings import Settings, SettingsError
 
     environment = resources.function_environment("HealthFunction")
     if environment is not None:
         # The local stack resolved the function's environment from the template: run exactly that.
-        settings = Settings.from_env(environment)
+        try:
+            settings = Settings.from_env(environment)
+        except SettingsError as error:
+            raise OperationalError(f"the local stack's HealthFunction environment is unusable: {error}") from None
     else:
         names = resources.names
         settings = Settings(
