@@ -21,4 +21,4 @@ tracer = Tracer()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one health check of the registry and return its summary."""
-    return get_health_service(metrics).run().as_dict()
+    return get_health_service(metrics).run(context.get_remaining_time_in_millis).as_dict()

@@ -130,6 +130,9 @@ class _Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:HealthFunction"
     aws_request_id = "req-1"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 290_000
+
 
 def test_handler_runs_one_check_and_emits_emf(
     handler_env: None, stack: StackResources, dynamodb: Any, capsys: pytest.CaptureFixture[str]

@@ -344,3 +344,16 @@ async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str) -
         # unknown -> unhealthy happens exactly once per integration however the runs interleave.
         changes = [c for summary in summaries for c in summary.changes if c["integration"] == name]
         assert len(changes) == (1 if applied[name] >= 3 else 0)
+
+
+def test_probes_that_could_not_be_recorded_before_the_deadline_are_skipped(
+    stack: StackResources, dynamodb: Any, server: LoopbackServer
+) -> None:
+    server.route("/hook", Reply(200))
+    register(dynamodb, stack.endpoints_table, *(make_endpoint(f"i{index}", server.url("/hook")) for index in range(3)))
+    remaining = iter([60_000, 24_000, 20_000])  # the reserve is probe timeout (10 s) + 15 s for the writes
+    summary = health_service(stack, dynamodb, concurrency=1).run(remaining_ms=lambda: next(remaining))
+    assert summary.checked == 1
+    assert summary.skipped == {"deadline": 2}
+    assert summary.errors == 0
+    assert len(server.requests) == 1

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PROBE_CONCURRENCY", "HealthService", "RunSummary"]
 
 DEFAULT_PROBE_CONCURRENCY = 50
+_WRITE_RESERVE_S = 15.0  # kept free at the end of an invocation for state, history, steering and alerts
+_DEADLINE = object()  # a probe skipped because the invocation would end before its result could be recorded
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -127,11 +129,15 @@ class HealthService:
         self._timer = timer
         self._logger = logger or _LOGGER
 
-    def run(self) -> RunSummary:
-        """Run one check of the whole registry (blocking; builds its own event loop)."""
-        return asyncio.run(self.run_async())
+    def run(self, remaining_ms: Callable[[], int] | None = None) -> RunSummary:
+        """Run one check of the whole registry (blocking; builds its own event loop).
 
-    async def run_async(self) -> RunSummary:
+        ``remaining_ms`` (e.g. the Lambda context's ``get_remaining_time_in_millis``) lets a run that is about to
+        time out skip the probes it could no longer record, instead of losing every result of the run.
+        """
+        return asyncio.run(self.run_async(remaining_ms=remaining_ms))
+
+    async def run_async(self, *, remaining_ms: Callable[[], int] | None = None) -> RunSummary:
         """Run one check of the whole registry."""
         started = self._timer()
         phases: dict[str, int] = {}
@@ -147,10 +153,11 @@ class HealthService:
         phase("load_ms")
         semaphore = asyncio.Semaphore(self._concurrency)
         async with self._client_factory() as client:
-            probed = await asyncio.gather(*(self._probe(client, semaphore, item) for item in loaded))
+            probed = await asyncio.gather(*(self._probe(client, semaphore, item, remaining_ms) for item in loaded))
         phase("probe_ms")
-        pending = [check for check in probed if check is not None]
-        errors = len(probed) - len(pending)
+        pending = [check for check in probed if isinstance(check, PendingCheck)]
+        late = sum(check is _DEADLINE for check in probed)
+        errors = len(probed) - len(pending) - late
         history: list[dict[str, Any]] = []
         records = await asyncio.to_thread(self._record, pending, history)
         if records is None:
@@ -174,6 +181,7 @@ class HealthService:
             errors=errors + alert_errors,
             started=started,
             phases=phases,
+            late=late,
         )
         self._logger.info("health run finished", extra={"summary": summary.as_dict()})
         return summary
@@ -204,10 +212,16 @@ class HealthService:
         return 1 if failed else 0
 
     async def _probe(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, item: LoadedEndpoint
-    ) -> PendingCheck | None:
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore,
+        item: LoadedEndpoint,
+        remaining_ms: Callable[[], int] | None,
+    ) -> PendingCheck | object | None:
         try:
             async with semaphore:
+                if remaining_ms is not None and remaining_ms() < (self._probe_timeout_s + _WRITE_RESERVE_S) * 1000:
+                    return _DEADLINE
                 result = await probe(client, item.endpoint, timeout_s=self._probe_timeout_s, timer=self._timer)
             checked_at = self._now()
             return PendingCheck(item, result, evaluate(item.endpoint.health, result, now=checked_at), checked_at)
@@ -275,8 +289,9 @@ class HealthService:
         errors: int,
         started: float,
         phases: dict[str, int],
+        late: int,
     ) -> RunSummary:
-        skipped: dict[str, int] = {}
+        skipped: dict[str, int] = {"deadline": late} if late else {}
         for outcome in outcomes:
             if outcome.skipped:
                 skipped[outcome.skipped] = skipped.get(outcome.skipped, 0) + 1
