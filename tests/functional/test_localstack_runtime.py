@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -249,3 +250,22 @@ def test_parse_emf_reads_every_dimension_set_and_value_list() -> None:
 @pytest.mark.parametrize("line", ["plain text", '{"level": "INFO", "message": "x"}', "{not json", '{"_aws": 3}'])
 def test_ordinary_log_lines_are_not_emf(line: str) -> None:
     assert parse_emf(line) is None
+
+
+def test_killing_a_busy_environment_fails_the_invocation_as_a_crash(spec: FunctionSpec, output: Output) -> None:
+    worker = SubprocessInvoker(spec, on_output=output)
+    results: list[Any] = []
+    try:
+        assert worker.invoke({"action": "ok"}).ok  # warm
+        thread = threading.Thread(target=lambda: results.append(worker.invoke({"action": "sleep", "seconds": 3})))
+        thread.start()
+        deadline = time.monotonic() + 3
+        while not worker.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.kill()
+        thread.join(3)
+        (result,) = results
+        assert result.crashed and not result.ok and result.duration_ms < 2500
+        assert worker.invoke({"action": "ok"}).ok
+    finally:
+        worker.close()

@@ -32,6 +32,9 @@ class Handlers:
         self.delivered: list[str] = []
         self.attempts: dict[str, int] = {}
         self.health_runs = threading.Event()
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+        self.crash_receipt = ""
         self.lock = threading.Lock()
 
     def deliver(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -42,6 +45,11 @@ class Handlers:
             body = json.loads(record["body"])
             with self.lock:
                 self.attempts[body["id"]] = int(record["attributes"]["ApproximateReceiveCount"])
+            if body.get("block") and record["attributes"]["ApproximateReceiveCount"] == "1":
+                self.crash_receipt = record["receiptHandle"]
+                self.blocked.set()
+                self.release.wait(10)  # the test crashes this environment meanwhile
+                return {}  # what a killed environment does next never reaches the mapping
             if body.get("fail"):
                 # Retry at once: the visibility the function sets is left alone by the mapping.
                 url = self.stack.outputs["DeliveryQueueUrl"]
@@ -72,7 +80,6 @@ def stack(handlers: Handlers) -> Iterator[LocalStack]:
     with LocalStack.start(
         ROOT,
         parameters={"MaxReceiveCount": "2", "RetrySchedule": "0,1"},
-        property_overrides={"DeliveryQueue": {"VisibilityTimeout": 2}},
         schedule_intervals={"HealthFunction": 0.5},
         invoker_factory=handlers.factory,
     ) as started:
@@ -109,6 +116,31 @@ def test_messages_flow_through_the_mapping_and_failures_end_in_the_dlq(stack: Lo
     assert all(handlers.attempts[f"m{i}"] == 2 for i in (0, 5, 10))  # maxReceiveCount=2, from the parameter
     totals = stack.stats()["mappings"][stack.mappings[0].spec.logical_id]
     assert totals["deleted"] == 12 and totals["item_failures"] == 6
+
+
+def test_a_crash_mid_batch_leaves_the_batch_to_the_visibility_timeout(stack: LocalStack, handlers: Handlers) -> None:
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.outputs["DeliveryQueueUrl"], MessageBody=json.dumps({"id": "crash", "block": True}))
+    assert handlers.blocked.wait(10)
+    try:
+        assert stack.kill_function("DeliveryFunction") == 1
+    finally:
+        handlers.release.set()
+    time.sleep(0.5)
+    assert (
+        sqs.get_queue_attributes(
+            QueueUrl=stack.outputs["DeliveryQueueUrl"], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+        == "1"
+    ), "the crashed batch is not deleted"
+    # As if the queue's visibility timeout (360 s in the template) ran out now.
+    sqs.change_message_visibility(
+        QueueUrl=stack.outputs["DeliveryQueueUrl"], ReceiptHandle=handlers.crash_receipt, VisibilityTimeout=0
+    )
+    assert stack.wait_idle(timeout_s=15)
+    assert handlers.attempts["crash"] == 2
+    assert handlers.delivered.count("crash") == 1
+    assert stack.stats()["mappings"][stack.mappings[0].spec.logical_id]["crashes"] == 1
 
 
 def test_the_schedule_runs_the_health_function(stack: LocalStack, handlers: Handlers) -> None:

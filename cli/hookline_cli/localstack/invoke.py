@@ -47,6 +47,11 @@ class InvokeResult:
 class Invoker(Protocol):
     """One execution environment: invokes one function, one event at a time."""
 
+    @property
+    def busy(self) -> bool:
+        """Whether an invocation is running."""
+        ...
+
     def invoke(self, event: Any, *, request_id: str | None = None) -> InvokeResult:
         """Run the function on ``event``; never raises for the function's own failures."""
         ...
@@ -115,15 +120,20 @@ class CallableInvoker:
                 done.wait(min(remaining, 0.05))
             self._busy = False
             elapsed = (self._clock() - started) * 1000
+            if self._abandon.is_set():  # killed: whatever the abandoned thread still returns is lost, as on Lambda
+                return InvokeResult(request_id, False, None, "Runtime.ExitError", "killed", elapsed, crashed=True)
             if outcome:
                 result = outcome[0]
                 return InvokeResult(
                     result.request_id, result.ok, result.payload, result.error_type, result.error_message, elapsed
                 )
-            if self._abandon.is_set():
-                return InvokeResult(request_id, False, None, "Runtime.ExitError", "killed", elapsed, crashed=True)
             message = f"Task timed out after {self._timeout_s:.2f} seconds"
             return InvokeResult(request_id, False, None, "Sandbox.Timedout", message, elapsed, timed_out=True)
+
+    @property
+    def busy(self) -> bool:
+        """Whether an invocation is running."""
+        return self._busy
 
     def kill(self) -> bool:
         """Abandon the running invocation (it fails as a crash)."""
@@ -162,6 +172,11 @@ class SubprocessInvoker:
         self._busy = False
         self._closed = False
         self.cold_starts = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether an invocation is running."""
+        return self._busy
 
     @property
     def pid(self) -> int | None:

@@ -335,8 +335,7 @@ class LocalStack:
         invokers += [r.invoker for r in self.schedules if r.spec.function_logical_id == function_logical_id]
         killed = 0
         for invoker in invokers:
-            busy = bool(getattr(invoker, "_busy", False))
-            if busy or not busy_only:
+            if invoker.busy or not busy_only:
                 killed += int(invoker.kill())
         return killed
 
