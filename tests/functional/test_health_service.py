@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from hookline.health.service import HealthService, RunSummary
+    from hookline.health.store import WriteMode
     from tests.support.loopback import LoopbackServer
     from tests.support.template import StackResources
 
@@ -315,7 +316,8 @@ def serial_endpoint() -> Iterator[str]:
         yield url
 
 
-async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str) -> None:
+@pytest.mark.parametrize("write_mode", ["item", "transaction"])
+async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str, write_mode: WriteMode) -> None:
     """Two runs of the whole service at once on one registry (linearizable moto): every applied check counts once."""
     dynamodb = client("dynamodb", serial_endpoint)
     stack = create_stack_resources(dynamodb, client("sqs", serial_endpoint), client("sns", serial_endpoint))

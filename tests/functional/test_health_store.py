@@ -27,6 +27,7 @@ from tests.support.template import create_stack_resources
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from hookline.health.store import WriteMode
     from tests.support.template import StackResources
 
 FAIL = Verdict(passed=False, reason="status 503, expected 2xx")
@@ -160,7 +161,10 @@ def test_reregistration_resets_version_and_the_next_write_still_applies(
     assert loaded(store).endpoint.status.consecutive_failures == 1
 
 
-def test_overlapping_runs_interleaved_between_read_and_write(serial_stack: tuple[StackResources, Any]) -> None:
+@pytest.mark.parametrize("write_mode", ["item", "transaction"])
+def test_overlapping_runs_interleaved_between_read_and_write(
+    serial_stack: tuple[StackResources, Any], write_mode: WriteMode
+) -> None:
     """Two runs read the same version, then both write: the loser re-reads and applies on top; nothing is lost."""
     stack, dynamodb = serial_stack
     register(dynamodb, stack.endpoints_table, make_endpoint("acme", "https://hooks.example/x"))
@@ -171,7 +175,13 @@ def test_overlapping_runs_interleaved_between_read_and_write(serial_stack: tuple
             both_read.wait()
 
     stores = [
-        HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb, before_write=wait_for_the_other)
+        HealthStore(
+            stack.endpoints_table,
+            stack.health_history_table,
+            client=dynamodb,
+            before_write=wait_for_the_other,
+            write_mode=write_mode,
+        )
         for _ in range(2)
     ]
     initial = stores[0].load("acme")
@@ -232,8 +242,17 @@ def test_many_concurrent_writers_keep_counters_equal_to_applied_checks(
     assert [entry.checked_at for entry in history] == sorted((entry.checked_at for entry in history), reverse=True)
 
 
-def test_one_lost_race_in_a_batch_reapplies_only_that_check_and_retries_the_rest(
-    stack: StackResources, dynamodb: Any
+@pytest.mark.parametrize(
+    ("write_mode", "expected_writes"),
+    [
+        # A cancelled transaction writes nothing: all three go again, b re-read at its new version.
+        ("transaction", [[("a", 0), ("b", 0), ("c", 0)], [("a", 0), ("b", 1), ("c", 0)]]),
+        # Item writes: a and c land at once; only b is re-read and written again.
+        ("item", [[("a", 0), ("b", 0), ("c", 0)], [("b", 1)]]),
+    ],
+)
+def test_one_lost_race_in_a_batch_reapplies_only_that_check(
+    stack: StackResources, dynamodb: Any, write_mode: WriteMode, expected_writes: list[list[tuple[str, int]]]
 ) -> None:
     register(dynamodb, stack.endpoints_table, *(make_endpoint(name, f"https://{name}.example/x") for name in "abc"))
     store = HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb)
@@ -241,7 +260,11 @@ def test_one_lost_race_in_a_batch_reapplies_only_that_check_and_retries_the_rest
     store.record(reads["b"], probe(), FAIL, checked_at=START)  # another run wrote b meanwhile
     transactions: list[list[tuple[str, int]]] = []
     batch_store = HealthStore(
-        stack.endpoints_table, stack.health_history_table, client=dynamodb, before_write=transactions.append
+        stack.endpoints_table,
+        stack.health_history_table,
+        client=dynamodb,
+        before_write=transactions.append,
+        write_mode=write_mode,
     )
     history: list[dict[str, Any]] = []
     later = START + timedelta(seconds=30)
@@ -249,7 +272,7 @@ def test_one_lost_race_in_a_batch_reapplies_only_that_check_and_retries_the_rest
         [PendingCheck(reads[name], probe(), FAIL, later) for name in "abc"],  # type: ignore[arg-type]
         history=history,
     )
-    assert transactions == [[("a", 0), ("b", 0), ("c", 0)], [("a", 0), ("b", 1), ("c", 0)]]
+    assert transactions == expected_writes
     assert [(record.applied, record.version) for record in records] == [(True, 1), (True, 2), (True, 1)]
     assert [store.load(name).endpoint.status.consecutive_failures for name in "abc"] == [1, 2, 1]  # type: ignore[union-attr]
     assert len(history) == 3

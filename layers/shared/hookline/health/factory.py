@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools import Metrics
 
+    from hookline.health.store import WriteMode
     from hookline.health.telemetry import MetricsSink
 
 __all__ = ["build_health_service", "get_health_service"]
@@ -41,6 +42,7 @@ def build_health_service(
     breaker_registry: BreakerRegistry | None = None,
     client_factory: Callable[[], httpx.AsyncClient] | None = None,
     now: Callable[[], datetime] | None = None,
+    write_mode: WriteMode = "item",
 ) -> HealthService:
     """Wire a HealthService from settings; every client can be passed in (tests), else it is built here."""
     settings.require("endpoints_table", "health_history_table")
@@ -48,7 +50,13 @@ def build_health_service(
     config = Config(max_pool_connections=concurrency, retries={"mode": "standard"})
     dynamodb = dynamodb or boto3.client("dynamodb", config=config)
     registry = EndpointRegistry(settings.endpoints_table, client=dynamodb)
-    store = HealthStore(settings.endpoints_table, settings.health_history_table, client=dynamodb)
+    store = HealthStore(
+        settings.endpoints_table,
+        settings.health_history_table,
+        client=dynamodb,
+        write_mode=write_mode,
+        write_concurrency=min(concurrency, 16),
+    )
     steering = None
     if breaker_registry is not None:
         steering = BreakerSteering(breaker_registry)

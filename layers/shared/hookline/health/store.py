@@ -1,12 +1,18 @@
 """Health state on the registry item (conditional writes) and a bounded health history (items with a TTL).
 
 Every health write carries ``health_version`` (N): the write of version v+1 is conditional on the item still being at
-version v. A run writes the state of all its integrations in TransactWriteItems requests of up to 100 conditional
-updates (one request per 100 integrations instead of one each). A lost race (another run wrote an item first) is an
-expected outcome: the transaction is cancelled, its CancellationReasons name the items whose condition failed, those
-are re-read (one consistent BatchGetItem) and their checks re-applied on top of what the other run wrote, and the
-transaction is retried. A check older than the one already recorded is dropped, so two overlapping runs can never
-move counters backwards or count a check twice.
+version v. A lost race (another run wrote an item first) is an expected outcome: the store re-reads the items that
+lost (one consistent BatchGetItem), re-applies their checks on top of what the other run wrote, and writes again. A
+check older than the one already recorded is dropped, so two overlapping runs can never move counters backwards or
+count a check twice.
+
+Two write modes, same guarantees (docs/health.md compares them):
+
+* ``item`` (default): one conditional UpdateItem per integration, sent in parallel from a small thread pool.
+  One write unit per check; one slow or throttled item holds up nobody else.
+* ``transaction``: TransactWriteItems of up to 100 conditional updates, one request per 100 integrations; a lost
+  race cancels the transaction, whose CancellationReasons name the items to re-read; the rest are retried as they
+  are. Fewest requests, but DynamoDB charges two write units per transactional item.
 
 History items are written only for checks that were applied, after the state write, in BatchWriteItem requests of
 25. A crash between the two loses that run's history entries, never state: the history is a diagnostic trail with a
@@ -15,13 +21,17 @@ TTL, not a ledger.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from hookline.health.state import advance
 from hookline.registry import HealthStatus, RegistryItemError, endpoint_from_item
@@ -44,13 +54,16 @@ __all__ = [
     "HistoryEntry",
     "LoadedEndpoint",
     "PendingCheck",
+    "WriteMode",
     "format_timestamp",
 ]
 
+type WriteMode = Literal["item", "transaction"]
 VERSION_ATTRIBUTE = "health_version"
 DEFAULT_CHECK_TTL_S = 2 * 86_400  # every check: enough for "what happened overnight", small at 1 check/min
 DEFAULT_TRANSITION_TTL_S = 30 * 86_400  # state changes are rare and worth keeping for a month
 _MAX_ERROR = 1024
+_LOGGER = logging.getLogger(__name__)
 _BATCH = 25  # BatchWriteItem's limit
 _BATCH_GET = 100  # BatchGetItem's limit
 _TRANSACTION = 100  # TransactWriteItems' limit
@@ -86,7 +99,7 @@ class HealthRecord:
     step: Step | None = None
     version: int = 0
     attempts: int = 1
-    # "stale" (a newer check was recorded), "gone" (the item was removed) or "contended" (lost every attempt)
+    # "stale" (a newer check was recorded), "gone" (the item was removed) or "unwritten" (every attempt failed)
     skipped: str | None = None
 
 
@@ -148,6 +161,8 @@ class HealthStore:
         max_attempts: int = 5,
         before_write: Callable[[list[tuple[str, int]]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        write_mode: WriteMode = "item",
+        write_concurrency: int = 16,
     ) -> None:
         self.endpoints_table = endpoints_table
         self.history_table = history_table
@@ -158,6 +173,12 @@ class HealthStore:
         # Called with [(name, expected version)] right before each transaction: a seam for race tests.
         self._before_write = before_write
         self._sleep = sleep
+        if write_mode not in ("item", "transaction"):
+            raise ValueError(f"write_mode must be 'item' or 'transaction', got {write_mode!r}")
+        self._write_mode = write_mode
+        self._write_concurrency = write_concurrency
+        self._pool: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     def load(self, name: str) -> LoadedEndpoint | None:
         """A consistent read of one registry item (None if it was removed)."""
@@ -204,11 +225,11 @@ class HealthStore:
             reread: list[int] = []
             for start in range(0, len(writes), _TRANSACTION):
                 chunk = writes[start : start + _TRANSACTION]
-                failed = self._transact(chunk, checks)
+                applied, conflicted = self._write_chunk(chunk, checks)
                 for write in chunk:
-                    if failed is not None:
+                    if write.index not in applied:
                         current[write.index] = write.loaded
-                        if write.index in failed:
+                        if write.index in conflicted:
                             reread.append(write.index)
                         continue
                     check = checks[write.index]
@@ -240,13 +261,13 @@ class HealthStore:
             if current and attempt < self._max_attempts:
                 self._sleep(0.01 * 2**attempt)  # lost races (or conflicts with another transaction): back off a little
         for index, loaded in current.items():
-            # Still losing after every attempt: give this check up (the next run probes again) rather than the run.
+            # Still not written after every attempt: give this check up (the next run probes again), not the run.
             results[index] = HealthRecord(
                 applied=False,
                 status=loaded.endpoint.status,
                 version=loaded.version,
                 attempts=self._max_attempts,
-                skipped="contended",
+                skipped="unwritten",
             )
         return [results[index] for index in range(len(checks))]
 
@@ -267,10 +288,41 @@ class HealthStore:
                 request = cast("dict[str, Any]", response.get("UnprocessedKeys") or {})
         return found
 
-    def _transact(self, chunk: list[_Write], checks: Sequence[PendingCheck]) -> set[int] | None:
-        """Write one transaction: None if it was applied, else the indexes whose condition failed (re-read those)."""
+    def _write_chunk(self, chunk: list[_Write], checks: Sequence[PendingCheck]) -> tuple[set[int], set[int]]:
+        """Write up to 100 checks; return (applied indexes, indexes that lost a race and must be re-read)."""
         if self._before_write is not None:
             self._before_write([(write.loaded.endpoint.name, write.loaded.version) for write in chunk])
+        if self._write_mode == "transaction":
+            conflicted = self._transact(chunk, checks)
+            return ({write.index for write in chunk} if conflicted is None else set()), conflicted or set()
+        outcomes = list(self._executor().map(lambda write: self._update_one(write, checks[write.index]), chunk))
+        applied = {write.index for write, outcome in zip(chunk, outcomes, strict=True) if outcome == "ok"}
+        conflicted = {write.index for write, outcome in zip(chunk, outcomes, strict=True) if outcome == "conflict"}
+        return applied, conflicted
+
+    def _update_one(self, write: _Write, check: PendingCheck) -> str:
+        """One conditional update: "ok", "conflict" (lost a race) or "error" (not written; retried as it is)."""
+        try:
+            self._client.update_item(**self._update(write, check))
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return "conflict"
+        except ClientError as error:
+            # Throttling that outlived botocore's retries, or an internal error: this write did not happen. Only
+            # this integration waits for the next attempt; raising would lose the other writes' results.
+            _LOGGER.warning(
+                "health write failed", extra={"integration": write.loaded.endpoint.name, "error": str(error)}
+            )
+            return "error"
+        return "ok"
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._write_concurrency, thread_name_prefix="health-write")
+            return self._pool
+
+    def _transact(self, chunk: list[_Write], checks: Sequence[PendingCheck]) -> set[int] | None:
+        """Write one transaction: None if it was applied, else the indexes whose condition failed (re-read those)."""
         actions: list[Any] = [{"Update": self._update(write, checks[write.index])} for write in chunk]
         try:
             self._client.transact_write_items(TransactItems=actions)
