@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -197,3 +199,52 @@ def test_health_run_through_lambda_needs_the_function_name(cli: CliHarness) -> N
     assert result.exit_code == 1
     assert "health function is not known" in result.stderr
     assert "HOOKLINE_HEALTH_FUNCTION" in result.stderr
+
+
+class _FakeLambda:
+    """A Lambda client answering Invoke as a deployed HealthFunction would (moto would need Docker to run it)."""
+
+    def __init__(self, payload: Any, function_error: str | None = None) -> None:
+        self._payload = payload
+        self._function_error = function_error
+        self.invocations: list[dict[str, Any]] = []
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        self.invocations.append(kwargs)
+        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self._payload).encode())}
+        if self._function_error:
+            response["FunctionError"] = self._function_error
+        return response
+
+
+def _with_lambda(cli: CliHarness, fake: _FakeLambda) -> None:
+    cli.extra_env["HOOKLINE_HEALTH_FUNCTION"] = "hookline-prod-HealthFunction-1A2B"
+    cli.client_factory = lambda service: fake if service == "lambda" else cli.aws(service)
+
+
+def test_health_run_invokes_the_deployed_function(cli: CliHarness) -> None:
+    summary = {"checked": 4, "healthy": 3, "unhealthy": 1, "unknown": 0, "errors": 0, "duration_ms": 812,
+               "changes": [{"integration": "billing", "old_state": "healthy", "new_state": "unhealthy",
+                            "reason": "status 503"}], "breakers_opened": ["https://billing.example.com"]}  # fmt: skip
+    fake = _FakeLambda(summary)
+    _with_lambda(cli, fake)
+
+    result = cli.invoke("health", "run", "--lambda")
+    data = cli.json("health", "run", "--lambda")
+
+    assert result.exit_code == 0, result.stderr
+    assert "checked 4 integration(s) (HealthFunction): 3 healthy, 1 unhealthy" in result.stdout
+    assert "billing: healthy -> unhealthy (status 503)" in result.stdout
+    assert "breakers opened: https://billing.example.com" in result.stdout
+    assert data == summary
+    assert fake.invocations[0]["FunctionName"] == "hookline-prod-HealthFunction-1A2B"
+    assert fake.invocations[0]["InvocationType"] == "RequestResponse"
+
+
+def test_health_run_reports_a_function_error(cli: CliHarness) -> None:
+    _with_lambda(cli, _FakeLambda({"errorMessage": "Task timed out after 60.00 seconds"}, function_error="Unhandled"))
+
+    result = cli.invoke("health", "run", "--lambda")
+
+    assert result.exit_code == 1
+    assert "failed: Task timed out after 60.00 seconds" in result.stderr

@@ -11,7 +11,8 @@ import pytest
 
 from hookline.registry import EndpointRegistry
 from hookline.signing import generate_secret, parse_secret_string
-from tests.support.cli import NOW, CliHarness
+from tests.support.aws import client
+from tests.support.cli import NOW, CliHarness, FailingClient
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -283,3 +284,16 @@ def test_rotate_secret_of_a_missing_secret_is_bad_input(cli: CliHarness, ep: str
 
     assert result.exit_code == 2
     assert f"team/{ep}" in result.stderr
+
+
+def test_a_failed_registration_does_not_leave_a_generated_secret(cli: CliHarness, ep: str) -> None:
+    failing = FailingClient(client("dynamodb", cli.endpoint_url), "put_item")
+    cli.client_factory = lambda service: failing if service == "dynamodb" else cli.aws(service)
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "whsec_" not in result.stdout + result.stderr
+    secrets = cli.aws("secretsmanager").list_secrets()["SecretList"]
+    assert f"hookline/{ep}" not in [item["Name"] for item in secrets]

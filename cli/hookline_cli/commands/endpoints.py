@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from hookline.exceptions import SecretFormatError, TargetRefusedError
 from hookline.netguard import check_url
@@ -24,7 +24,7 @@ from hookline.registry import (
 )
 from hookline.secrets import SecretInvalidError, SecretMissingError, SecretUnavailableError, SigningSecretStore
 from hookline.signing import SCHEMES, generate_secret, parse_secret_string
-from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, table
+from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, report_error, table
 from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
@@ -154,6 +154,13 @@ def _create_secret(resources: Resources, secret_id: str, endpoint_name: str) -> 
     return secret
 
 
+def _discard_secret(resources: Resources, secret_id: str) -> None:
+    try:
+        resources.client("secretsmanager").delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+    except (ClientError, BotoCoreError) as error:
+        report_error(f"could not delete the unused secret {secret_id}: {error}; delete it by hand")
+
+
 @app.command("add")
 @cli_errors
 def add(
@@ -233,13 +240,13 @@ def add(
         _check_secret(resources, candidate.secret_id)
     try:
         registry.register(candidate)
-    except EndpointExistsError:
+    except Exception as error:
         if secret is not None:
-            # Lost a race with another `add`: do not leave a secret nobody will ever see again.
-            resources.client("secretsmanager").delete_secret(
-                SecretId=candidate.secret_id, ForceDeleteWithoutRecovery=True
-            )
-        raise UsageError(f"an endpoint named {name!r} exists already") from None
+            # The endpoint was not registered: do not leave behind a secret nobody will ever see again.
+            _discard_secret(resources, candidate.secret_id)
+        if isinstance(error, EndpointExistsError):
+            raise UsageError(f"an endpoint named {name!r} exists already") from None
+        raise
     data = {"endpoint": endpoint_view(candidate), "secret": secret}
 
     def render(console: Console) -> None:
