@@ -62,9 +62,8 @@ def _mapping(queues: Queues, **options: Any) -> SqsEventSourceMapping:
         report_batch_item_failures=options.pop("report", True),
         maximum_concurrency=options.pop("concurrency", 2),
     )
-    return SqsEventSourceMapping(
-        spec, sqs=queues.sqs, invoker_factory=lambda: CallableInvoker(lambda e, c: None), region=REGION, **options
-    )
+    factory = options.pop("invoker_factory", lambda: CallableInvoker(lambda event, context: None))
+    return SqsEventSourceMapping(spec, sqs=queues.sqs, invoker_factory=factory, region=REGION, **options)
 
 
 class Recorder:
@@ -246,6 +245,8 @@ def test_batch_size_caps_a_batch(queues: Queues) -> None:
 
 
 def test_the_batching_window_gathers_messages_sent_after_the_first(queues: Queues) -> None:
+    # The visibility timeout must outlast the window (Lambda refuses a shorter one), else "first" comes back.
+    queues.sqs.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "10"})
     queues.send("first")
     timer = threading.Timer(0.4, lambda: queues.send("second", "third"))
     timer.start()
@@ -295,3 +296,16 @@ def test_pollers_invoke_concurrently_and_wait_idle_sees_the_queue_drained(
     assert queues.depth() == 0
     overlapping = any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1 :])
     assert overlapping, "two pollers run batches at the same time"
+
+
+def test_a_message_received_twice_while_gathering_appears_once_with_its_latest_receipt(queues: Queues) -> None:
+    (message_id,) = queues.send("twice")
+    first = queues.sqs.receive_message(QueueUrl=queues.url, VisibilityTimeout=0)["Messages"][0]
+    second = queues.sqs.receive_message(QueueUrl=queues.url)["Messages"][0]
+    handler = Recorder()
+    outcome = _mapping(queues).process_batch([first, second], CallableInvoker(handler))
+    (record,) = handler.records()
+    assert record["messageId"] == message_id
+    assert record["receiptHandle"] == second["ReceiptHandle"]
+    assert outcome.deleted == (message_id,)
+    assert queues.depth() == 0

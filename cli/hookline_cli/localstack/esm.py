@@ -217,6 +217,10 @@ class SqsEventSourceMapping:
 
     def process_batch(self, messages: list[dict[str, Any]], invoker: Invoker) -> BatchOutcome:
         """Invoke the function with one batch and settle it the way Lambda does."""
+        # A message whose visibility ran out during the batching window is received twice: keep the latest receive
+        # (only its receipt handle is valid) so that every messageId appears once.
+        latest = {message["MessageId"]: message for message in messages}
+        messages = list(latest.values())
         event = sqs_event(messages, queue_arn=self.spec.queue_arn, region=self._region)
         ids = tuple(message["MessageId"] for message in messages)
         result = invoker.invoke(event)

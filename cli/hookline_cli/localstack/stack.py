@@ -19,6 +19,7 @@ from hookline_cli.localstack.invoke import Invoker, InvokeResult, SubprocessInvo
 from hookline_cli.localstack.logs import LogSink, SinkHandler
 from hookline_cli.localstack.resolve import (
     FunctionSpec,
+    SqsMappingSpec,
     resolve_functions,
     resolve_schedules,
     resolve_sqs_mappings,
@@ -180,6 +181,7 @@ class LocalStack:
             if function is None:
                 continue
             mapping_spec = declared
+            _warn_short_visibility(sqs, declared, function)
             if self._max_pollers is not None and declared.maximum_concurrency > self._max_pollers:
                 mapping_spec = replace(declared, maximum_concurrency=max(1, self._max_pollers))
             mapping = SqsEventSourceMapping(
@@ -438,3 +440,20 @@ class LocalStack:
 def _queue_arn(url: str, region: str) -> str:
     account, name = url.rstrip("/").split("/")[-2:]
     return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+def _warn_short_visibility(sqs: Any, spec: SqsMappingSpec, function: FunctionSpec) -> None:
+    """Lambda refuses a mapping whose queue hides messages for less than the function may run; warn locally."""
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=spec.queue_url, AttributeNames=["VisibilityTimeout"])
+        visibility = float(attributes["Attributes"]["VisibilityTimeout"])
+    except Exception:  # noqa: BLE001 - only a warning
+        return
+    if visibility < function.timeout_s + spec.maximum_batching_window_s:
+        _log.warning(
+            "%s: the queue's visibility timeout (%gs) is shorter than the function timeout plus batching window "
+            "(%gs): messages may come back while their batch runs (Lambda refuses one below the function timeout)",
+            spec.logical_id,
+            visibility,
+            function.timeout_s + spec.maximum_batching_window_s,
+        )
