@@ -125,6 +125,17 @@ def test_prefetch_reads_every_stale_breaker_in_one_request(store: MemoryStateSto
 # ---------------------------------------------------------------- tripping
 
 
+def test_failures_are_written_at_most_every_failure_flush_s(store: MemoryStateStore, clock: FakeClock) -> None:
+    breaker = env(store, BreakerConfig(min_calls=1000, consecutive_failures=0, failure_flush_s=0.5)).get("a")
+    breaker.allow()
+    before = store.requests
+    for _ in range(10):
+        breaker.allow().record_failure()
+        clock.advance(0.1)  # ten failures in one second
+    assert store.requests - before == 2  # the first failure at once, then one write per half second
+    assert breaker.pending_outcomes > 0
+
+
 def test_trips_on_the_fleet_wide_failure_rate_once_min_calls_is_reached(store: MemoryStateStore) -> None:
     breaker = env(store).get("a")
     succeed(breaker, 5)
@@ -175,7 +186,7 @@ def test_trips_on_consecutive_failures_for_a_quiet_target(store: MemoryStateStor
 
 
 def test_slow_calls_count_as_failures_when_configured(store: MemoryStateStore) -> None:
-    config = BreakerConfig(min_calls=100, consecutive_failures=3, slow_call_s=2.0)
+    config = BreakerConfig(min_calls=100, consecutive_failures=3, slow_call_s=2.0, failure_flush_s=0)
     breaker = env(store, config).get("slow")
     for _ in range(3):
         breaker.allow().record_success(2.5)
@@ -184,7 +195,7 @@ def test_slow_calls_count_as_failures_when_configured(store: MemoryStateStore) -
     assert breaker.snapshot().reason == "3 consecutive failures"
 
 
-def test_failures_of_two_environments_add_up_fleet_wide(store: MemoryStateStore) -> None:
+def test_failures_of_two_environments_add_up_fleet_wide(store: MemoryStateStore, clock: FakeClock) -> None:
     first, second = env(store).get("a"), env(store).get("a")
     fail(first, 5)
     first.flush()
@@ -195,6 +206,7 @@ def test_failures_of_two_environments_add_up_fleet_wide(store: MemoryStateStore)
     second.flush()
     assert second.snapshot().state is BreakerState.OPEN
     first.allow().record_failure()  # first still acts on its cached record...
+    clock.advance(FAST.failure_flush_s)
     with pytest.raises(CircuitOpenError):
         first.allow()  # ...until writing that failure brings back the fleet's state
 
@@ -277,7 +289,7 @@ def test_failed_probe_reopens_for_longer_each_time_up_to_the_cap(store: MemorySt
         snap = breaker.snapshot()
         assert snap.state is BreakerState.OPEN
         durations.append(snap.open_until - clock.now)  # type: ignore[operator]
-    assert durations == [60, 100, 100, 100]
+    assert durations == [30, 60, 100, 100]  # the first re-open keeps open_s, then it doubles
     assert breaker.snapshot().reopen_count == 4
     assert breaker.snapshot().reason == "probe failed: still down"
 
@@ -505,7 +517,7 @@ def test_exceptions_are_failures_unless_the_predicate_says_otherwise(store: Memo
 
 
 def test_call_and_decorator_forms(store: MemoryStateStore) -> None:
-    breaker = env(store, BreakerConfig(min_calls=100, consecutive_failures=2)).get("a")
+    breaker = env(store, BreakerConfig(min_calls=100, consecutive_failures=2, failure_flush_s=0)).get("a")
 
     @breaker
     def double(value: int) -> int:
@@ -525,7 +537,7 @@ def test_call_and_decorator_forms(store: MemoryStateStore) -> None:
 
 
 async def test_async_forms(store: MemoryStateStore) -> None:
-    breaker = env(store, BreakerConfig(min_calls=100, consecutive_failures=2)).get("a")
+    breaker = env(store, BreakerConfig(min_calls=100, consecutive_failures=2, failure_flush_s=0)).get("a")
 
     @breaker
     async def fetch(value: int) -> int:

@@ -102,7 +102,8 @@ class _Buffer:
     epoch: int = 0
     buckets: dict[int, Counts] = field(default_factory=dict)
     trailing_failures: int = 0
-    had_success: bool = False
+    last_success_at: float | None = None
+    run_started_at: float | None = None
 
     @property
     def calls(self) -> int:
@@ -112,19 +113,23 @@ class _Buffer:
     def failures(self) -> int:
         return sum(counts.failures for counts in self.buckets.values())
 
-    def add(self, bucket: int, failed: bool) -> None:
+    def add(self, bucket: int, failed: bool, now: float) -> None:
         self.buckets[bucket] = self.buckets.get(bucket, Counts()) + Counts(1, int(failed))
         if failed:
+            if not self.trailing_failures:
+                self.run_started_at = now
             self.trailing_failures += 1
         else:
             self.trailing_failures = 0
-            self.had_success = True
+            self.run_started_at = None
+            self.last_success_at = now
 
     def reset(self, epoch: int) -> None:
         self.epoch = epoch
         self.buckets = {}
         self.trailing_failures = 0
-        self.had_success = False
+        self.last_success_at = None
+        self.run_started_at = None
 
 
 class CircuitBreaker:
@@ -159,6 +164,7 @@ class CircuitBreaker:
         self._lock = threading.RLock()
         self._record: BreakerRecord | None = None
         self._fetched_at = 0.0
+        self._written_at = float("-inf")
         self._buffer = _Buffer()
         self._probes: deque[str] = deque()
         self._active: contextvars.ContextVar[tuple[tuple[Permit, float], ...]] = contextvars.ContextVar(
@@ -204,7 +210,7 @@ class CircuitBreaker:
             return None
         record = self._record
         try:
-            if self._buffer.failures:
+            if self._buffer.failures and now - self._written_at >= self.config.failure_flush_s:
                 return self._flush_locked(now)
             if record is None or now - self._fetched_at >= self._ttl(record, now):
                 if self._buffer.calls:
@@ -309,7 +315,7 @@ class CircuitBreaker:
             if self._record is not None and self._record.state is BreakerState.DISABLED:
                 return
             bucket = int(now // self.config.bucket_s * self.config.bucket_s)
-            self._buffer.add(bucket, failed)
+            self._buffer.add(bucket, failed, now)
 
     def _claim_probe(self, permit: Permit | None) -> str | None:
         """The probe this outcome answers: the permit's own, else the oldest probe this environment holds."""
@@ -388,10 +394,12 @@ class CircuitBreaker:
             at=now,
             buckets=dict(buffer.buckets),
             trailing_failures=buffer.trailing_failures,
-            had_success=buffer.had_success,
+            last_success_at=buffer.last_success_at,
+            run_started_at=buffer.run_started_at,
             keep_after=now - config.window_s - config.bucket_s,
         )
         record = self.store.add_outcomes(self.name, delta)
+        self._written_at = now
         self._store_health.succeeded()
         buffer.reset(buffer.epoch)
         self._set_record(record, now)

@@ -31,7 +31,8 @@ class BreakerConfig:
     consecutive_failures: int = 5
     # A call slower than this counts as a failure (None = latency never counts).
     slow_call_s: float | None = None
-    # Open duration: open_s on the first trip, times open_backoff on every re-open after a failed probe, capped.
+    # Open duration: open_s on the first trip and the first re-open, then times open_backoff on every further re-open
+    # (a failed probe), capped. A short outage recovers as fast as with a fixed period; a long one is probed rarely.
     open_s: float = 30.0
     open_backoff: float = 2.0
     max_open_s: float = 300.0
@@ -40,6 +41,9 @@ class BreakerConfig:
     half_open_probes: int = 2
     probe_lease_s: float = 30.0
     success_threshold: int = 2
+    # Pending failures are written at the next allow() once this long has passed since this environment last wrote
+    # the breaker (0 = before every call): bounds the write rate of a failing target, the first failure goes at once.
+    failure_flush_s: float = 0.5
     # A stale cached record is re-read at most this often while the fleet sees failures (healthy: the store's TTL).
     suspect_cache_ttl_s: float = 1.0
     # After the store failed, act closed without asking it again for this long (then try once more).
@@ -73,9 +77,11 @@ class BreakerConfig:
             raise ConfigurationError("BreakerConfig needs open_backoff >= 1 and max_open_s >= open_s")
         if self.slow_call_s is not None and self.slow_call_s <= 0:
             raise ConfigurationError("BreakerConfig.slow_call_s must be positive or None")
-        if self.suspect_cache_ttl_s < 0 or self.store_retry_s < 0:
-            raise ConfigurationError("BreakerConfig.suspect_cache_ttl_s and store_retry_s must not be negative")
+        if min(self.suspect_cache_ttl_s, self.store_retry_s, self.failure_flush_s) < 0:
+            raise ConfigurationError(
+                "BreakerConfig.suspect_cache_ttl_s, store_retry_s and failure_flush_s must not be negative"
+            )
 
     def open_duration(self, reopen_count: int) -> float:
         """Seconds to stay open after the given number of consecutive re-opens (0 = first trip)."""
-        return float(min(self.max_open_s, self.open_s * self.open_backoff ** max(0, reopen_count)))
+        return float(min(self.max_open_s, self.open_s * self.open_backoff ** max(0, reopen_count - 1)))

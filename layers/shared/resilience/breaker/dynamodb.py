@@ -1,8 +1,10 @@
 """DynamoDB StateStore: one item per breaker plus history items, in the template's BreakerTable (pk + sk, TTL).
 
 Item ``pk=breaker#<name>, sk=state`` holds the state fields, changed only by conditional writes on ``version``, and
-the counters ``c_<epoch>_<bucket>`` (calls), ``f_<epoch>_<bucket>`` (failures) and ``k_<epoch>`` (consecutive
-failures), changed only by atomic ADD. Items ``sk=history#...`` keep transitions. Every item carries ``expires_at``.
+the counters ``c_<epoch>_<bucket>`` (calls), ``f_<epoch>_<bucket>`` (failures), ``k_<epoch>`` (consecutive
+failures) and ``t_<epoch>`` (when that run started), changed only by atomic ADD (a run is reset by a success newer
+than its start: a conditional update, retried as a plain ADD when the condition fails). Items ``sk=history#...``
+keep transitions. Every item carries ``expires_at``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _HISTORY_PREFIX = "history#"
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_ROUNDS = 5
 _COUNTER = re.compile(r"^([cf])_(\d+)_(\d+)$")
-_RUN = re.compile(r"^k_(\d+)$")
+_RUN = re.compile(r"^([kt])_(\d+)$")
 # State fields written by compare-and-set; a None value is REMOVEd.
 _OPTIONAL_NUMBERS = ("opened_at", "open_until")
 _OPTIONAL_STRINGS = ("forced_by", "reason", "updated_by")
@@ -65,12 +67,16 @@ def _record_from_item(item: Item) -> BreakerRecord:
     calls: dict[tuple[int, int], int] = {}
     failures: dict[tuple[int, int], int] = {}
     consecutive: dict[int, int] = {}
+    run_started: dict[int, float] = {}
     for key, value in item.items():
         if match := _COUNTER.match(key):
             target = calls if match.group(1) == "c" else failures
             target[(int(match.group(2)), int(match.group(3)))] = int(value["N"])
         elif match := _RUN.match(key):
-            consecutive[int(match.group(1))] = int(value["N"])
+            if match.group(1) == "k":
+                consecutive[int(match.group(2))] = int(value["N"])
+            else:
+                run_started[int(match.group(2))] = float(value["N"])
     buckets = {key: Counts(calls.get(key, 0), failures.get(key, 0)) for key in calls.keys() | failures.keys()}
     probes = {probe: float(until["N"]) for probe, until in item.get("probes", {}).get("M", {}).items()}
     expires_at = _num(item, "expires_at")
@@ -91,6 +97,7 @@ def _record_from_item(item: Item) -> BreakerRecord:
         expires_at=int(expires_at) if expires_at is not None else None,
         buckets=buckets,
         consecutive=consecutive,
+        run_started=run_started,
     )
 
 
@@ -130,6 +137,10 @@ class _Expression:
 
     def add(self, attribute: str, amount: int) -> None:
         self.clauses["ADD"].append(f"{self.name(attribute)} {self.value(_n(amount))}")
+
+    def set_if_absent(self, attribute: str, value: Any) -> None:
+        placeholder = self.name(attribute)
+        self.clauses["SET"].append(f"{placeholder} = if_not_exists({placeholder}, {self.value(value)})")
 
     def remove(self, attribute: str) -> None:
         self.clauses["REMOVE"].append(self.name(attribute))
@@ -259,7 +270,19 @@ class DynamoDBStateStore:
         return self._remember(response["Attributes"])
 
     def add_outcomes(self, name: str, delta: OutcomeDelta) -> BreakerRecord:
-        """One UpdateItem: ADD the delta's counters, REMOVE counters known to be stale, return the item after it."""
+        """One UpdateItem: ADD the delta's counters, REMOVE counters known to be stale, return the item after it.
+
+        A delta whose last success may end the fleet's run of failures first tries the reset, conditioned on the
+        run having started before that success; when it did not, the same update goes again as a plain ADD.
+        """
+        if delta.last_success_at is not None:
+            try:
+                return self._update_outcomes(name, delta, reset_run=True)
+            except ClientError:
+                pass  # the run started after this delta's last success: it goes on
+        return self._update_outcomes(name, delta, reset_run=False)
+
+    def _update_outcomes(self, name: str, delta: OutcomeDelta, *, reset_run: bool) -> BreakerRecord:
         expression = _Expression()
         adding: set[str] = set()
         for start, counts in delta.buckets.items():
@@ -267,26 +290,43 @@ class DynamoDBStateStore:
                 attribute = f"{prefix}_{delta.epoch}_{start}"
                 adding.add(attribute)
                 expression.add(attribute, amount)
-        run = f"k_{delta.epoch}"
-        adding.add(run)
-        if delta.had_success:
+        run, started = f"k_{delta.epoch}", f"t_{delta.epoch}"
+        adding |= {run, started}
+        condition: dict[str, str] = {}
+        if reset_run:
             expression.set(run, _n(delta.trailing_failures))
+            if delta.trailing_failures and delta.run_started_at is not None:
+                expression.set(started, _n(delta.run_started_at))
+            else:
+                expression.remove(started)
+            assert delta.last_success_at is not None
+            started_name = expression.name(started)
+            success = expression.value(_n(delta.last_success_at))
+            condition["ConditionExpression"] = f"attribute_not_exists({started_name}) OR {started_name} <= {success}"
         else:
             expression.add(run, delta.trailing_failures)
+            if delta.trailing_failures and delta.run_started_at is not None:
+                expression.set_if_absent(started, _n(delta.run_started_at))
         for attribute in sorted(self._counters_seen.get(name, set()) - adding):
             if self._is_stale(attribute, delta):
                 expression.remove(attribute)
         expression.set("name", {"S": name})
         expression.set("expires_at", self._expires_at(self._state_ttl_s))
-        response = self._call(
-            "update_item",
-            TableName=self.table_name,
-            Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
-            UpdateExpression=expression.update_expression(),
-            ExpressionAttributeNames=expression.names,
-            ExpressionAttributeValues=expression.values,
-            ReturnValues="ALL_NEW",
-        )
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
+                UpdateExpression=expression.update_expression(),
+                ExpressionAttributeNames=expression.names,
+                ExpressionAttributeValues=expression.values,
+                ReturnValues="ALL_NEW",
+                **condition,
+            )
+        except ClientError:
+            if reset_run:
+                raise
+            raise StateStoreError(f"DynamoDB update_item on {self.table_name} failed unexpectedly") from None
         return self._remember(response["Attributes"])
 
     @staticmethod
@@ -296,7 +336,7 @@ class DynamoDBStateStore:
             epoch, start = int(match.group(2)), int(match.group(3))
             return epoch < delta.epoch or (epoch == delta.epoch and start <= delta.keep_after)
         if match := _RUN.match(attribute):
-            return int(match.group(1)) < delta.epoch
+            return int(match.group(2)) < delta.epoch
         return False
 
     def append_history(self, transition: Transition) -> None:

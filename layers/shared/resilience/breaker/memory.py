@@ -34,9 +34,17 @@ def apply_outcomes(record: BreakerRecord, delta: OutcomeDelta) -> BreakerRecord:
         key = (delta.epoch, start)
         buckets[key] = buckets.get(key, Counts()) + counts
     consecutive = {epoch: run for epoch, run in record.consecutive.items() if epoch >= delta.epoch}
-    run = consecutive.get(delta.epoch, 0)
-    consecutive[delta.epoch] = delta.trailing_failures if delta.had_success else run + delta.trailing_failures
-    return record.evolve(buckets=buckets, consecutive=consecutive)
+    run_started = {epoch: at for epoch, at in record.run_started.items() if epoch >= delta.epoch}
+    started = run_started.pop(delta.epoch, None)
+    if delta.breaks_run(started):
+        consecutive[delta.epoch] = delta.trailing_failures
+        started = delta.run_started_at if delta.trailing_failures else None
+    else:
+        consecutive[delta.epoch] = consecutive.get(delta.epoch, 0) + delta.trailing_failures
+        started = started if started is not None else delta.run_started_at
+    if started is not None:
+        run_started[delta.epoch] = started
+    return record.evolve(buckets=buckets, consecutive=consecutive, run_started=run_started)
 
 
 class MemoryStateStore:
@@ -92,6 +100,7 @@ class MemoryStateStore:
                 expires_at=self._expires_at(self._state_ttl_s),
                 buckets=current.buckets,
                 consecutive=current.consecutive,
+                run_started=current.run_started,
                 probes=dict(record.probes),
             )
             self._records[record.name] = stored

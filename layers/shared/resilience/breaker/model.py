@@ -73,6 +73,7 @@ class BreakerRecord:
     expires_at: int | None = None
     buckets: Mapping[tuple[int, int], Counts] = field(default_factory=dict)
     consecutive: Mapping[int, int] = field(default_factory=dict)
+    run_started: Mapping[int, float] = field(default_factory=dict)
 
     def window(self, now: float, window_s: float) -> Counts:
         """Calls and failures of the current epoch in buckets that started within the last ``window_s``."""
@@ -118,14 +119,27 @@ class BreakerRecord:
 
 @dataclass(frozen=True)
 class OutcomeDelta:
-    """Buffered outcomes of one environment, added atomically to the store's counters."""
+    """Buffered outcomes of one environment, added atomically to the store's counters.
+
+    ``trailing_failures`` are the failures after the last success (``last_success_at``); the first of them happened at
+    ``run_started_at``.
+    """
 
     epoch: int
     at: float
     buckets: Mapping[int, Counts]
     trailing_failures: int
-    had_success: bool
+    last_success_at: float | None
+    run_started_at: float | None
     keep_after: float
+
+    def breaks_run(self, run_started: float | None) -> bool:
+        """True when this delta's last success is not older than the fleet's current run of failures (or no run).
+
+        Successes are written late (buffered), so a success older than failures other environments already wrote
+        must not reset the fleet-wide run: ordering is by the writers' timestamps, not by arrival.
+        """
+        return self.last_success_at is not None and (run_started is None or self.last_success_at >= run_started)
 
     @property
     def calls(self) -> int:
