@@ -468,6 +468,18 @@ def test_unreachable_store_fails_open_logs_once_and_counts(clock: FakeClock, cap
     assert "reachable again" in caplog.text
 
 
+def test_a_fresh_cached_record_is_still_honoured_during_an_outage(clock: FakeClock) -> None:
+    store = FlakyStore(clock=clock, cache_ttl_s=10)
+    breaker = env(store).get("a")
+    trip(breaker)
+    store.down = True
+    clock.advance(5)
+    with pytest.raises(CircuitOpenError):
+        breaker.allow()  # cached 5 s ago: still open, no need to ask the store
+    clock.advance(5)
+    assert breaker.allow().probe_id is None  # stale and the store is down: act closed
+
+
 def test_prefetch_failure_fails_open_too(clock: FakeClock) -> None:
     store = FlakyStore(clock=clock, cache_ttl_s=10)
     registry = env(store)

@@ -205,22 +205,28 @@ class CircuitBreaker:
         self._metric("BreakerStoreErrors")
 
     def _current(self, now: float) -> BreakerRecord | None:
-        """The record to decide on, refreshed (by a flush or a read) when due; None while the store is down."""
-        if self._store_health.is_down(now):
-            return None
+        """The record to decide on, refreshed (by a flush or a read) when due.
+
+        None when a refresh is due and the store does not answer: the caller then acts closed (fails open). A record
+        that is still fresh keeps being used through a store outage.
+        """
         record = self._record
+        stale = record is None or now - self._fetched_at >= self._ttl(record, now)
+        failures_due = self._buffer.failures and now - self._written_at >= self.config.failure_flush_s
+        if not stale and not failures_due:
+            return record
+        fallback = None if stale else record
+        if self._store_health.is_down(now):
+            return fallback
         try:
-            if self._buffer.failures and now - self._written_at >= self.config.failure_flush_s:
+            if failures_due or self._buffer.calls:
                 return self._flush_locked(now)
-            if record is None or now - self._fetched_at >= self._ttl(record, now):
-                if self._buffer.calls:
-                    return self._flush_locked(now)
-                found = self.store.load([self.name]).get(self.name)
-                self._store_health.succeeded()
-                self._set_record(found or BreakerRecord(self.name), now)
+            found = self.store.load([self.name]).get(self.name)
         except StateStoreError as error:
             self._store_failed(now, error)
-            return None
+            return fallback
+        self._store_health.succeeded()
+        self._set_record(found or BreakerRecord(self.name), now)
         return self._record
 
     def _reload(self, now: float) -> BreakerRecord:
