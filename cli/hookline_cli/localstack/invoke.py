@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["CallableInvoker", "InvokeResult", "Invoker", "LambdaContext", "OutputHandler", "SubprocessInvoker"]
 
 _WORKER = Path(__file__).with_name("_worker.py")
+_log = logging.getLogger("hookline.local")
 # OutputHandler(stream, line): stream is "stdout" or "stderr"; called on the reader thread, in order.
 type OutputHandler = Callable[[str, str], None]
 
@@ -187,26 +189,35 @@ class SubprocessInvoker:
         with self._ended_lock:
             return self._ended.setdefault(request_id, threading.Event())
 
+    def _emit(self, stream: str, line: str) -> None:
+        try:
+            self._on_output(stream, line)
+        except Exception:  # a failing log/metric sink must not stop the reader (the end marker would be missed)
+            _log.exception("%s: output handler failed", self._spec.logical_id)
+
     def _read_stdout(self, stream: IO[bytes]) -> None:
         for raw in stream:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if line.startswith(END_MARKER):
                 self._end_event(line[len(END_MARKER) :].strip()).set()
             elif line:
-                self._on_output("stdout", line)
+                self._emit("stdout", line)
         stream.close()
 
     def _read_stderr(self, stream: IO[bytes]) -> None:
         for raw in stream:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if line:
-                self._on_output("stderr", line)
+                self._emit("stderr", line)
         stream.close()
 
     def _read_responses(self, fd: int, responses: queue.Queue[dict[str, Any] | None]) -> None:
         with os.fdopen(fd, "rb") as stream:
             for raw in stream:
-                responses.put(json.loads(raw))
+                try:
+                    responses.put(json.loads(raw))
+                except ValueError:
+                    _log.warning("%s: unreadable worker response %r", self._spec.logical_id, raw[:200])
         responses.put(None)  # EOF: the worker is gone
 
     def _start(self) -> InvokeResult | None:
