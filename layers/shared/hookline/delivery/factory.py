@@ -21,7 +21,7 @@ from hookline.settings import Settings
 from resilience.breaker import BreakerConfig, BreakerRegistry, DynamoDBStateStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import httpx
     from aws_lambda_powertools import Logger, Metrics
@@ -48,6 +48,8 @@ class DeliveryEnvironment:
     service: DeliveryService
     processor: DeliveryBatchProcessor
     runner: asyncio.Runner
+    clients: Mapping[str, Any]
+    """The boto3 clients by service name (dynamodb, sqs, secretsmanager), e.g. to count requests."""
 
     def close(self) -> None:
         """Close the HTTP client and the event loop (tests and benchmarks; Lambda just freezes the environment)."""
@@ -84,7 +86,8 @@ def build_delivery_environment(
     runner = asyncio.Runner()
     http = build_async_client(
         allow_private=settings.allow_private_targets,
-        max_connections=max(settings.max_concurrency * 2, 10),
+        # One record holds at most one connection at a time; a bigger pool only makes httpcore's pool scans slower.
+        max_connections=settings.max_concurrency,
         transport=transport,
     )
     hook = _LateHook()
@@ -110,7 +113,8 @@ def build_delivery_environment(
     )
     hook.target = service.breaker_metrics_hook
     processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)
-    return DeliveryEnvironment(service=service, processor=processor, runner=runner)
+    clients = {"dynamodb": dynamodb, "sqs": sqs, "secretsmanager": secretsmanager}
+    return DeliveryEnvironment(service=service, processor=processor, runner=runner, clients=clients)
 
 
 class _LateHook:
