@@ -201,3 +201,18 @@ def test_local_up_writes_local_json_serves_until_interrupted_and_cleans_up(proje
     assert "stopped" in output
     assert not state_file.exists()
     assert not _port_open(state["endpoint_url"])
+
+
+def test_local_up_reports_template_errors_without_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hookline_cli.main import app
+
+    (tmp_path / "template.yaml").write_text("Resources: {Queue: {Type: AWS::SQS::Queue}}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["local", "up", "--root", str(tmp_path), "-p", "Missing=1"])
+    assert result.exit_code == 1
+    assert "unknown template parameters: Missing" in result.output
+    result = CliRunner().invoke(app, ["local", "up", "--root", str(tmp_path), "-p", "no-equals-sign"])
+    assert result.exit_code == 2
+    assert "expected KEY=VALUE" in result.output
+    assert not (tmp_path / ".hookline" / "local.json").exists()

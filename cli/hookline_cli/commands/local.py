@@ -61,6 +61,19 @@ def _summary(stack: LocalStack) -> Table:
     return grid
 
 
+def _start(errors: Console, *args: Any, **options: Any) -> LocalStack:
+    from hookline_cli.localstack import LocalStack
+    from hookline_cli.localstack.deploy import DeployError
+    from hookline_cli.localstack.server import MotoServerError
+    from hookline_cli.localstack.template import TemplateError
+
+    try:
+        return LocalStack.start(*args, **options)
+    except (TemplateError, DeployError, MotoServerError) as error:
+        errors.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from None
+
+
 @app.command("up")
 def up(
     ctx: typer.Context,
@@ -91,11 +104,17 @@ def up(
     """Start the local stack and run until Ctrl-C (writes .hookline/local.json while running)."""
     from datetime import UTC, datetime
 
-    from hookline_cli.localstack import LocalStack, find_root, read_state, state_path
+    from hookline_cli.localstack import find_root, read_state, state_path
+    from hookline_cli.localstack.template import TemplateError
 
     options = get_context(ctx)
     console = Console(stderr=False)
-    project = (root or find_root()).resolve()
+    errors = Console(stderr=True)
+    try:
+        project = (root or find_root()).resolve()
+    except TemplateError as error:
+        errors.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from None
     state_file = state_path(project)
     running = read_state(state_file)
     if running is not None:
@@ -113,7 +132,8 @@ def up(
     previous: dict[int, Any] = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with console.status("starting moto, creating template.yaml in it ..."):
-            stack = LocalStack.start(
+            stack = _start(
+                errors,
                 project,
                 port=port,
                 stack_name=stack_name,

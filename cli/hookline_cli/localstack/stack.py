@@ -27,7 +27,7 @@ from hookline_cli.localstack.resolve import (
 from hookline_cli.localstack.schedule import ScheduleRunner
 from hookline_cli.localstack.server import MotoServer
 from hookline_cli.localstack.state import remove_state, write_state
-from hookline_cli.localstack.template import TemplateError, load_template, translate
+from hookline_cli.localstack.template import TemplateError, load_template, parameter_values, translate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -130,6 +130,9 @@ class LocalStack:
         if _log.level == logging.NOTSET or _log.level > logging.INFO:
             _log.setLevel(logging.INFO)
         self.started_at = datetime.now(UTC)
+        # Cheap checks first: a bad template or parameter should not cost a server start.
+        template = load_template(self.template_path)
+        parameter_values(template, self._parameter_overrides)
         if self.log.path is not None:
             self._moto_log = self.log.path.with_name("moto.log").open("ab")
         # The server warms up its services while the template is translated here (both take seconds).
@@ -137,7 +140,7 @@ class LocalStack:
         self.endpoint_url = self._server.start()
         _log.info("moto listening on %s", self.endpoint_url)
         translated = translate(
-            load_template(self.template_path),
+            template,
             base_dir=self.template_path.parent,
             parameters=self._parameter_overrides,
             region=self.region,
