@@ -12,7 +12,8 @@ import pytest
 from hookline.registry import EndpointRegistry
 from hookline.signing import generate_secret, parse_secret_string
 from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, FailingClient
+from tests.support.cli import NOW, CliHarness, FailingClient, with_fresh_queues
+from tests.support.template import create_stack_resources
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,8 +23,17 @@ if TYPE_CHECKING:
 RECEIVER = "http://127.0.0.1:9/hooks"
 
 
+@pytest.fixture(scope="module")
+def tables(moto_endpoint: str) -> StackResources:
+    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
+    return create_stack_resources(
+        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
+    )
+
+
 @pytest.fixture
-def cli(stack: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
+def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
+    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
     return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
@@ -106,7 +116,10 @@ def test_list_enable_disable_remove(cli: CliHarness, ep: str) -> None:
     for name in (f"{ep}-b", f"{ep}-a"):
         assert cli.invoke("endpoints", "add", name, "--url", RECEIVER, "--generate-secret").exit_code == 0
 
-    assert [item["name"] for item in cli.json("endpoints", "list")] == [f"{ep}-a", f"{ep}-b"]
+    assert [item["name"] for item in cli.json("endpoints", "list") if item["name"].startswith(ep)] == [
+        f"{ep}-a",
+        f"{ep}-b",
+    ]
     assert cli.invoke("endpoints", "disable", f"{ep}-a", "--reason", "maintenance").exit_code == 0
     shown = cli.json("endpoints", "show", f"{ep}-a")
     assert (shown["enabled"], shown["disabled_reason"]) == (False, "maintenance")
@@ -115,7 +128,7 @@ def test_list_enable_disable_remove(cli: CliHarness, ep: str) -> None:
     table = cli.invoke("endpoints", "list")
     assert f"{ep}-a" in table.stdout and f"{ep}-b" in table.stdout
     assert cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-secret").exit_code == 0
-    assert [item["name"] for item in cli.json("endpoints", "list")] == [f"{ep}-b"]
+    assert [item["name"] for item in cli.json("endpoints", "list") if item["name"].startswith(ep)] == [f"{ep}-b"]
     described = cli.aws("secretsmanager").describe_secret(SecretId=f"hookline/{ep}-a")
     assert "DeletedDate" in described
 

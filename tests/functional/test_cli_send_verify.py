@@ -11,18 +11,27 @@ import pytest
 
 from hookline.messages import parse_message
 from hookline.signing import generate_secret, sign_standard
-from tests.support.cli import NOW, CliHarness
+from tests.support.aws import client
+from tests.support.cli import NOW, CliHarness, with_fresh_queues
+from tests.support.template import StackResources, create_stack_resources
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.support.template import StackResources
-
 RECEIVER = "http://127.0.0.1:9/hooks"
 
 
+@pytest.fixture(scope="module")
+def tables(moto_endpoint: str) -> StackResources:
+    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
+    return create_stack_resources(
+        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
+    )
+
+
 @pytest.fixture
-def cli(stack: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
+def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
+    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
     return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
@@ -135,6 +144,13 @@ TIMESTAMP = int(NOW.timestamp())
 
 
 @pytest.fixture
+def offline(tmp_path: Path) -> CliHarness:
+    """A harness pointing at nothing: verify must not need a stack (a request here would fail to connect)."""
+    nowhere = StackResources(*(["unused"] * 6))
+    return CliHarness(stack=nowhere, endpoint_url="http://127.0.0.1:9", tmp_path=tmp_path)
+
+
+@pytest.fixture
 def signed(tmp_path: Path) -> dict[str, str]:
     """A webhook as a receiver got it: body file, secret file and the three headers."""
     (tmp_path / "body.json").write_bytes(BODY)
@@ -154,30 +170,30 @@ def _verify_args(values: dict[str, str], *, secret: bool = True) -> list[str]:
     return [*args, "--secret", values["secret"]] if secret else args
 
 
-def test_verify_valid_with_secret_file(cli: CliHarness, signed: dict[str, str]) -> None:
-    result = cli.invoke(*_verify_args(signed))
+def test_verify_valid_with_secret_file(offline: CliHarness, signed: dict[str, str]) -> None:
+    result = offline.invoke(*_verify_args(signed))
 
     assert (result.exit_code, result.stdout.strip()) == (0, "valid")
     assert SECRET not in result.stdout + result.stderr
 
 
-def test_verify_valid_with_secret_from_environment(cli: CliHarness, signed: dict[str, str]) -> None:
-    cli.extra_env["HOOKLINE_SECRET"] = SECRET
+def test_verify_valid_with_secret_from_environment(offline: CliHarness, signed: dict[str, str]) -> None:
+    offline.extra_env["HOOKLINE_SECRET"] = SECRET
 
-    result = cli.invoke(*_verify_args(signed, secret=False))
+    result = offline.invoke(*_verify_args(signed, secret=False))
 
     assert (result.exit_code, result.stdout.strip()) == (0, "valid")
 
 
-def test_verify_accepts_the_previous_secret_during_a_rotation(cli: CliHarness, signed: dict[str, str]) -> None:
+def test_verify_accepts_the_previous_secret_during_a_rotation(offline: CliHarness, signed: dict[str, str]) -> None:
     rotation = {
         "current": generate_secret(),
         "previous": SECRET,
         "previous_expires_at": (NOW + timedelta(hours=1)).isoformat(),
     }
-    cli.extra_env["HOOKLINE_SECRET"] = json.dumps(rotation)
+    offline.extra_env["HOOKLINE_SECRET"] = json.dumps(rotation)
 
-    assert cli.invoke(*_verify_args(signed, secret=False)).exit_code == 0
+    assert offline.invoke(*_verify_args(signed, secret=False)).exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -192,9 +208,9 @@ def test_verify_accepts_the_previous_secret_during_a_rotation(cli: CliHarness, s
     ],
 )
 def test_verify_invalid_exits_1_with_why(
-    cli: CliHarness, signed: dict[str, str], change: dict[str, str], reason: str
+    offline: CliHarness, signed: dict[str, str], change: dict[str, str], reason: str
 ) -> None:
-    result = cli.invoke(*_verify_args({**signed, **change}))
+    result = offline.invoke(*_verify_args({**signed, **change}))
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -202,16 +218,16 @@ def test_verify_invalid_exits_1_with_why(
     assert reason in result.stderr
 
 
-def test_verify_tolerance_option(cli: CliHarness, signed: dict[str, str]) -> None:
+def test_verify_tolerance_option(offline: CliHarness, signed: dict[str, str]) -> None:
     old = {**signed, "timestamp": str(TIMESTAMP - 3600)}
     old["signature"] = sign_standard(SECRET, "msg_1", TIMESTAMP - 3600, BODY)
 
-    assert cli.invoke(*_verify_args(old)).exit_code == 1
-    assert cli.invoke(*_verify_args(old), "--tolerance", "4000").exit_code == 0
+    assert offline.invoke(*_verify_args(old)).exit_code == 1
+    assert offline.invoke(*_verify_args(old), "--tolerance", "4000").exit_code == 0
 
 
-def test_verify_without_any_secret_is_bad_input(cli: CliHarness, signed: dict[str, str]) -> None:
-    result = cli.invoke(*_verify_args(signed, secret=False))
+def test_verify_without_any_secret_is_bad_input(offline: CliHarness, signed: dict[str, str]) -> None:
+    result = offline.invoke(*_verify_args(signed, secret=False))
 
     assert result.exit_code == 2
     assert "HOOKLINE_SECRET" in result.stderr
@@ -219,9 +235,9 @@ def test_verify_without_any_secret_is_bad_input(cli: CliHarness, signed: dict[st
 
 @pytest.mark.parametrize("secret", ["whsec_tooshort", "@/nonexistent/secret", "not-a-secret"])
 def test_verify_with_a_malformed_or_missing_secret_is_bad_input(
-    cli: CliHarness, signed: dict[str, str], secret: str
+    offline: CliHarness, signed: dict[str, str], secret: str
 ) -> None:
-    result = cli.invoke(*_verify_args({**signed, "secret": secret}))
+    result = offline.invoke(*_verify_args({**signed, "secret": secret}))
 
     assert result.exit_code == 2
     assert "tooshort" not in result.stderr and "not-a-secret" not in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hookline_cli.resources import Resources
 from tests.support.aws import FAKE_ENV, client
+from tests.support.template import create_queue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,9 +22,17 @@ if TYPE_CHECKING:
 
     from tests.support.template import StackResources
 
-__all__ = ["NOW", "CliHarness", "FailingClient", "app", "stack_environ"]
+__all__ = ["NOW", "CliHarness", "FailingClient", "app", "stack_environ", "with_fresh_queues"]
 
 NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
+
+
+def with_fresh_queues(stack: StackResources, sqs: Any) -> StackResources:
+    """The same tables and topic with new, empty queues (creating tables is the slow part of a fresh stack)."""
+    arns: dict[str, str] = {}
+    dead_letter = create_queue(sqs, "DeadLetterQueue", arns)
+    delivery = create_queue(sqs, "DeliveryQueue", arns)
+    return replace(stack, delivery_queue_url=delivery, dead_letter_queue_url=dead_letter)
 
 
 def stack_environ(stack: StackResources) -> dict[str, str]:
