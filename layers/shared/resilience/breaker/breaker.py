@@ -185,8 +185,11 @@ class CircuitBreaker:
     def needs_refresh(self, now: float) -> bool:
         """True when the cached record is missing or too old to act on."""
         with self._lock:
-            record = self._record
-            return record is None or now - self._fetched_at >= self._ttl(record, now)
+            return self._stale(now)
+
+    def _stale(self, now: float) -> bool:
+        record = self._record
+        return record is None or now - self._fetched_at >= self._ttl(record, now)
 
     def accept(self, record: BreakerRecord | None, now: float) -> None:
         """Take a record read by someone else (``BreakerRegistry.prefetch``); None = never written (closed)."""
@@ -211,7 +214,7 @@ class CircuitBreaker:
         that is still fresh keeps being used through a store outage.
         """
         record = self._record
-        stale = record is None or now - self._fetched_at >= self._ttl(record, now)
+        stale = self._stale(now)
         failures_due = self._buffer.failures and now - self._written_at >= self.config.failure_flush_s
         if not stale and not failures_due:
             return record
@@ -259,12 +262,12 @@ class CircuitBreaker:
             if state is BreakerState.CLOSED:
                 return Permit(self)
             if state is BreakerState.FORCED_OPEN:
-                self._reject(self.config.open_s, state)
+                raise self._refusal(self.config.open_s, state)
             if state is BreakerState.OPEN and record.open_until is not None and now < record.open_until:
-                self._reject(record.open_until - now, state)
+                raise self._refusal(record.open_until - now, state)
             live = record.live_probes(now)
             if len(live) >= self.config.half_open_probes:
-                self._reject(min(live.values()) - now, state)
+                raise self._refusal(min(live.values()) - now, state)
             probe_id = f"{self.writer}-{uuid.uuid4().hex[:8]}"
             wanted = record.evolve(
                 state=BreakerState.HALF_OPEN,
@@ -282,12 +285,11 @@ class CircuitBreaker:
                     self._transitioned(record, stored, now, "open period over, probing", "fleet")
                 return Permit(self, probe_id=probe_id)
             record = self._reload(now)
-        self._reject(self.config.suspect_cache_ttl_s, record.state)
-        raise AssertionError("unreachable")  # pragma: no cover - _reject always raises
+        raise self._refusal(self.config.suspect_cache_ttl_s, record.state)
 
-    def _reject(self, retry_after: float, state: BreakerState) -> None:
+    def _refusal(self, retry_after: float, state: BreakerState) -> CircuitOpenError:
         self._metric("BreakerRejected")
-        raise CircuitOpenError(self.name, retry_after=max(0.0, retry_after), state=state.value)
+        return CircuitOpenError(self.name, retry_after=max(0.0, retry_after), state=state.value)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -379,13 +381,9 @@ class CircuitBreaker:
         """Write buffered failures now, and buffered successes too when ``force`` or the cache is stale."""
         now = self._clock()
         with self._lock:
-            if self._store_health.is_down(now) and not force:
+            if not self._buffer.calls or (self._store_health.is_down(now) and not force):
                 return
-            due = self._buffer.failures or (
-                self._buffer.calls
-                and (force or self._record is None or now - self._fetched_at >= self._ttl(self._record, now))
-            )
-            if not due:
+            if not (force or self._buffer.failures or self._stale(now)):
                 return
             try:
                 self._flush_locked(now)

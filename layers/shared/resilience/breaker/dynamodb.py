@@ -158,7 +158,7 @@ class DynamoDBStateStore:
         *,
         client: Any = None,
         clock: Clock = time.time,
-        cache_ttl_s: float = 5.0,
+        cache_ttl_s: float = 10.0,
         state_ttl_s: float = DEFAULT_STATE_TTL_S,
         history_ttl_s: float = DEFAULT_HISTORY_TTL_S,
     ) -> None:

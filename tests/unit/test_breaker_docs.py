@@ -1,0 +1,26 @@
+"""Every Python example in docs/breaker.md runs and its assertions hold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from resilience.breaker import set_default_registry
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "breaker.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+def test_the_doc_has_examples() -> None:
+    assert len(BLOCKS) >= 6
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_doc_example_runs(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BREAKER_TABLE", raising=False)
+    try:
+        exec(compile(BLOCKS[index], f"{DOC.name}[block {index}]", "exec"), {"__name__": "doc_example"})
+    finally:
+        set_default_registry(None)
