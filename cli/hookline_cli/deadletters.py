@@ -35,6 +35,7 @@ NO_REASON = "none"
 """Filter value for messages without a reason: moved by the queue's own redrive policy (crashes, timeouts)."""
 REASONS: tuple[str, ...] = (*sorted(reason.value for reason in Reason), NO_REASON)
 _BATCH = 10
+_ALREADY_VISIBLE = frozenset({"MessageNotInflight", "ReceiptHandleIsInvalid", "InvalidParameterValue"})
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ class _Receiver:
             except (ClientError, BotoCoreError) as error:
                 errors.append(f"could not release {len(chunk)} message(s): {_describe(error)}")
                 continue
-            failed = response.get("Failed", [])
+            # A message whose hold already ran out (a long scan) is visible again: nothing to release.
+            failed = [entry for entry in response.get("Failed", []) if entry.get("Code") not in _ALREADY_VISIBLE]
             if failed:
                 errors.append(f"could not release {len(failed)} message(s): {failed[0].get('Message', '')}")
         self.held.clear()
