@@ -21,7 +21,8 @@ def delta(
     buckets: dict[int, tuple[int, int]],
     *,
     trailing: int = 0,
-    had_success: bool = True,
+    success_at: float | None = 0.0,
+    run_started_at: float | None = None,
     keep_after: float = 0.0,
 ) -> OutcomeDelta:
     return OutcomeDelta(
@@ -29,7 +30,8 @@ def delta(
         at=at,
         buckets={start: Counts(*counts) for start, counts in buckets.items()},
         trailing_failures=trailing,
-        had_success=had_success,
+        last_success_at=success_at,
+        run_started_at=run_started_at if run_started_at is not None else (at if trailing else None),
         keep_after=keep_after,
     )
 
@@ -118,31 +120,43 @@ def test_adds_accumulate_and_return_the_whole_record(store: StateStore, clock: F
 def test_adds_leave_the_state_fields_and_version_alone(store: StateStore, clock: FakeClock) -> None:
     stored = store.compare_and_set(open_record("a", clock), expected_version=0)
     assert stored is not None
-    after = store.add_outcomes("a", delta(0, clock.now, {1_800_000_000: (4, 4)}, had_success=False, trailing=4))
+    after = store.add_outcomes("a", delta(0, clock.now, {1_800_000_000: (4, 4)}, success_at=None, trailing=4))
     assert after.version == 1
     assert after.state is BreakerState.OPEN
     assert after.reason == "5/6 calls failed"
 
 
-def test_consecutive_failures_add_up_until_a_success_resets_them(store: StateStore, clock: FakeClock) -> None:
-    bucket = 1_800_000_000
-    assert store.add_outcomes("a", delta(0, clock.now, {bucket: (2, 2)}, trailing=2, had_success=False)).run == 2
-    assert store.add_outcomes("a", delta(0, clock.now, {bucket: (3, 3)}, trailing=3, had_success=False)).run == 5
-    assert store.add_outcomes("a", delta(0, clock.now, {bucket: (3, 1)}, trailing=1, had_success=True)).run == 1
+def test_consecutive_failures_add_up_until_a_newer_success_resets_them(store: StateStore, clock: FakeClock) -> None:
+    bucket, t = 1_800_000_000, clock.now
+    assert store.add_outcomes("a", delta(0, t, {bucket: (2, 2)}, trailing=2, success_at=None)).run == 2
+    assert store.add_outcomes("a", delta(0, t + 1, {bucket: (3, 3)}, trailing=3, success_at=None)).run == 5
+    newer = store.add_outcomes("a", delta(0, t + 2, {bucket: (3, 1)}, trailing=1, success_at=t + 1.5))
+    assert newer.run == 1
+    assert newer.run_started == {0: t + 2}
+
+
+def test_a_success_older_than_the_run_does_not_reset_it(store: StateStore, clock: FakeClock) -> None:
+    # Environment A wrote failures from t; environment B flushes a success from before t, then one failure.
+    bucket, t = 1_800_000_000, clock.now
+    store.add_outcomes("a", delta(0, t, {bucket: (4, 4)}, trailing=4, success_at=None))
+    late = store.add_outcomes("a", delta(0, t + 1, {bucket: (6, 1)}, trailing=1, success_at=t - 1))
+    assert late.run == 5
+    assert late.run_started == {0: t}
+    assert late.window(t + 1, 60) == Counts(10, 5)  # the counters were added either way
 
 
 def test_reset_counters_starts_a_new_epoch_and_late_old_epoch_adds_do_not_count(
     store: StateStore, clock: FakeClock
 ) -> None:
     bucket = 1_800_000_000
-    store.add_outcomes("a", delta(0, clock.now, {bucket: (10, 9)}, trailing=5, had_success=False))
+    store.add_outcomes("a", delta(0, clock.now, {bucket: (10, 9)}, trailing=5, success_at=None))
     reset = store.compare_and_set(open_record("a", clock), expected_version=0, reset_counters=True)
     assert reset is not None
     assert reset.epoch == reset.version == 1
     assert reset.window(clock.now, 60) == Counts()
     assert reset.run == 0
     # An environment that had not seen the reset flushes into the old epoch: kept apart, never counted.
-    late = store.add_outcomes("a", delta(0, clock.now, {bucket: (4, 4)}, trailing=4, had_success=False))
+    late = store.add_outcomes("a", delta(0, clock.now, {bucket: (4, 4)}, trailing=4, success_at=None))
     assert late.window(clock.now, 60) == Counts()
     assert late.run == 0
     current = store.add_outcomes("a", delta(1, clock.now, {bucket: (2, 1)}))

@@ -55,7 +55,8 @@ def one_delta(epoch: int, start: int, calls: int, failures: int, keep_after: flo
         at=start,
         buckets={start: Counts(calls, failures)},
         trailing_failures=failures,
-        had_success=failures < calls,
+        last_success_at=start if failures < calls else None,
+        run_started_at=start if failures else None,
         keep_after=keep_after,
     )
 
