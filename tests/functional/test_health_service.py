@@ -323,7 +323,7 @@ async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str, w
     stack = create_stack_resources(dynamodb, client("sqs", serial_endpoint), client("sns", serial_endpoint))
     with loopback_server() as receiver:
         receiver.route("/hook", Reply(503, delay_s=0.05))
-        names = [f"i{index}" for index in range(6)]
+        names = [f"i{index}" for index in range(4)]
         register(dynamodb, stack.endpoints_table, *(make_endpoint(name, receiver.url("/hook")) for name in names))
         first = health_service(stack, dynamodb, now=StepClock(step=timedelta(seconds=2)))
         second = health_service(
