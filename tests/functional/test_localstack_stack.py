@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, FunctionSpec, Invoker, LocalStack
-from tests.support.template import ROOT, properties
+from hookline_cli.localstack import CallableInvoker, FunctionSpec, Invoker, LocalStack, read_state
+from hookline_cli.localstack.workarounds import Handling, handling_for
+from tests.support.template import ROOT, load_template, properties
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,11 +76,21 @@ def handlers() -> Handlers:
     return Handlers()
 
 
+PARAMETERS = {"MaxReceiveCount": "2", "RetrySchedule": "0,1"}
+
+
 @pytest.fixture(scope="module")
-def stack(handlers: Handlers) -> Iterator[LocalStack]:
+def state_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("localstack") / "local.json"
+
+
+@pytest.fixture(scope="module")
+def stack(handlers: Handlers, state_file: Path) -> Iterator[LocalStack]:
+    """One stack for this module: the real template in moto, the template's functions replaced by handlers."""
     with LocalStack.start(
         ROOT,
-        parameters={"MaxReceiveCount": "2", "RetrySchedule": "0,1"},
+        parameters=PARAMETERS,
+        state_file=state_file,
         schedule_intervals={"HealthFunction": 0.5},
         invoker_factory=handlers.factory,
     ) as started:
@@ -89,6 +100,124 @@ def stack(handlers: Handlers) -> Iterator[LocalStack]:
 
 def _resolved(value: Any, stack: LocalStack) -> Any:
     return stack.parameters[value["Ref"]] if isinstance(value, dict) and "Ref" in value else value
+
+
+def _resources_of(resource_type: str) -> list[str]:
+    return [lid for lid, res in load_template()["Resources"].items() if res["Type"] == resource_type]
+
+
+def test_every_table_exists_with_the_template_key_schema(stack: LocalStack) -> None:
+    dynamodb = stack.client("dynamodb")
+    tables = _resources_of("AWS::DynamoDB::Table")
+    assert tables, "the template declares tables"
+    for logical_id in tables:
+        description = dynamodb.describe_table(TableName=stack.physical_id(logical_id))["Table"]
+        assert description["KeySchema"] == properties(logical_id)["KeySchema"]
+        assert description["TableStatus"] == "ACTIVE"
+
+
+def test_queues_exist_with_the_template_redrive_and_parameter_overrides(stack: LocalStack) -> None:
+    sqs = stack.client("sqs")
+    queues = _resources_of("AWS::SQS::Queue")
+    assert queues
+    arns: dict[str, str] = {}
+    for logical_id in queues:
+        url = stack.physical_id(logical_id)
+        assert url.startswith(stack.endpoint_url), "queue URLs point at the local endpoint"
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        arns[logical_id] = attributes["QueueArn"]
+        props = properties(logical_id)
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod"):
+            if key in props:
+                assert attributes[key] == str(props[key])
+    for logical_id in queues:
+        redrive = properties(logical_id).get("RedrivePolicy")
+        if not redrive:
+            continue
+        url = stack.physical_id(logical_id)
+        policy = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+        )
+        assert policy["deadLetterTargetArn"] == arns[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]
+        assert int(policy["maxReceiveCount"]) == int(PARAMETERS["MaxReceiveCount"])
+
+
+def test_outputs_resolve_to_the_created_resources(stack: LocalStack) -> None:
+    declared = load_template()["Outputs"]
+    assert set(declared) <= set(stack.outputs)
+    for key, output in declared.items():
+        value = output["Value"]
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in load_template()["Resources"]:
+            assert stack.outputs[key] == stack.physical_id(value["Ref"]), key
+    assert stack.outputs["DeliveryQueueArn"].startswith("arn:aws:sqs:us-east-1:")
+    assert not any(key.startswith("HooklineLocal") for key in stack.outputs)
+
+
+def test_alarms_and_topic_are_created_where_moto_cloudformation_cannot(stack: LocalStack) -> None:
+    alarms = _resources_of("AWS::CloudWatch::Alarm")
+    created = {a["AlarmName"]: a for a in stack.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    topic = stack.physical_id("AlertTopic")
+    for logical_id in alarms:
+        alarm = created[stack.physical_id(logical_id)]
+        assert alarm["AlarmActions"] == [topic]
+        assert alarm["EvaluationPeriods"] == int(properties(logical_id)["EvaluationPeriods"])
+    assert stack.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+
+
+def test_function_environments_resolve_refs_to_physical_names(stack: LocalStack) -> None:
+    template = load_template()
+    variables: dict[str, Any] = template["Globals"]["Function"]["Environment"]["Variables"]
+    functions = _resources_of("AWS::Serverless::Function")
+    assert functions
+    for function in functions:
+        env = stack.env_for(function)
+        for name, value in variables.items():
+            if isinstance(value, dict) and "Ref" in value:
+                target = value["Ref"]
+                expected = PARAMETERS.get(target) or stack.parameters.get(target) or stack.physical_id(target)
+                if name == "ALLOW_PRIVATE_TARGETS":
+                    continue
+                assert env[name] == expected, (function, name)
+        assert env["ALLOW_PRIVATE_TARGETS"] == "true"
+        assert env["AWS_ENDPOINT_URL"] == stack.endpoint_url
+        assert env["AWS_ACCESS_KEY_ID"] == "testing"
+        own = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+        for name, value in own.items():
+            if isinstance(value, str):
+                assert env[name] == value
+
+
+def test_resources_kept_out_of_moto_follow_the_type_table(stack: LocalStack) -> None:
+    in_moto = {
+        item["LogicalResourceId"]
+        for item in stack.client("cloudformation").describe_stack_resources(StackName=stack.stack_name)[
+            "StackResources"
+        ]
+    }
+    for logical_id, resource in stack.state()["resources"].items():
+        handling = Handling(resource["handling"])
+        assert (logical_id in in_moto) == (handling is Handling.MOTO), logical_id
+        if handling is not Handling.SUPPORT:
+            assert handling is handling_for(resource["type"]), logical_id
+    for function in _resources_of("AWS::Serverless::Function"):
+        assert function not in in_moto
+        assert stack.physical_id(function) == stack.functions[function].name
+
+
+def test_state_file_describes_the_running_stack(stack: LocalStack, state_file: Path) -> None:
+    state = read_state(state_file)
+    assert state is not None
+    assert state["version"] == 1
+    assert state["endpoint_url"] == stack.endpoint_url
+    assert state["outputs"] == stack.outputs
+    assert state["queues"]["DeliveryQueue"]["url"] == stack.outputs["DeliveryQueueUrl"]
+    assert state["queues"]["DeliveryQueue"]["arn"] == stack.outputs["DeliveryQueueArn"]
+    assert state["tables"]["EndpointsTable"] == stack.outputs["EndpointsTableName"]
+    assert state["topics"]["AlertTopic"] == stack.outputs["AlertTopicArn"]
+    assert state["endpoints_table"] == stack.outputs["EndpointsTableName"]
+    assert state["delivery_queue_url"] == stack.outputs["DeliveryQueueUrl"]
+    assert state["allow_private_targets"] is True
+    assert state["parameters"]["RetrySchedule"] == PARAMETERS["RetrySchedule"]
 
 
 def test_the_mapping_uses_the_templates_sqs_event_settings(stack: LocalStack) -> None:
@@ -147,6 +276,15 @@ def test_the_schedule_runs_the_health_function(stack: LocalStack, handlers: Hand
     assert handlers.health_runs.wait(10)
     result = stack.run_schedule("HealthFunction")
     assert result.ok and result.payload == {"checked": 0}
+
+
+def test_stop_removes_the_state_file_and_is_idempotent(stack: LocalStack, state_file: Path) -> None:
+    """Runs last in this module (definition order): stops the shared stack."""
+    assert state_file.is_file()
+    stack.stop()
+    assert not state_file.exists()
+    assert read_state(state_file) is None
+    stack.stop()
 
 
 def _port_open(url: str) -> bool:
