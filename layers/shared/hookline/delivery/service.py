@@ -114,6 +114,9 @@ class _Visibility:
 @dataclass
 class _BatchState:
     parsed: dict[str, _Parsed] = field(default_factory=dict)
+    # Read ahead when the batch opens (a value or the error the read raised), so records need no thread hop.
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)
     visibility: list[_Visibility] = field(default_factory=list)
     metrics: BatchMetrics = field(default_factory=BatchMetrics)
     deadline: float | None = None
@@ -202,6 +205,7 @@ class DeliveryService:
             *(asyncio.to_thread(self.registry.get, name) for name in names_needed), return_exceptions=True
         )
         found = dict(zip(names_needed, endpoints, strict=True))
+        state.endpoints = found
         origins: set[str] = set()
         secret_ids: set[str] = set()
         for message in messages:
@@ -213,11 +217,13 @@ class DeliveryService:
                 continue
             origins.update(plan.origins)
             secret_ids.add(plan.secret_id)
-        work: list[Awaitable[Any]] = [asyncio.to_thread(self.secrets.get, sid) for sid in sorted(secret_ids)]
+        ordered_ids = sorted(secret_ids)
+        work: list[Awaitable[Any]] = [asyncio.to_thread(self.secrets.get, sid) for sid in ordered_ids]
         if self.breakers is not None and origins:
             work.append(asyncio.to_thread(self.breakers.prefetch, sorted(origins)))
         # Failures here are not fatal: each record meets them again (and handles them) when it is delivered.
-        await asyncio.gather(*work, return_exceptions=True)
+        results = await asyncio.gather(*work, return_exceptions=True)
+        state.secrets = dict(zip(ordered_ids, results[: len(ordered_ids)], strict=True))
 
     def _close(self, state: _BatchState) -> None:
         """Send the scheduled visibility changes, flush breaker outcomes, emit metrics."""
@@ -284,13 +290,21 @@ class DeliveryService:
         message = parsed.message
         job.label = describe_target(message.endpoint, message.url)
         try:
-            plan = await asyncio.to_thread(
-                resolve_plan,
-                message,
-                job.message_id,
-                registry=self.registry,
-                allow_private=self.settings.allow_private_targets,
-            )
+            if message.endpoint is None or message.endpoint in state.endpoints:
+                plan = resolve_plan(
+                    message,
+                    job.message_id,
+                    registry=_Prefetched(state.endpoints),
+                    allow_private=self.settings.allow_private_targets,
+                )
+            else:  # not read ahead (a record the batch was not opened with): read it off the loop
+                plan = await asyncio.to_thread(
+                    resolve_plan,
+                    message,
+                    job.message_id,
+                    registry=self.registry,
+                    allow_private=self.settings.allow_private_targets,
+                )
         except EventTypeFiltered as filtered:
             self._log(logging.INFO, "filtered: endpoint does not subscribe to this event type", detail=str(filtered))
             return RecordResult(job.message_id, "filtered")
@@ -299,7 +313,10 @@ class DeliveryService:
         except Exception as error:
             raise DeliveryDeferred(f"{job.message_id}: registry unavailable ({type(error).__name__})") from None
         try:
-            signing = await asyncio.to_thread(self.secrets.get, plan.secret_id)
+            if plan.secret_id in state.secrets:
+                signing = _Prefetched(state.secrets).get(plan.secret_id)
+            else:
+                signing = await asyncio.to_thread(self.secrets.get, plan.secret_id)
         except SecretError as error:
             if error.reason is None:
                 raise DeliveryDeferred(f"{job.message_id}: {error}") from None
