@@ -8,12 +8,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from typer.testing import CliRunner
 
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline_cli.resources import Resources, is_loopback_url
 from tests.support.aws import client
-from tests.support.cli import app, stack_environ
+from tests.support.cli import run, stack_environ
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,7 +26,7 @@ _DEAD_PID = 4_194_305  # above Linux's pid_max: never a live process
 
 def _run(*args: str) -> Result:
     """The CLI exactly as a user runs it: no injected objects, everything from options, files and environment."""
-    return CliRunner().invoke(app(), list(args))
+    return run(args)
 
 
 def _register(stack: StackResources, moto_endpoint: str, name: str) -> None:
@@ -176,7 +175,7 @@ def test_nothing_configured_says_how_to_configure(in_project: Path, moto_endpoin
 def test_unreachable_endpoint_is_an_operational_error(in_project: Path, stack: StackResources) -> None:
     env = stack_environ(stack)
 
-    result = CliRunner().invoke(app(), ["--endpoint-url", "http://127.0.0.1:9", "endpoints", "list"], env=env)
+    result = run(["--endpoint-url", "http://127.0.0.1:9", "endpoints", "list"], env=env)
 
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
