@@ -3,9 +3,9 @@
 Resolution, first match wins for each name:
 1. ``HOOKLINE_<NAME>`` environment variables (``HOOKLINE_ENDPOINTS_TABLE``, ``HOOKLINE_DELIVERY_QUEUE_URL`` ...);
 2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...);
-3. otherwise ``.hookline/local.json`` (written by ``hookline local up``; ``HOOKLINE_CONFIG`` names another file)
-   when it exists; its ``endpoint_url``, ``region`` and credentials apply unless ``--endpoint-url`` / ``--region``
-   are given, and its ``outputs`` name the resources.
+3. otherwise ``.hookline/local.json`` of the current directory or its nearest parent that has one (written by
+   ``hookline local up``; ``HOOKLINE_CONFIG`` names another file): its ``endpoint_url``, ``region``, credentials
+   and ``outputs`` apply, unless ``--endpoint-url`` names a different server (then the file is ignored).
 Nothing is read until a command needs it, so ``hookline verify`` never touches AWS.
 """
 
@@ -42,6 +42,7 @@ __all__ = [
     "ResourceError",
     "ResourceNames",
     "Resources",
+    "find_local_config",
     "get_resources",
     "is_loopback_url",
     "load_local_config",
@@ -123,6 +124,16 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
+def find_local_config(start: Path | None = None) -> Path:
+    """``.hookline/local.json`` in the current directory or the nearest parent that has one (else the cwd's)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_CONFIG_PATH
+        if candidate.is_file():
+            return candidate
+    return here / DEFAULT_CONFIG_PATH
+
+
 def load_local_config(path: Path) -> dict[str, Any]:
     """The local stack's state file (``hookline local up`` writes it); ResourceError if it is unusable."""
     try:
@@ -175,7 +186,7 @@ class Resources:
     def __post_init__(self) -> None:
         path = self.config_path
         if path is None:
-            path = Path(self.environ[CONFIG_ENV]) if self.environ.get(CONFIG_ENV) else DEFAULT_CONFIG_PATH
+            path = Path(self.environ[CONFIG_ENV]) if self.environ.get(CONFIG_ENV) else find_local_config()
         self.config_path = path
         # local.json describes the embedded stack; a deployed stack (--stack-name) never uses it.
         if self.stack_name is None and path.is_file():
@@ -185,8 +196,13 @@ class Resources:
                 # Reported when a command needs the stack, so that `verify` still works next to a broken file.
                 self._config_error = error
             else:
-                self.endpoint_url = self.endpoint_url or _text(self._local.get("endpoint_url"))
-                self.region = self.region or _text(self._local.get("region"))
+                local_url = _text(self._local.get("endpoint_url"))
+                if self.endpoint_url and self.endpoint_url.rstrip("/") != (local_url or "").rstrip("/"):
+                    # --endpoint-url names another server: the local stack's resource names do not apply there.
+                    self._local = None
+                else:
+                    self.endpoint_url = local_url
+                    self.region = self.region or _text(self._local.get("region"))
         self.region = self.region or self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION")
 
     # --- where ----------------------------------------------------------------------------------------------

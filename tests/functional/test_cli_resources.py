@@ -208,3 +208,28 @@ def test_private_targets_follow_the_local_stack_and_the_override(tmp_path: Path,
 
     assert (remote.allow_private_targets, local.allow_private_targets) == (False, True)
     assert (forced.allow_private_targets, refused.allow_private_targets) == (True, False)
+
+
+def test_local_json_is_found_from_a_subdirectory(
+    in_project: Path, stack: StackResources, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_state(in_project, _local_state(stack, moto_endpoint))
+    _register(stack, moto_endpoint, "from-parent")
+    (in_project / "functions" / "delivery").mkdir(parents=True)
+    monkeypatch.chdir(in_project / "functions" / "delivery")
+
+    result = run(["endpoints", "list", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    assert [item["name"] for item in json.loads(result.stdout)] == ["from-parent"]
+
+
+def test_an_endpoint_url_of_another_server_ignores_local_json(
+    in_project: Path, stack: StackResources, moto_endpoint: str
+) -> None:
+    _write_state(in_project, _local_state(stack, moto_endpoint))
+
+    result = run(["--endpoint-url", "http://127.0.0.1:9", "endpoints", "list"])
+
+    assert result.exit_code == 1
+    assert "endpoints table is not known" in result.stderr
