@@ -312,21 +312,17 @@ class DynamoDBStateStore:
                 expression.remove(attribute)
         expression.set("name", {"S": name})
         expression.set("expires_at", self._expires_at(self._state_ttl_s))
-        try:
-            response = self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
-                UpdateExpression=expression.update_expression(),
-                ExpressionAttributeNames=expression.names,
-                ExpressionAttributeValues=expression.values,
-                ReturnValues="ALL_NEW",
-                **condition,
-            )
-        except ClientError:
-            if reset_run:
-                raise
-            raise StateStoreError(f"DynamoDB update_item on {self.table_name} failed unexpectedly") from None
+        # A failed condition (only the reset attempt has one) reaches add_outcomes as ClientError.
+        response = self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
+            UpdateExpression=expression.update_expression(),
+            ExpressionAttributeNames=expression.names,
+            ExpressionAttributeValues=expression.values,
+            ReturnValues="ALL_NEW",
+            **condition,
+        )
         return self._remember(response["Attributes"])
 
     @staticmethod
