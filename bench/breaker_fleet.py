@@ -157,9 +157,28 @@ class Run:
     transitions: list[tuple[float, str, str]] = field(default_factory=list)
 
 
+def powertools_store(endpoint: str, table: str, partition: str) -> CircuitBreakerDynamoDBPersistence:
+    """Powertools' DynamoDB persistence on the template's BreakerTable (pk + sk, TTL attribute expires_at)."""
+    return CircuitBreakerDynamoDBPersistence(
+        table_name=table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=partition,
+        expiry_attr="expires_at",
+        boto3_client=make_client(endpoint),
+    )
+
+
 def count_requests(dynamodb: Any, run: Run, clock: VirtualClock) -> Any:
     dynamodb.meta.events.register("before-call.dynamodb.*", lambda **_: run.requests.append(clock.elapsed))
     return dynamodb
+
+
+def counted(
+    store: CircuitBreakerDynamoDBPersistence, run: Run, clock: VirtualClock
+) -> CircuitBreakerDynamoDBPersistence:
+    count_requests(store.client, run, clock)
+    return store
 
 
 def make_client(endpoint: str) -> Any:
@@ -242,14 +261,7 @@ class PowertoolsFleet:
         self.run, self.clock, self.name = run, clock, name
         self.envs = [
             SimpleNamespace(
-                persistence=CircuitBreakerDynamoDBPersistence(
-                    table_name=table,
-                    key_attr="pk",
-                    sort_key_attr="sk",
-                    static_pk_value="powertools#bench",
-                    expiry_attr="expires_at",
-                    boto3_client=count_requests(make_client(endpoint), run, clock),
-                ),
+                persistence=counted(powertools_store(endpoint, table, "powertools#bench"), run, clock),
                 failures={},
                 successes={},
                 observed={},
@@ -412,17 +424,7 @@ def contention_powertools(endpoint: str, table: str, contenders: int) -> int:
     clock = VirtualClock(1_800_000_000.0)
     install_powertools_clock(clock)
     name = f"https://contention-{contenders}.example"
-    stores = [
-        CircuitBreakerDynamoDBPersistence(
-            table_name=table,
-            key_attr="pk",
-            sort_key_attr="sk",
-            static_pk_value="powertools#contention",
-            expiry_attr="expires_at",
-            boto3_client=make_client(endpoint),
-        )
-        for _ in range(contenders)
-    ]
+    stores = [powertools_store(endpoint, table, "powertools#contention") for _ in range(contenders)]
     pt_base._LOCAL_FAILURES, pt_base._LOCAL_SUCCESSES, pt_base._LAST_OBSERVED_STATE = {}, {}, {}
     pt_base._PROBE_OWNER = threading.local()
     reached: list[int] = []
