@@ -122,6 +122,30 @@ def test_prefetch_reads_every_stale_breaker_in_one_request(store: MemoryStateSto
     assert store.requests == 2
 
 
+def test_prefetch_refreshes_a_breaker_with_buffered_outcomes_through_their_write(
+    store: MemoryStateStore, clock: FakeClock
+) -> None:
+    registry = env(store)
+    registry.prefetch(["busy", "idle"])
+    succeed(registry.get("busy"), 40)
+    clock.advance(10)
+    before = store.requests
+    registry.prefetch(["busy", "idle"])
+    assert store.requests == before + 2  # one add for "busy" (its answer is the refresh), one read for "idle"
+    assert registry.get("busy").pending_outcomes == 0
+    assert store.load(["busy"])["busy"].window(clock.now, 60).calls == 40
+
+
+def test_the_buffer_stays_bounded_while_outcomes_cannot_be_written(clock: FakeClock) -> None:
+    store = FlakyStore(clock=clock, cache_ttl_s=10)
+    breaker = env(store, BreakerConfig(window_s=60, bucket_s=10)).get("a")
+    store.down = True
+    for _ in range(360):  # an hour of one success every 10 s
+        breaker.record_success(0.1)
+        clock.advance(10)
+    assert breaker.pending_outcomes <= 8  # the window's buckets, not an hour of them
+
+
 # ---------------------------------------------------------------- tripping
 
 

@@ -113,7 +113,11 @@ class _Buffer:
     def failures(self) -> int:
         return sum(counts.failures for counts in self.buckets.values())
 
-    def add(self, bucket: int, failed: bool, now: float) -> None:
+    def add(self, bucket: int, failed: bool, now: float, keep_after: float) -> None:
+        if bucket not in self.buckets:
+            # Bounded while the store is unreachable: buckets that left the window would be dropped anyway.
+            for start in [start for start in self.buckets if start <= keep_after]:
+                del self.buckets[start]
         self.buckets[bucket] = self.buckets.get(bucket, Counts()) + Counts(1, int(failed))
         if failed:
             if not self.trailing_failures:
@@ -323,7 +327,7 @@ class CircuitBreaker:
             if self._record is not None and self._record.state is BreakerState.DISABLED:
                 return
             bucket = int(now // self.config.bucket_s * self.config.bucket_s)
-            self._buffer.add(bucket, failed, now)
+            self._buffer.add(bucket, failed, now, self._keep_after(now))
 
     def _claim_probe(self, permit: Permit | None) -> str | None:
         """The probe this outcome answers: the permit's own, else the oldest probe this environment holds."""
@@ -392,7 +396,6 @@ class CircuitBreaker:
 
     def _flush_locked(self, now: float) -> BreakerRecord:
         buffer = self._buffer
-        config = self.config
         delta = OutcomeDelta(
             epoch=buffer.epoch,
             at=now,
@@ -400,7 +403,7 @@ class CircuitBreaker:
             trailing_failures=buffer.trailing_failures,
             last_success_at=buffer.last_success_at,
             run_started_at=buffer.run_started_at,
-            keep_after=now - config.window_s - config.bucket_s,
+            keep_after=self._keep_after(now),
         )
         record = self.store.add_outcomes(self.name, delta)
         self._written_at = now
@@ -413,6 +416,10 @@ class CircuitBreaker:
                 self._trip(record, now, reason)
         assert self._record is not None
         return self._record
+
+    def _keep_after(self, now: float) -> float:
+        """Buckets starting at or before this time have left the window."""
+        return now - self.config.window_s - self.config.bucket_s
 
     def _trip_reason(self, record: BreakerRecord, now: float) -> str | None:
         config = self.config

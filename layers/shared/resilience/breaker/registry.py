@@ -74,22 +74,32 @@ class BreakerRegistry:
             return list(self._breakers.values())
 
     def prefetch(self, names: Iterable[str]) -> None:
-        """Refresh every named breaker whose cached record is stale, with one batched read for all of them."""
+        """Refresh every named breaker whose cached record is stale, with as few requests as possible.
+
+        A stale breaker holding buffered outcomes refreshes through their write (the ADD returns the record); the
+        others are read together with one BatchGetItem.
+        """
         now = self._clock()
         if self.store_health.is_down(now):
             return
         stale = [breaker for breaker in map(self.get, dict.fromkeys(names)) if breaker.needs_refresh(now)]
-        if not stale:
+        to_read = []
+        for breaker in stale:
+            if breaker.pending_outcomes:
+                breaker.flush(force=True)
+            else:
+                to_read.append(breaker)
+        if not to_read or self.store_health.is_down(now):
             return
         try:
-            records = self.store.load([breaker.name for breaker in stale])
+            records = self.store.load([breaker.name for breaker in to_read])
         except StateStoreError as error:
             self.store_health.failed(now, self.config.store_retry_s, error)
             if self._metrics_hook is not None:
                 self._metrics_hook("BreakerStoreErrors", 1.0)
             return
         self.store_health.succeeded()
-        for breaker in stale:
+        for breaker in to_read:
             breaker.accept(records.get(breaker.name), now)
 
     def flush(self, *, force: bool = False) -> None:
