@@ -230,6 +230,12 @@ class OursFleet:
             for _ in range(envs)
         ]
 
+    def window_calls(self) -> int:
+        """Calls the store counts in the window at the end: proof that buffered successes reach it."""
+        store = self.registries[0].store
+        record = store.load([self.name], consistent=True).get(self.name)
+        return record.window(self.clock.now, OURS_CONFIG.window_s).calls if record is not None else 0
+
     def call(self, env: int, index: int, target: Target) -> None:
         registry = self.registries[env]
         if index == 0:
@@ -455,6 +461,7 @@ SCENARIOS = ("a-healthy", "b-hard-down", "c-60pct-failing", "d-down-then-recover
 ROWS = (
     ("DynamoDB requests per call (whole run)", "requests_per_call"),
     ("DynamoDB requests per call (steady state, healthy part)", "steady_requests_per_call"),
+    ("calls in the store's 60 s window at the end (fleet-wide)", "store_window_calls"),
     ("tripped after t0 (s)", "tripped_after_s"),
     ("calls to the target before the fleet stopped", "calls_before_fleet_stopped"),
     ("fleet stopped after t0 (s)", "fleet_stopped_after_s"),
@@ -496,6 +503,8 @@ def main() -> int:
                 )
                 simulate(fleet, target, args.envs, clock)
                 pair[fleet_class.impl] = figures(run, target)
+                if isinstance(fleet, OursFleet) and scenario == "a-healthy":
+                    pair[fleet_class.impl]["store_window_calls"] = fleet.window_calls()
             results[scenario] = pair
             print(table_text(scenario, pair["hookline"], pair["powertools"]))
         # hookline's rate rule alone (no consecutive-failure rule): how long the window takes to fill with failures.
