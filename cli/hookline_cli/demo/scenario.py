@@ -21,7 +21,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.table import Table
 from rich.text import Text
 
 from hookline.producer import send_webhook
@@ -85,8 +84,8 @@ class ScenarioConfig:
     seed: int = 7
     timeout_s: float = 75.0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
-    flaky_error_rate: float = 0.2
-    flaky_throttle_rate: float = 0.1
+    flaky_error_rate: float = 0.12
+    flaky_throttle_rate: float = 0.06
     send_threads: int = 8
 
 
@@ -108,8 +107,8 @@ class DemoFleet:
     """The demo's receivers and endpoints; a context manager that stops every receiver on exit."""
 
     seed: int = 7
-    flaky_error_rate: float = 0.2
-    flaky_throttle_rate: float = 0.1
+    flaky_error_rate: float = 0.12
+    flaky_throttle_rate: float = 0.06
     secret_factory: Callable[[], str] = generate_secret
     endpoints: dict[str, DemoEndpoint] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -320,13 +319,13 @@ def wait_until_settled(
 
 def render_progress(progress: Progress) -> RenderableType:
     """The live line: sent / delivered / retrying / dead-lettered."""
-    grid = Table.grid(padding=(0, 3))
-    grid.add_row(
-        Text(f"sent {progress.sent}/{progress.total}", style="bold"),
-        Text(f"delivered {progress.delivered}", style="green"),
-        Text(f"retrying {progress.retrying}", style="yellow"),
-        Text(f"dead-lettered {progress.dead_lettered}", style="red"),
-        Text(f"on queue {progress.queued}", style="dim"),
-        Text(f"{progress.elapsed_s:4.0f} s", style="dim"),
-    )
-    return grid
+    line = Text()
+    line.append(f"sent {progress.sent}/{progress.total}", style="bold")
+    line.append("  delivered ")
+    line.append(str(progress.delivered), style="green")
+    line.append("  retrying ")
+    line.append(str(progress.retrying), style="yellow")
+    line.append("  dead-lettered ")
+    line.append(str(progress.dead_lettered), style="red")
+    line.append(f"  on queue {progress.queued}  {progress.elapsed_s:3.0f} s", style="dim")
+    return line

@@ -149,8 +149,14 @@ def metric_totals(
     for metric_name in metric_names:
         total = 0.0
         paginator = cloudwatch.get_paginator("list_metrics")
+        seen: set[frozenset[tuple[str, str]]] = set()
         for page in paginator.paginate(Namespace=namespace, MetricName=metric_name):
             for metric in page.get("Metrics", []):
+                # A metric may be listed more than once (moto lists one entry per put); sum each series once.
+                key = frozenset((item["Name"], item["Value"]) for item in metric.get("Dimensions", []))
+                if key in seen:
+                    continue
+                seen.add(key)
                 response = cloudwatch.get_metric_statistics(
                     Namespace=namespace,
                     MetricName=metric_name,
@@ -267,14 +273,16 @@ def _outcomes(summary: DemoSummary) -> Table:
     return grid
 
 
-def _state_table(title: str, rows: Sequence[tuple[str, str, str]]) -> Table:
-    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold", pad_edge=False)
-    grid.add_column("target")
-    grid.add_column("state")
-    grid.add_column("why", overflow="fold", max_width=48)
+def _state_table(title: str, rows: Sequence[tuple[str, str, str]]) -> RenderableType:
+    lines: list[RenderableType] = [Text(title, style="bold")]
+    width = max(len(name) for name, _, _ in rows)
     for name, state, why in rows:
-        grid.add_row(name, _styled(state), why)
-    return grid
+        line = Text(f"  {name:<{width}}  ")
+        line.append(f"{state:<12}", style=_STATE_STYLE.get(state, ""))
+        line.append(why, style="dim")
+        line.truncate(110, overflow="ellipsis")
+        lines.append(line)
+    return Group(*lines)
 
 
 def _metrics_line(summary: DemoSummary) -> Text:
@@ -285,17 +293,19 @@ def _metrics_line(summary: DemoSummary) -> Text:
 def render_summary(summary: DemoSummary) -> RenderableType:
     """The summary as one rich panel (readable in ten seconds)."""
     breakers = [
-        (row.target, row.state, (row.reason or "") + (f" (opened {row.opened}x)" if row.opened else ""))
+        (
+            row.target,
+            row.state,
+            "; ".join(filter(None, [f"opened {row.opened}x" if row.opened else "", row.reason or ""])),
+        )
         for row in summary.breakers
     ]
     health = [(row.name, row.state if row.enabled else "disabled", row.last_error or "") for row in summary.health]
     parts: list[RenderableType] = [_outcomes(summary), Text("")]
-    side = Table.grid(padding=(0, 4))
-    side.add_row(
-        _state_table("Circuit breakers", breakers) if breakers else Text("no breakers recorded"),
-        _state_table("Integration health", health) if health else Text("no integrations"),
-    )
-    parts.extend([side, Text(""), _metrics_line(summary)])
+    parts.append(_state_table("Circuit breakers", breakers) if breakers else Text("Circuit breakers: none recorded"))
+    parts.append(Text(""))
+    parts.append(_state_table("Integration health", health) if health else Text("Integration health: none"))
+    parts.extend([Text(""), _metrics_line(summary)])
     status = "timed out before every webhook settled" if summary.timed_out else "settled"
     title = f"hookline demo: {status} in {summary.elapsed_s:.0f} s"
     return Panel(Group(*parts), title=title, title_align="left", border_style="red" if summary.unaccounted else "green")

@@ -1,0 +1,217 @@
+"""`hookline demo` end to end: local stack + receivers + scenario + summary, and a clean shutdown.
+
+Everything started here is stopped here, in reverse order, whatever happens (Ctrl-C included): the stack (its
+pollers, worker processes and moto child process; .hookline/local.json removed) and then the receivers (their
+threads joined, their ports closed).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.live import Live
+
+from hookline.registry import EndpointRegistry
+from hookline_cli.demo.scenario import (
+    DemoFleet,
+    ScenarioConfig,
+    render_progress,
+    send_all,
+    snapshot_progress,
+    wait_until_settled,
+)
+from hookline_cli.demo.summary import (
+    DemoSummary,
+    breaker_rows,
+    build_summary,
+    dead_letters,
+    health_rows,
+    metric_totals,
+)
+from hookline_cli.resources import ResourceNames
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from hookline_cli.localstack import LocalStack
+
+__all__ = ["DEMO_PARAMETERS", "DemoOptions", "StackView", "demo_property_overrides", "run_demo"]
+
+# A compressed schedule: 5 attempts within about 4 s (plus Retry-After), instead of 27.5 h.
+DEMO_RETRY_SCHEDULE = "0,1,1,2"
+DEMO_PARAMETERS: dict[str, str] = {
+    "RetrySchedule": DEMO_RETRY_SCHEDULE,
+    # The queue's own redrive stays the safety net: attempts + 2, as the template asks.
+    "MaxReceiveCount": str(len(DEMO_RETRY_SCHEDULE.split(",")) + 1 + 2),
+    # Each concurrent batch is a worker process locally; three keep a 2-core laptop responsive.
+    "DeliveryMaxConcurrency": "3",
+}
+DEMO_HEALTH_INTERVAL_S = 3.0
+
+
+_DEMO_PROPERTIES: dict[str, dict[str, Any]] = {
+    "DeliveryQueue": {"VisibilityTimeout": 20},
+    "DeliveryFunction": {"Timeout": 15},
+}
+
+
+def demo_property_overrides(template_resources: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Shorter timeouts, so a message handed back to the queue (a crash, a deferral) returns in seconds, not minutes.
+
+    The delivery queue's visibility timeout stays above the function timeout, as Lambda requires. Only resources
+    the template has are overridden.
+    """
+    return {name: dict(props) for name, props in _DEMO_PROPERTIES.items() if name in template_resources}
+
+
+class StackView:
+    """The scenario's view of a running LocalStack: cached clients, names from its outputs, the registry."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._stack = stack
+        self._names = ResourceNames.from_outputs(stack.outputs)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client for the stack's moto server."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._stack.client(service)
+            return self._clients[service]
+
+    def require(self, name: str) -> str:
+        """A resource name from the stack outputs."""
+        value = getattr(self._names, name)
+        if not value:
+            raise KeyError(f"the local stack has no {name}")
+        return str(value)
+
+    def registry(self) -> EndpointRegistry:
+        """The registry, uncached (every read is fresh)."""
+        return EndpointRegistry(self.require("endpoints_table"), client=self.client("dynamodb"), cache_ttl_s=0.0)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """How to run the demo."""
+
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    root: Path | None = None
+    write_state: bool = True
+    log_dir: Path | None = None
+
+
+def _start_stack(options: DemoOptions, console: Console) -> LocalStack:
+    from hookline_cli.localstack import LocalStack, find_root, read_state, state_path
+    from hookline_cli.localstack.template import load_template
+
+    root = (options.root or find_root()).resolve()
+    resources = load_template(root / "template.yaml").get("Resources") or {}
+    state_file: Path | None = state_path(root) if options.write_state else None
+    if state_file is not None and read_state(state_file) is not None:
+        # Another stack (`hookline local up`) owns local.json; the demo runs its own stack beside it.
+        console.print("[dim]a local stack is already running; the demo starts its own and leaves local.json alone[/]")
+        state_file = None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = options.log_dir or root / ".hookline" / "logs"
+    with console.status("starting the local stack (moto + template.yaml + functions) ..."):
+        return LocalStack.start(
+            root,
+            stack_name="hookline-demo",
+            parameters=DEMO_PARAMETERS,
+            property_overrides=demo_property_overrides(resources),
+            schedule_intervals={"HealthFunction": DEMO_HEALTH_INTERVAL_S},
+            log_path=log_dir / f"demo-{stamp}.log",
+            state_file=state_file,
+        )
+
+
+def _summarize(
+    view: StackView, fleet: DemoFleet, sent: list[str], *, started: float, since: datetime, timed_out: bool
+) -> DemoSummary:
+    from resilience.breaker import DynamoDBStateStore
+
+    store = DynamoDBStateStore(view.require("breaker_table"), client=view.client("dynamodb"))
+    return build_summary(
+        sent=sent,
+        records=fleet.records(),
+        fallback_receivers=fleet.fallback_receivers,
+        letters=dead_letters(view.client("sqs"), view.require("dead_letter_queue_url")),
+        elapsed_s=time.monotonic() - started,
+        breakers=breaker_rows(store, fleet.origin_labels()),
+        health=health_rows(view.registry()),
+        metrics=metric_totals(view.client("cloudwatch"), since=since, until=datetime.now(UTC)),
+        timed_out=timed_out,
+    )
+
+
+def run_demo(options: DemoOptions, *, console: Console) -> DemoSummary:
+    """Run the whole demo and return its summary; everything it started is stopped before it returns."""
+    config = options.scenario
+    started = time.monotonic()
+    since = datetime.now(UTC)
+    sent: list[str] = []
+    sent_lock = threading.Lock()
+    with ExitStack() as cleanup:
+        fleet = cleanup.enter_context(
+            DemoFleet(
+                seed=config.seed,
+                flaky_error_rate=config.flaky_error_rate,
+                flaky_throttle_rate=config.flaky_throttle_rate,
+            )
+        )
+        stack = _start_stack(options, console)
+        cleanup.callback(stack.stop)  # runs before the receivers stop: no delivery meets a closed receiver
+        view = StackView(stack)
+        fleet.register(view)
+        console.print(
+            f"[bold]local stack[/] {stack.endpoint_url}  retry schedule {DEMO_RETRY_SCHEDULE} s  "
+            f"receivers: {', '.join(f'{e.name} ({e.kind})' for e in fleet.endpoints.values())}"
+        )
+
+        def on_sent(webhook_id: str, _endpoint: str) -> None:
+            with sent_lock:
+                sent.append(webhook_id)
+
+        errors: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                send_all(view, config, on_sent=on_sent)
+            except BaseException as error:  # noqa: BLE001 - reported by the main thread
+                errors.append(error)
+
+        producer = threading.Thread(target=produce, name="demo-producer")
+        producer.start()
+        cleanup.callback(producer.join)
+
+        def poll() -> Any:
+            with sent_lock:
+                ids = list(sent)
+            if errors:
+                raise errors[0]
+            return snapshot_progress(view, fleet, ids, total=config.messages, elapsed_s=time.monotonic() - started)
+
+        with Live(console=console, refresh_per_second=8, transient=False) as live:
+            progress, settled = wait_until_settled(
+                poll, timeout_s=config.timeout_s, on_progress=lambda p: live.update(render_progress(p))
+            )
+        console.print()
+        producer.join()
+        if errors:
+            raise errors[0]
+        # One last health run, so the summary shows health as of now.
+        with suppress(KeyError):
+            stack.run_schedule("HealthFunction")
+        with sent_lock:
+            ids = list(sent)
+        return _summarize(view, fleet, ids, started=started, since=since, timed_out=not settled)
