@@ -55,6 +55,9 @@ DEMO_PARAMETERS: dict[str, str] = {
     "DeliveryMaxConcurrency": "3",
 }
 DEMO_HEALTH_INTERVAL_S = 3.0
+# Breakers open for 5 s (not 30 s), in step with the compressed schedule: a message skipped by an open breaker
+# waits for it, so a tripped flaky target recovers within the demo.
+DEMO_ENVIRONMENT: dict[str, str] = {"BREAKER_OPEN_S": "5"}
 
 
 _DEMO_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -130,6 +133,7 @@ def _start_stack(options: DemoOptions, console: Console) -> LocalStack:
             parameters=DEMO_PARAMETERS,
             property_overrides=demo_property_overrides(resources),
             schedule_intervals={"HealthFunction": DEMO_HEALTH_INTERVAL_S},
+            environment=DEMO_ENVIRONMENT,
             log_path=log_dir / f"demo-{stamp}.log",
             state_file=state_file,
         )

@@ -277,10 +277,10 @@ def _state_table(title: str, rows: Sequence[tuple[str, str, str]]) -> Renderable
     lines: list[RenderableType] = [Text(title, style="bold")]
     width = max(len(name) for name, _, _ in rows)
     for name, state, why in rows:
-        line = Text(f"  {name:<{width}}  ")
+        # One line per row whatever the terminal width: the reason is cut, not wrapped.
+        line = Text(f"  {name:<{width}}  ", no_wrap=True, overflow="ellipsis")
         line.append(f"{state:<12}", style=_STATE_STYLE.get(state, ""))
         line.append(why, style="dim")
-        line.truncate(110, overflow="ellipsis")
         lines.append(line)
     return Group(*lines)
 

@@ -57,6 +57,18 @@ def _parse_positive_int(name: str, value: str) -> int:
     return number
 
 
+def _parse_optional_seconds(name: str, value: str) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 < number <= MAX_RETRY_DELAY_S:
+        raise SettingsError(f"{name} must be more than 0 and at most {MAX_RETRY_DELAY_S} seconds, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the functions read from their environment, parsed and validated once."""
@@ -73,6 +85,9 @@ class Settings:
     metrics_namespace: str = "Hookline"
     log_level: str = "INFO"
     aws_endpoint_url: str | None = None
+    # BREAKER_OPEN_S: seconds a delivery breaker stays open on its first trip (None = the breaker's default). Local
+    # stacks, demos and tests with a compressed retry schedule compress this too.
+    breaker_open_s: float | None = None
 
     @property
     def max_attempts(self) -> int:
@@ -98,6 +113,7 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "Hookline"),
             log_level=env.get("LOG_LEVEL", "INFO"),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            breaker_open_s=_parse_optional_seconds("BREAKER_OPEN_S", env.get("BREAKER_OPEN_S", "")),
         )
 
     def require(self, *names: str) -> Settings:

@@ -32,6 +32,7 @@ __all__ = [
     "REGISTRY_CACHE_TTL_S",
     "SECRET_MAX_AGE_S",
     "DeliveryEnvironment",
+    "breaker_config_for",
     "build_delivery_environment",
     "get_delivery_environment",
     "reset_delivery_environment",
@@ -93,7 +94,7 @@ def build_delivery_environment(
     hook = _LateHook()
     breakers = BreakerRegistry(
         DynamoDBStateStore(settings.breaker_table, client=dynamodb),
-        config=breaker_config or BreakerConfig(),
+        config=breaker_config or breaker_config_for(settings),
         metrics_hook=hook,
     )
     service = DeliveryService(
@@ -115,6 +116,17 @@ def build_delivery_environment(
     processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)
     clients = {"dynamodb": dynamodb, "sqs": sqs, "secretsmanager": secretsmanager}
     return DeliveryEnvironment(service=service, processor=processor, runner=runner, clients=clients)
+
+
+def breaker_config_for(settings: Settings) -> BreakerConfig:
+    """The delivery breakers' configuration: the defaults, or with BREAKER_OPEN_S the open duration, its cap (10x)
+    and the half-open probe lease (5x, at most the default) scaled together."""
+    if settings.breaker_open_s is None:
+        return BreakerConfig()
+    open_s = settings.breaker_open_s
+    return BreakerConfig(
+        open_s=open_s, max_open_s=10 * open_s, probe_lease_s=min(BreakerConfig().probe_lease_s, 5 * open_s)
+    )
 
 
 class _LateHook:
