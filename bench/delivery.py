@@ -7,6 +7,7 @@ function's own clients); peak traced memory of a 100-message batch; cold start (
 build) against importing boto3 + httpx alone, each in fresh subprocesses of the same run.
 
     .venv/bin/python bench/delivery.py            # about a minute; prints the table for docs/delivery.md
+    .venv/bin/python bench/delivery.py --only cold-start   # the cold-start line alone, in seconds
 """
 
 from __future__ import annotations
@@ -233,9 +234,15 @@ def cold_start(repeats: int) -> tuple[list[float], list[float], list[float]]:
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "POWERTOOLS_SERVICE_NAME": "hookline-delivery",
         "POWERTOOLS_METRICS_NAMESPACE": "Hookline",
+        # As in Lambda with Tracing: Active. Without LAMBDA_TASK_ROOT, Powertools disables tracing (no botocore
+        # patching) while the X-Ray SDK still builds its non-Lambda recorder, whose centralized sampler creates two
+        # botocore X-Ray clients (~200 ms): a cost no Lambda pays, in place of one every traced Lambda pays.
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "delivery"),
+        "AWS_LAMBDA_FUNCTION_NAME": "hookline-delivery",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",  # loopback; nothing is emitted outside an invocation anyway
     }
-    env.pop("POWERTOOLS_TRACE_DISABLED", None)  # as in Lambda with Tracing: Active
-    env.pop("AWS_ENDPOINT_URL", None)
+    for name in ("POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
     base: list[float] = []
     handler: list[float] = []
     imports: list[float] = []
@@ -255,7 +262,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="timed batches per case (median reported)")
     parser.add_argument("--cold-repeats", type=int, default=5, help="fresh subprocesses per cold-start side")
+    parser.add_argument("--only", choices=["cold-start"], help="run only this section (no moto, no receiver)")
     args = parser.parse_args()
+    if args.only == "cold-start":
+        print_cold_start(*cold_start(args.cold_repeats), repeats=args.cold_repeats)
+        return
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     rows: list[tuple[str, ...]] = []
     started = time.perf_counter()
@@ -334,16 +345,21 @@ def main() -> None:
         )  # fmt: skip
     print(f"\nrecords not delivered on the first try in the whole run: {bench.failed}")
     print(f"\npeak traced memory, one batch of 100: {peak / 1024 / 1024:.1f} MiB")
+    print_cold_start(base, handler, imports, repeats=args.cold_repeats)
+    print(f"\nbenchmark run time: {time.perf_counter() - started:.0f} s")
+
+
+def print_cold_start(base: list[float], handler: list[float], imports: list[float], *, repeats: int) -> None:
+    """Print the cold-start line: handler import + first client build against importing boto3 + httpx."""
     ratio_min = min(handler) / min(base)
     ratio_median = statistics.median(handler) / statistics.median(base)
     print(
         f"cold start: handler import + first client build {min(handler):.3f} s (min) / "
         f"{statistics.median(handler):.3f} s (median) vs boto3 + httpx import {min(base):.3f} s / "
         f"{statistics.median(base):.3f} s: {ratio_min:.2f}x (min) {ratio_median:.2f}x (median), "
-        f"{args.cold_repeats} fresh subprocesses each; of the handler's, the import alone took {min(imports):.3f} s "
+        f"{repeats} fresh subprocesses each; of the handler's, the import alone took {min(imports):.3f} s "
         "(min), the rest is building the clients"
     )
-    print(f"\nbenchmark run time: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
