@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import async_process_partial_response
 
 from hookline.delivery.factory import get_delivery_environment
+from hookline.tracing import build_tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -17,7 +18,7 @@ logger = Logger()
 metrics = Metrics()
 # Only botocore: X-Ray keeps subsegments on a per-thread stack, and concurrent httpx requests of one batch share a
 # thread (asyncio), so patched httpx calls would nest under each other. Requests are logged and measured instead.
-tracer = Tracer(patch_modules=["botocore"])
+tracer = build_tracer(patch_modules=["botocore"])
 
 
 @logger.inject_lambda_context(clear_state=True)
