@@ -241,7 +241,10 @@ def test_chaos_every_message_delivered_once_or_dead_lettered(chaos: Chaos) -> No
     assert delivered | dead.keys() == chaos.sent.keys()
     assert all(letter.reason for letter in letters), [letter.view() for letter in letters if not letter.reason]
     assert {letter.reason for letter in letters} <= {"retries_exhausted"}
-    assert max(dead.values(), default=1) == 1, "a message was dead-lettered twice"
+    # A crash after the dead letter was sent but before the batch was deleted dead-letters again (at least once, same
+    # webhook-id, like a delivery duplicate); anything else dead-lettered twice is a bug.
+    dead_twice = {webhook_id for webhook_id, count in dead.items() if count > 1}
+    assert dead_twice <= crashed, f"dead-lettered twice outside the crashed batches: {sorted(dead_twice - crashed)}"
     attributes = chaos.stack.client("sqs").get_queue_attributes(
         QueueUrl=chaos.stack.outputs["DeliveryQueueUrl"], AttributeNames=["All"]
     )["Attributes"]
