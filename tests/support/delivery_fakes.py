@@ -14,9 +14,11 @@ import httpx
 from aws_lambda_powertools import Logger
 
 from hookline.delivery.deadletter import DeadLetterWriter
+from hookline.delivery.deps import Clocks, Outbox, Stores, Telemetry, Transport
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
-from hookline.http import build_async_client
+from hookline.delivery.telemetry import EventTally
+from hookline.http import build_async_client, send_limited
 from hookline.registry import Endpoint, EndpointNotFoundError
 from hookline.secrets import SecretMissingError
 from hookline.settings import Settings
@@ -25,6 +27,7 @@ from resilience.breaker import BreakerConfig, BreakerRegistry, MemoryStateStore
 from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
+    from hookline.delivery.attempt import Sender
     from hookline.delivery.telemetry import BatchMetrics
 
 __all__ = ["FakeRegistry", "FakeSecrets", "FakeSqs", "MockReceiver", "ServiceKit", "WALL_CLOCK"]
@@ -154,6 +157,7 @@ class ServiceKit:
         breaker_config: BreakerConfig | None = None,
         random: Callable[[], float] = lambda: 0.5,
         deadline_margin_s: float = 3.0,
+        send: Sender = send_limited,
     ) -> None:
         self.settings = settings or Settings(
             endpoints_table="endpoints",
@@ -171,7 +175,10 @@ class ServiceKit:
         self.receiver = MockReceiver()
         self.clock = FakeClock(1000.0)
         self.store = MemoryStateStore(clock=self.clock)
-        self.breakers = BreakerRegistry(self.store, config=breaker_config or BreakerConfig(), clock=self.clock)
+        self.tally = EventTally()
+        self.breakers = BreakerRegistry(
+            self.store, config=breaker_config or BreakerConfig(), clock=self.clock, metrics_hook=self.tally
+        )
         self.runner = asyncio.Runner()
         self.http = build_async_client(allow_private=False, transport=httpx.MockTransport(self.receiver))
         self.emitted: list[BatchMetrics] = []
@@ -183,19 +190,18 @@ class ServiceKit:
         )
         self.service = DeliveryService(
             self.settings,
-            registry=self.registry,  # type: ignore[arg-type]
-            secrets=self.secrets,  # type: ignore[arg-type]
-            dead_letters=DeadLetterWriter(
-                self.settings.dead_letter_queue_url, client=self.sqs, clock=lambda: WALL_CLOCK
-            ),  # type: ignore[arg-type]
-            sqs=self.sqs,  # type: ignore[arg-type]
-            http=self.http,
-            breakers=self.breakers,
-            emit=self.emitted.append,
-            logger=self.logger,
-            wall_clock=lambda: WALL_CLOCK,
-            monotonic=self.clock,
-            random=random,
+            stores=Stores(registry=self.registry, secrets=self.secrets, breakers=self.breakers),  # type: ignore[arg-type]
+            outbox=Outbox(
+                sqs=self.sqs,  # type: ignore[arg-type]
+                dead_letters=DeadLetterWriter(
+                    self.settings.dead_letter_queue_url,
+                    client=self.sqs,  # type: ignore[arg-type]
+                    clock=lambda: WALL_CLOCK,
+                ),
+            ),
+            transport=Transport(http=self.http, send=send),
+            telemetry=Telemetry(emit=self.emitted.append, logger=self.logger, breaker_events=self.tally),
+            clocks=Clocks(wall=lambda: WALL_CLOCK, monotonic=self.clock, random=random),
             deadline_margin_s=deadline_margin_s,
             run=self.runner.run,
         )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from hookline.delivery.service import queue_url_from_arn
+from hookline.delivery.batch import queue_url_from_arn
 from hookline.exceptions import TargetRefusedError
 from hookline.registry import Endpoint
 from hookline.secrets import SecretUnavailableError
@@ -228,12 +228,10 @@ def test_transient_dependency_errors_defer_the_record(kit: ServiceKit, where: st
 
 
 def test_connect_time_refusal_dead_letters_target_refused() -> None:
-    kit = ServiceKit(ACME)
-
     async def refusing(*args: Any, **kwargs: Any) -> Any:
         raise TargetRefusedError("private_address", "target refused: hooks.acme.example resolves to 10.0.0.7")
 
-    kit.service._send = refusing
+    kit = ServiceKit(ACME, send=refusing)
     try:
         assert kit.handle(make_sqs_event(make_record(_message()))) == {"batchItemFailures": []}
         assert kit.sqs.reasons() == ["target_refused"]

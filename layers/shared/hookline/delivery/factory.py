@@ -11,9 +11,10 @@ import boto3
 from botocore.config import Config
 
 from hookline.delivery.deadletter import DeadLetterWriter
+from hookline.delivery.deps import Outbox, Stores, Telemetry, Transport
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
-from hookline.delivery.telemetry import PowertoolsEmitter
+from hookline.delivery.telemetry import EventTally, PowertoolsEmitter
 from hookline.http import build_async_client, send_limited
 from hookline.registry import EndpointRegistry
 from hookline.secrets import SigningSecretStore
@@ -21,7 +22,7 @@ from hookline.settings import Settings
 from resilience.breaker import BreakerConfig, BreakerRegistry, DynamoDBStateStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     import httpx
     from aws_lambda_powertools import Logger, Metrics
@@ -54,7 +55,7 @@ class DeliveryEnvironment:
 
     def close(self) -> None:
         """Close the HTTP client and the event loop (tests and benchmarks; Lambda just freezes the environment)."""
-        http = self.service.http
+        http = self.service.transport.client
         self.runner.run(http.aclose())
         self.runner.close()
 
@@ -91,28 +92,29 @@ def build_delivery_environment(
         max_connections=settings.max_concurrency,
         transport=transport,
     )
-    hook = _LateHook()
+    tally = EventTally()
     breakers = BreakerRegistry(
         DynamoDBStateStore(settings.breaker_table, client=dynamodb),
         config=breaker_config or breaker_config_for(settings),
-        metrics_hook=hook,
+        metrics_hook=tally,
+    )
+    emitter = (
+        PowertoolsEmitter(metrics, namespace=settings.metrics_namespace, service=settings.service_name)
+        if metrics is not None
+        else None
     )
     service = DeliveryService(
         settings,
-        registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
-        secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
-        dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
-        sqs=sqs,
-        http=http,
-        breakers=breakers,
-        emit=PowertoolsEmitter(metrics, namespace=settings.metrics_namespace, service=settings.service_name)
-        if metrics is not None
-        else None,
-        logger=logger,
+        stores=Stores(
+            registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
+            secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
+            breakers=breakers,
+        ),
+        outbox=Outbox(sqs=sqs, dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs)),
+        transport=Transport(http=http, send=send or send_limited),
+        telemetry=Telemetry(emit=emitter, logger=logger, breaker_events=tally),
         run=runner.run,
-        send=send or send_limited,
     )
-    hook.target = service.breaker_metrics_hook
     processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)
     clients = {"dynamodb": dynamodb, "sqs": sqs, "secretsmanager": secretsmanager}
     return DeliveryEnvironment(service=service, processor=processor, runner=runner, clients=clients)
@@ -127,16 +129,6 @@ def breaker_config_for(settings: Settings) -> BreakerConfig:
     return BreakerConfig(
         open_s=open_s, max_open_s=10 * open_s, probe_lease_s=min(BreakerConfig().probe_lease_s, 5 * open_s)
     )
-
-
-class _LateHook:
-    """A metrics hook whose target is set once the service exists (the breaker registry is built first)."""
-
-    target: Callable[[str, float], None] | None = None
-
-    def __call__(self, name: str, value: float) -> None:
-        if self.target is not None:
-            self.target(name, value)
 
 
 _lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
     from hookline.metrics import Reason
 
-__all__ = ["BatchMetrics", "PowertoolsEmitter"]
+__all__ = ["BatchMetrics", "EventTally", "PowertoolsEmitter"]
 
 
 @dataclass
@@ -36,10 +37,30 @@ class BatchMetrics:
         """Record one request's latency."""
         self.latencies_ms.append(milliseconds)
 
-    def breaker_hook(self, name: str, value: float) -> None:
-        """A BreakerRegistry ``metrics_hook``: counts BreakerOpened (the rest are counted by delivery itself)."""
-        if name == names.BREAKER_OPENED:
-            self.counts[name] += round(value)
+
+class EventTally:
+    """A thread-safe BreakerRegistry ``metrics_hook``: counts BreakerOpened until a batch drains it.
+
+    Breakers report from worker threads (their store calls run off the event loop); the other breaker metrics are
+    counted by delivery itself, per target.
+    """
+
+    def __init__(self, counted: frozenset[str] = frozenset({names.BREAKER_OPENED})) -> None:
+        self._counted = counted
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, value: float) -> None:
+        """Count ``value`` under ``name`` if it is one of the counted metrics."""
+        if name in self._counted:
+            with self._lock:
+                self._counts[name] += round(value)
+
+    def drain(self) -> Counter[str]:
+        """Everything counted since the last drain (and forget it)."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        return counts
 
 
 class PowertoolsEmitter:
