@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hookline_cli.localstack.events import sqs_event
@@ -58,6 +58,8 @@ class BatchOutcome:
     kept: tuple[str, ...]
     batch_failed: bool
     error: str | None = None
+    bodies: tuple[str, ...] = ()
+    """The message bodies, in ``message_ids`` order (what a crashed batch held, for tests and diagnostics)."""
 
 
 @dataclass
@@ -224,7 +226,7 @@ class SqsEventSourceMapping:
         event = sqs_event(messages, queue_arn=self.spec.queue_arn, region=self._region)
         ids = tuple(message["MessageId"] for message in messages)
         result = invoker.invoke(event)
-        outcome = self._settle(messages, ids, result)
+        outcome = replace(self._settle(messages, ids, result), bodies=tuple(m.get("Body", "") for m in messages))
         with self._lock:
             stats = self.stats
             stats.batches += 1
