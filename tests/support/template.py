@@ -114,6 +114,7 @@ class StackResources:
     delivery_queue_url: str
     dead_letter_queue_url: str
     alert_topic_arn: str
+    retry_queue_url: str = ""
 
     def environment(self) -> dict[str, str]:
         """The functions' environment variables that point at these resources."""
@@ -122,6 +123,7 @@ class StackResources:
             "BREAKER_TABLE": self.breaker_table,
             "HEALTH_HISTORY_TABLE": self.health_history_table,
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
+            "RETRY_QUEUE_URL": self.retry_queue_url,
             "ALERT_TOPIC_ARN": self.alert_topic_arn,
         }
 
@@ -131,6 +133,7 @@ def create_stack_resources(dynamodb: Any, sqs: Any, sns: Any) -> StackResources:
     arns: dict[str, str] = {}
     dlq = create_queue(sqs, "DeadLetterQueue", arns)
     delivery = create_queue(sqs, "DeliveryQueue", arns)
+    retry = create_queue(sqs, "RetryQueue", arns)
     topic_arn: str = sns.create_topic(Name=f"AlertTopic-{uuid.uuid4().hex[:8]}")["TopicArn"]
     return StackResources(
         endpoints_table=create_table(dynamodb, "EndpointsTable"),
@@ -138,5 +141,6 @@ def create_stack_resources(dynamodb: Any, sqs: Any, sns: Any) -> StackResources:
         health_history_table=create_table(dynamodb, "HealthHistoryTable"),
         delivery_queue_url=delivery,
         dead_letter_queue_url=dlq,
+        retry_queue_url=retry,
         alert_topic_arn=topic_arn,
     )
