@@ -19,6 +19,7 @@ opened and their request counts stayed bounded; the fallback served every dead-p
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -56,6 +57,7 @@ SHARE = {"chaos-a": 300, "chaos-b": 300, "steady": 200, "dead-fallback": 120, "d
 ENDPOINT_TIMEOUT_S = 2.0
 MIX = ChaosMix(error=0.10, timeout=0.03, reset=0.04, throttle=0.06, retry_after_s=1, timeout_delay_s=2.6)
 SETTLE_TIMEOUT_S = 150.0
+EXPIRY_SLACK_S = 10
 
 
 @dataclass
@@ -162,9 +164,16 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
                 "RetrySchedule": RETRY_SCHEDULE,
                 "MaxReceiveCount": str(MAX_ATTEMPTS + 2),
                 "DeliveryMaxConcurrency": "3",
+                # Attempts skipped by an open breaker do not count: a dead target's messages end by age instead,
+                # once they have failed for the (compressed) schedule plus this slack.
+                "RetryExpirySlack": str(EXPIRY_SLACK_S),
             },
             # A crashed batch comes back after the visibility timeout: seconds, not the template's 6 minutes.
-            property_overrides={"DeliveryQueue": {"VisibilityTimeout": 30}, "DeliveryFunction": {"Timeout": 20}},
+            property_overrides={
+                "DeliveryQueue": {"VisibilityTimeout": 30},
+                "RetryQueue": {"VisibilityTimeout": 30},
+                "DeliveryFunction": {"Timeout": 20},
+            },
             # Breakers open for 2 s (then 2, 4, 8, 16 ...) instead of 30 s: the retry schedule is compressed too, and
             # a message skipped by an open breaker waits for it (DESIGN.md "Outcomes").
             environment={"BREAKER_OPEN_S": "2"},
@@ -192,8 +201,25 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         sqs_ids: dict[str, str] = {}
         _send(stack, plan, sqs_ids)
         print(f"\nchaos: stack up and {len(plan)} sent after {time.monotonic() - started:.0f} s")
-        assert stack.wait_idle(timeout_s=SETTLE_TIMEOUT_S), f"not settled after {SETTLE_TIMEOUT_S} s: {stack.stats()}"
+        settled = stack.wait_idle(timeout_s=SETTLE_TIMEOUT_S)
+        assert settled, f"not settled after {SETTLE_TIMEOUT_S} s: {stack.stats()} {_leftovers(stack)}"
         yield Chaos(stack, receivers, endpoints, sent, sqs_ids, kills, started)
+
+
+def _leftovers(stack: LocalStack) -> dict[str, Any]:
+    """What is still on the queues (for a failure message): counts, and a few retry states."""
+    sqs = stack.client("sqs")
+    found: dict[str, Any] = {}
+    for queue in ("DeliveryQueueUrl", "RetryQueueUrl"):
+        url = stack.outputs[queue]
+        found[queue] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=5, MessageAttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        found[f"{queue} sample"] = [
+            (json.loads(m["Body"]).get("endpoint"), m.get("MessageAttributes", {})) for m in messages
+        ]
+    return found
 
 
 def _dead_letters(chaos: Chaos) -> list[Any]:
@@ -205,8 +231,9 @@ def _dead_letters(chaos: Chaos) -> list[Any]:
 
 
 def _crashed_webhook_ids(chaos: Chaos) -> set[str]:
+    # A retry is a new SQS message (on the retry queue) with the webhook-id in its body: read the ids from the bodies.
     failed = [o for m in chaos.stack.mappings for o in m.stats.outcomes if o.batch_failed]
-    return {chaos.sqs_ids[message_id] for outcome in failed for message_id in outcome.message_ids}
+    return {json.loads(body)["id"] for outcome in failed for body in outcome.bodies}
 
 
 def test_chaos_every_message_delivered_once_or_dead_lettered(chaos: Chaos) -> None:
@@ -216,7 +243,8 @@ def test_chaos_every_message_delivered_once_or_dead_lettered(chaos: Chaos) -> No
     deliveries = Counter(record.webhook_id for record in received if record.delivered)
     delivered = set(deliveries)
     dead = Counter(letter.webhook_id for letter in letters)
-    stats = chaos.stack.stats()["mappings"]["DeliveryFunctionDeliveries"]
+    mappings = chaos.stack.stats()["mappings"].values()
+    stats = {key: sum(mapping[key] for mapping in mappings) for key in ("batches", "crashes", "batch_failures")}
     crashed = _crashed_webhook_ids(chaos)
     duplicates = {webhook_id for webhook_id, count in deliveries.items() if count > 1}
     store = DynamoDBStateStore(chaos.stack.outputs["BreakerTableName"], client=chaos.stack.client("dynamodb"))
@@ -240,24 +268,27 @@ def test_chaos_every_message_delivered_once_or_dead_lettered(chaos: Chaos) -> No
     # Nothing lost, nothing stuck: delivered or dead-lettered (with a reason), and the delivery queue is empty.
     assert delivered | dead.keys() == chaos.sent.keys()
     assert all(letter.reason for letter in letters), [letter.view() for letter in letters if not letter.reason]
-    assert {letter.reason for letter in letters} <= {"retries_exhausted"}
+    assert {letter.reason for letter in letters} <= {"retries_exhausted", "expired"}
     # A crash after the dead letter was sent but before the batch was deleted dead-letters again (at least once, same
     # webhook-id, like a delivery duplicate); anything else dead-lettered twice is a bug.
     dead_twice = {webhook_id for webhook_id, count in dead.items() if count > 1}
     assert dead_twice <= crashed, f"dead-lettered twice outside the crashed batches: {sorted(dead_twice - crashed)}"
-    attributes = chaos.stack.client("sqs").get_queue_attributes(
-        QueueUrl=chaos.stack.outputs["DeliveryQueueUrl"], AttributeNames=["All"]
-    )["Attributes"]
-    for key in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"):
-        assert attributes[key] == "0", attributes
+    for queue in ("DeliveryQueueUrl", "RetryQueueUrl"):
+        attributes = chaos.stack.client("sqs").get_queue_attributes(
+            QueueUrl=chaos.stack.outputs[queue], AttributeNames=["All"]
+        )["Attributes"]
+        for key in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"):
+            assert attributes[key] == "0", (queue, attributes)
 
     # The crash happened mid-batch and is the only source of duplicates, each with its original id and body.
     assert stats["crashes"] >= 1 and sum(count for _, count in chaos.kills) >= 1
     assert stats["batch_failures"] == stats["crashes"], "a batch failed for another reason than the crash"
-    assert duplicates, "the crashed batch had delivered messages; they must have come again"
+    kill_at = chaos.kills[0][0] if chaos.kills else 0.0
+    crashed_seen = sorted((round(r.at - kill_at, 2), r.receiver, r.action) for r in received if r.webhook_id in crashed)
+    assert duplicates, f"the crashed batch had delivered messages; they must have come again: {crashed_seen}"
     outcomes = [o for m in chaos.stack.mappings for o in m.stats.outcomes]
     for webhook_id in sorted(duplicates - crashed):  # diagnostics for a failure below
-        batches = [o.request_id for o in outcomes if any(chaos.sqs_ids.get(m) == webhook_id for m in o.message_ids)]
+        batches = [o.request_id for o in outcomes if any(json.loads(body)["id"] == webhook_id for body in o.bodies)]
         seen = [(r.receiver, r.action, round(r.at - chaos.started, 1)) for r in received if r.webhook_id == webhook_id]
         print("duplicate outside the crashed batches:", webhook_id, seen, batches)
     assert duplicates <= crashed

@@ -103,15 +103,20 @@ def test_fallback_used_when_the_primary_fails(harness: DeliveryHarness, capfd: p
     assert metrics[("DeliverySucceeded", SERVICE)] == 1
 
 
-def test_failed_attempt_is_retried_with_the_scheduled_visibility(harness: DeliveryHarness) -> None:
+def test_failed_attempt_is_re_enqueued_with_the_scheduled_delay(harness: DeliveryHarness) -> None:
     harness.configure(RETRY_SCHEDULE="600,3600")
     harness.receiver.route("/hook", Reply(status=500, body=b"boom"))
     harness.add_endpoint("acme", "/hook")
-    harness.send(endpoint="acme", event_type="invoice.paid", payload={})
-    event, response = harness.run_once()
-    sqs_id = event["Records"][0]["messageId"]
-    assert response == {"batchItemFailures": [{"itemIdentifier": sqs_id}]}
-    assert 480 - 2 <= harness.visible_in(sqs_id) <= 720
+    webhook_id = harness.send(endpoint="acme", event_type="invoice.paid", payload={})
+    _event, response = harness.run_once()
+    # The record was re-enqueued before it was reported done: the original is deleted, nothing waits in flight.
+    assert response == {"batchItemFailures": []}
+    [retry] = harness.queued()
+    assert not retry.in_flight
+    assert 480 - 2 <= retry.delayed_s <= 720
+    assert json.loads(retry.body)["id"] == webhook_id
+    assert (retry.retry_state["n"], retry.retry_state["s"]) == (1, 500)
+    assert "boom" in retry.retry_state["e"]
     assert harness.receive()["Records"] == []
     assert harness.dead_letters() == []
 
@@ -121,10 +126,10 @@ def test_retry_after_is_honoured(harness: DeliveryHarness) -> None:
     harness.receiver.route("/hook", Reply(status=429, headers={"Retry-After": "900"}))
     harness.add_endpoint("acme", "/hook")
     harness.send(endpoint="acme", event_type="invoice.paid", payload={})
-    event, response = harness.run_once()
-    sqs_id = event["Records"][0]["messageId"]
-    assert response["batchItemFailures"] == [{"itemIdentifier": sqs_id}]
-    assert 900 - 3 <= harness.visible_in(sqs_id) <= 901
+    _event, response = harness.run_once()
+    assert response == {"batchItemFailures": []}
+    [retry] = harness.queued()
+    assert 900 - 3 <= retry.delayed_s <= 901
 
 
 def test_410_disables_the_endpoint_and_dead_letters(harness: DeliveryHarness) -> None:
@@ -158,9 +163,13 @@ def test_exhausted_retries_are_dead_lettered_with_attributes(harness: DeliveryHa
     harness.add_endpoint("acme", "/hook")
     webhook_id = harness.send(endpoint="acme", event_type="invoice.paid", payload={"a": 1})
     first_event, first = harness.run_once()
-    assert len(first["batchItemFailures"]) == 1
+    assert first == {"batchItemFailures": []}
     second_event, second = harness.run_once()
-    assert second_event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+    # The retry is a new SQS message (received once) carrying the webhook-id in its body and the attempt count.
+    [record] = second_event["Records"]
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageId"] != first_event["Records"][0]["messageId"]
+    assert json.loads(record["body"])["id"] == webhook_id
     assert second == {"batchItemFailures": []}
     assert len(harness.receiver.requests_for("/hook")) == 2
     [letter] = harness.dead_letters()
@@ -173,7 +182,6 @@ def test_exhausted_retries_are_dead_lettered_with_attributes(harness: DeliveryHa
     assert datetime.strptime(attributes["failed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) <= datetime.now(UTC)
     assert json.loads(letter["Body"])["id"] == webhook_id
     assert harness.receive()["Records"] == []
-    assert first_event["Records"][0]["messageId"] == second_event["Records"][0]["messageId"]
 
 
 def test_poison_is_dead_lettered_without_touching_the_rest_of_the_batch(
@@ -218,7 +226,7 @@ def test_poison_is_dead_lettered_without_touching_the_rest_of_the_batch(
     assert json.loads(by_reason["secret_missing"])["id"] == f"msg_{no_secret}"
     assert not_json
     for attributes in letters.values():
-        assert attributes["attempts"] == "1"
+        assert attributes["attempts"] == "0"  # dead-lettered before any real attempt
         assert attributes["last_status"] == "0"
         assert attributes["last_error"]
     assert letters[by_reason["target_refused"]]["endpoint"] == "169.254.169.254"
@@ -233,12 +241,14 @@ def test_open_breaker_skips_the_request(harness: DeliveryHarness, capfd: pytest.
     operator = BreakerRegistry(DynamoDBStateStore(harness.stack.breaker_table, client=harness.dynamodb))
     operator.get(origin_of(harness.receiver.url("/"))).force_open("maintenance", source="operator")
     harness.send(endpoint="acme", event_type="invoice.paid", payload={})
-    event, response = harness.run_once()
-    sqs_id = event["Records"][0]["messageId"]
-    assert response == {"batchItemFailures": [{"itemIdentifier": sqs_id}]}
+    _event, response = harness.run_once()
+    assert response == {"batchItemFailures": []}
     assert harness.receiver.requests == []
-    # Every target was skipped: the delay is at least the breaker's retry_after (30 s open period), not 5 s.
-    assert harness.visible_in(sqs_id) >= 28
+    # Every target was skipped: the delay is at least the breaker's retry_after (30 s open period), not 5 s, and the
+    # skip used no attempt.
+    [retry] = harness.queued()
+    assert retry.delayed_s >= 28
+    assert (retry.retry_state["n"], retry.retry_state["p"]) == (0, 1)
     metrics = _emf(capfd.readouterr().out)
     assert metrics[("BreakerRejected", SERVICE)] == 1
     assert metrics[("DeliveryRetried", SERVICE)] == 1
@@ -320,7 +330,7 @@ def test_id_survives_a_dead_letter_redrive(harness: DeliveryHarness) -> None:
     assert first.body == second.body
 
 
-def test_whole_batch_retried_returns_failures_instead_of_raising(harness: DeliveryHarness) -> None:
+def test_a_whole_batch_to_retry_leaves_nothing_in_flight(harness: DeliveryHarness) -> None:
     harness.configure(RETRY_SCHEDULE="60,600")
     harness.receiver.route("/hook", Reply(status=503))
     harness.add_endpoint("acme", "/hook")
@@ -328,9 +338,11 @@ def test_whole_batch_retried_returns_failures_instead_of_raising(harness: Delive
         harness.send(endpoint="acme", event_type="a", payload={"i": index})
     event, response = harness.run_once()
     assert len(event["Records"]) == 5
-    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == sorted(
-        record["messageId"] for record in event["Records"]
-    )
+    assert response == {"batchItemFailures": []}
+    queued = harness.queued()
+    assert len(queued) == 5
+    assert not any(message.in_flight for message in queued)
+    assert all(message.delayed_s > 40 for message in queued)
 
 
 def test_records_left_without_time_are_reported_failed_not_lost(harness: DeliveryHarness) -> None:
@@ -360,3 +372,54 @@ def test_unsubscribed_event_type_is_dropped_without_a_request(harness: DeliveryH
     assert json.loads(request.body) == {}
     assert harness.dead_letters() == []
     assert harness.receive()["Records"] == []
+
+
+def test_a_crash_between_re_enqueue_and_delete_duplicates_but_never_loses(harness: DeliveryHarness) -> None:
+    harness.configure(RETRY_SCHEDULE="0")
+    harness.receiver.route("/hook", [Reply(status=500), Reply(status=204)])
+    harness.add_endpoint("acme", "/hook")
+    # No id in the body: the webhook-id is derived from the first SQS MessageId and must survive the re-enqueue.
+    sqs_id = harness.send_raw(json.dumps({"version": 1, "event_type": "a", "endpoint": "acme", "payload": {"k": 1}}))
+    event = harness.receive()
+    harness.invoke(event)  # the retry is re-enqueued ...
+    # ... and the environment dies before Lambda deletes the batch: the original comes back when its visibility runs
+    # out (made immediate here), next to its re-enqueued copy.
+    [record] = event["Records"]
+    harness.sqs.change_message_visibility(
+        QueueUrl=harness.stack.delivery_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+    )
+    assert len(harness.queued()) == 2
+    harness.run_once()
+    harness.run_once()
+    failed, *deliveries = harness.receiver.requests_for("/hook")
+    assert len(deliveries) == 2  # a duplicate ...
+    assert {request.headers["webhook-id"] for request in (failed, *deliveries)} == {f"msg_{sqs_id}"}  # ... same id
+    assert {request.body for request in deliveries} == {b'{"k":1}'}
+    assert harness.queued() == []
+    assert harness.dead_letters() == []
+
+
+def test_breaker_skips_use_no_attempt_and_dead_letters_keep_the_real_status(harness: DeliveryHarness) -> None:
+    harness.configure(RETRY_SCHEDULE="0")  # two real attempts
+    harness.receiver.route("/hook", Reply(status=503, body=b"overloaded"))
+    harness.add_endpoint("acme", "/hook")
+    harness.send(endpoint="acme", event_type="a", payload={})
+    harness.run_once()  # attempt 1: a real 503
+    operator = BreakerRegistry(DynamoDBStateStore(harness.stack.breaker_table, client=harness.dynamodb))
+    operator.get(origin_of(harness.receiver.url("/"))).force_open("maintenance", source="operator")
+    harness.configure(BREAKER_OPEN_S="1")  # a forced-open breaker answers retry_after = open_s: 1 s
+    for position in (2, 3):
+        harness.release_delayed()
+        harness.run_once()  # skipped by the breaker: no request, no attempt used, the schedule position moves on
+        [retry] = harness.queued()
+        assert (retry.retry_state["n"], retry.retry_state["p"]) == (1, position)
+    assert harness.dead_letters() == []
+    # The age bound ends it (slack 0: the schedule's 0 s are long over), with the receiver's real answer.
+    harness.configure(RETRY_EXPIRY_SLACK_S="0")
+    harness.release_delayed()
+    harness.run_once()
+    [letter] = harness.dead_letters()
+    attributes = _attributes(letter)
+    assert (attributes["reason"], attributes["attempts"], attributes["last_status"]) == ("expired", "1", "503")
+    assert "overloaded" in attributes["last_error"]
+    assert len(harness.receiver.requests_for("/hook")) == 1

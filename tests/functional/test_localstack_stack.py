@@ -222,8 +222,9 @@ def test_state_file_describes_the_running_stack(stack: LocalStack, state_file: P
 
 def test_the_mapping_uses_the_templates_sqs_event_settings(stack: LocalStack) -> None:
     event = next(e["Properties"] for e in properties("DeliveryFunction")["Events"].values() if e["Type"] == "SQS")
-    (mapping,) = stack.mappings
-    assert mapping.spec.function_logical_id == "DeliveryFunction"
+    # DeliveryFunction reads DeliveryQueue (fresh webhooks) and RetryQueue (retries): two mappings, same settings.
+    mapping = next(m for m in stack.mappings if m.spec.queue_url == stack.outputs["DeliveryQueueUrl"])
+    assert {m.spec.function_logical_id for m in stack.mappings} == {"DeliveryFunction"}
     assert mapping.spec.queue_url == stack.outputs["DeliveryQueueUrl"]
     assert mapping.spec.batch_size == int(_resolved(event["BatchSize"], stack))
     assert mapping.spec.maximum_batching_window_s == float(_resolved(event["MaximumBatchingWindowInSeconds"], stack))
@@ -243,7 +244,8 @@ def test_messages_flow_through_the_mapping_and_failures_end_in_the_dlq(stack: Lo
     dead = sqs.receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["id"] for m in dead) == ["m0", "m10", "m5"]
     assert all(handlers.attempts[f"m{i}"] == 2 for i in (0, 5, 10))  # maxReceiveCount=2, from the parameter
-    totals = stack.stats()["mappings"][stack.mappings[0].spec.logical_id]
+    delivery = next(m for m in stack.mappings if m.spec.queue_url == stack.outputs["DeliveryQueueUrl"])
+    totals = stack.stats()["mappings"][delivery.spec.logical_id]
     assert totals["deleted"] == 12 and totals["item_failures"] == 6
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tests.support.loopback import LoopbackServer
     from tests.support.template import StackResources
 
-__all__ = ["DeliveryHarness", "load_delivery_app"]
+__all__ = ["DeliveryHarness", "Queued", "load_delivery_app"]
 
 APP_PATH = ROOT / "functions" / "delivery" / "app.py"
 
@@ -145,8 +145,11 @@ class DeliveryHarness:
     # ------------------------------------------------------------------ invoking
 
     def receive(self, max_messages: int = 10) -> dict[str, Any]:
-        """The next event the event source mapping would hand the function (visibility as the template's queue)."""
-        return event_from_queue(self.sqs, self.stack.delivery_queue_url, max_messages=max_messages)
+        """The next event an event source mapping would hand the function: fresh messages first, then retries."""
+        event = event_from_queue(self.sqs, self.stack.delivery_queue_url, max_messages=max_messages)
+        if not event["Records"] and self.stack.retry_queue_url:
+            event = event_from_queue(self.sqs, self.stack.retry_queue_url, max_messages=max_messages)
+        return event
 
     def invoke(self, event: dict[str, Any], *, remaining_ms: int = 60_000) -> dict[str, Any]:
         """Call the real handler with ``event`` and a LambdaContext."""
@@ -159,7 +162,8 @@ class DeliveryHarness:
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for record in event["Records"]:
             if record["messageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.stack.delivery_queue_url, ReceiptHandle=record["receiptHandle"])
+                queue_url = queue_url_from_arn(record["eventSourceARN"], self.moto_endpoint)
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
 
     def run_once(self, max_messages: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
         """Receive, invoke, settle: one event-source-mapping cycle. Returns (event, response)."""
@@ -189,15 +193,62 @@ class DeliveryHarness:
             )
         return messages
 
-    def visible_in(self, sqs_message_id: str) -> float:
-        """Seconds until a delivery-queue message becomes visible again, read from moto's own queue state."""
+    def _moto_queue(self, queue_url: str) -> Any:
         from moto.sqs.models import sqs_backends
 
-        queue_name = self.stack.delivery_queue_url.rsplit("/", 1)[-1]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.stack.delivery_queue_url, AttributeNames=["QueueArn"])
-        account, region = arn["Attributes"]["QueueArn"].split(":")[4], arn["Attributes"]["QueueArn"].split(":")[3]
-        queue = sqs_backends[account][region].get_queue(queue_name)
-        for message in queue._messages:
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        region, account = arn.split(":")[3], arn.split(":")[4]
+        return sqs_backends[account][region].get_queue(queue_url.rsplit("/", 1)[-1])
+
+    def visible_in(self, sqs_message_id: str) -> float:
+        """Seconds until a delivery-queue message becomes visible again, read from moto's own queue state."""
+        for message in self._moto_queue(self.stack.delivery_queue_url)._messages:
             if message.id == sqs_message_id:
                 return max(0.0, float(message.visible_at) / 1000.0 - time.time())
         raise LookupError(f"message {sqs_message_id} is not on the delivery queue")
+
+    def release_delayed(self) -> None:
+        """Let every delayed message of the delivery and retry queues be received now (time passing, for moto)."""
+        for url in (self.stack.delivery_queue_url, self.stack.retry_queue_url):
+            if url:
+                for message in self._moto_queue(url)._messages:
+                    message.delayed_until = 0.0
+
+    def queued(self, queue_url: str | None = None) -> list[Queued]:
+        """Every message on a queue (default: the delivery and retry queues) as moto holds it, without receiving it."""
+        if queue_url is None:
+            urls = [self.stack.delivery_queue_url, self.stack.retry_queue_url]
+            return [message for url in urls if url for message in self.queued(url)]
+        now_ms = time.time() * 1000
+        return [
+            Queued(
+                body=message.body,
+                attributes={name: value.get("StringValue") for name, value in message.message_attributes.items()},
+                delayed_s=max(0.0, (float(message.delayed_until) - now_ms) / 1000),
+                in_flight=float(message.visible_at) > now_ms,
+                receive_count=message.approximate_receive_count,
+            )
+            for message in self._moto_queue(queue_url)._messages
+        ]
+
+
+def queue_url_from_arn(arn: str, endpoint_url: str) -> str:
+    """A moto queue's URL from its ARN."""
+    parts = arn.split(":")
+    return f"{endpoint_url}/{parts[4]}/{parts[5]}"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message as moto holds it."""
+
+    body: str
+    attributes: dict[str, Any]
+    delayed_s: float
+    in_flight: bool
+    receive_count: int
+
+    @property
+    def retry_state(self) -> dict[str, Any]:
+        """The decoded ``hookline-retry`` attribute."""
+        return dict(json.loads(self.attributes["hookline-retry"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -23,11 +24,14 @@ from hookline.registry import Endpoint, EndpointNotFoundError
 from hookline.secrets import SecretMissingError
 from hookline.settings import Settings
 from hookline.signing import SigningSecrets, generate_secret
+from hookline_cli.localstack.events import lambda_message_attributes
 from resilience.breaker import BreakerConfig, BreakerRegistry, MemoryStateStore
+from tests.support.events import make_record
 from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from hookline.delivery.attempt import Sender
+    from hookline.delivery.config import DeliveryConfig
     from hookline.delivery.telemetry import BatchMetrics
 
 __all__ = ["FakeRegistry", "FakeSecrets", "FakeSqs", "MockReceiver", "ServiceKit", "WALL_CLOCK"]
@@ -81,12 +85,18 @@ class FakeSecrets:
 
 
 class FakeSqs:
-    """Records SendMessage and ChangeMessageVisibilityBatch calls; ``fail_send`` makes SendMessage raise."""
+    """Records SendMessage (dead letters) and SendMessageBatch (re-enqueues); failures can be injected.
+
+    ``fail_send`` makes SendMessage raise; ``fail_batch`` makes SendMessageBatch raise; ``refuse`` lists message
+    bodies whose SendMessageBatch entry is answered as Failed (the rest of the call succeeds).
+    """
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        self.visibility: list[dict[str, Any]] = []
+        self.batches: list[dict[str, Any]] = []
         self.fail_send: Exception | None = None
+        self.fail_batch: Exception | None = None
+        self.refuse: set[str] = set()
 
     def send_message(self, **kwargs: Any) -> dict[str, Any]:
         if self.fail_send is not None:
@@ -94,15 +104,37 @@ class FakeSqs:
         self.sent.append(kwargs)
         return {"MessageId": f"dlq-{len(self.sent)}"}
 
-    def change_message_visibility_batch(self, **kwargs: Any) -> dict[str, Any]:
-        self.visibility.append(kwargs)
-        return {"Successful": [{"Id": entry["Id"]} for entry in kwargs["Entries"]], "Failed": []}
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        if self.fail_batch is not None:
+            raise self.fail_batch
+        self.batches.append(kwargs)
+        successful, failed = [], []
+        for entry in kwargs["Entries"]:
+            if entry["MessageBody"] in self.refuse:
+                failed.append(
+                    {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+                )
+            else:
+                successful.append({"Id": entry["Id"], "MessageId": f"requeued-{entry['Id']}"})
+        return {"Successful": successful, "Failed": failed}
 
-    def delays(self) -> dict[str, int]:
-        """receipt handle -> visibility timeout, over every batch call."""
-        return {
-            entry["ReceiptHandle"]: entry["VisibilityTimeout"] for call in self.visibility for entry in call["Entries"]
-        }
+    @property
+    def requeued(self) -> list[dict[str, Any]]:
+        """Every entry SQS accepted, with the call's QueueUrl added."""
+        return [
+            {**entry, "QueueUrl": call["QueueUrl"]}
+            for call in self.batches
+            for entry in call["Entries"]
+            if entry["MessageBody"] not in self.refuse
+        ]
+
+    def delays(self) -> list[int]:
+        """DelaySeconds of every accepted re-enqueue, in order."""
+        return [entry["DelaySeconds"] for entry in self.requeued]
+
+    def states(self) -> list[dict[str, Any]]:
+        """The decoded retry attribute of every accepted re-enqueue."""
+        return [json.loads(entry["MessageAttributes"]["hookline-retry"]["StringValue"]) for entry in self.requeued]
 
     def reasons(self) -> list[str]:
         """The ``reason`` attribute of every dead letter sent."""
@@ -158,6 +190,8 @@ class ServiceKit:
         random: Callable[[], float] = lambda: 0.5,
         deadline_margin_s: float = 3.0,
         send: Sender = send_limited,
+        wall: Callable[[], float] = lambda: WALL_CLOCK,
+        config: DeliveryConfig | None = None,
     ) -> None:
         self.settings = settings or Settings(
             endpoints_table="endpoints",
@@ -190,6 +224,7 @@ class ServiceKit:
         )
         self.service = DeliveryService(
             self.settings,
+            config=config,
             stores=Stores(registry=self.registry, secrets=self.secrets, breakers=self.breakers),  # type: ignore[arg-type]
             outbox=Outbox(
                 sqs=self.sqs,  # type: ignore[arg-type]
@@ -201,7 +236,7 @@ class ServiceKit:
             ),
             transport=Transport(http=self.http, send=send),
             telemetry=Telemetry(emit=self.emitted.append, logger=self.logger, breaker_events=self.tally),
-            clocks=Clocks(wall=lambda: WALL_CLOCK, monotonic=self.clock, random=random),
+            clocks=Clocks(wall=wall, monotonic=self.clock, random=random),
             deadline_margin_s=deadline_margin_s,
             run=self.runner.run,
         )
@@ -216,6 +251,16 @@ class ServiceKit:
                 event=event, record_handler=batch.deliver, processor=self.processor, context=context
             )
             return response
+
+    def redeliver(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The record SQS hands the function when a re-enqueued entry comes back (a new message, received once)."""
+        attributes = lambda_message_attributes(entry["MessageAttributes"])
+        queue_name = entry["QueueUrl"].rsplit("/", 1)[-1]
+        return make_record(
+            entry["MessageBody"],
+            message_attributes=attributes,
+            queue_arn=f"arn:aws:sqs:us-east-1:123456789012:{queue_name}",
+        )
 
     def close(self) -> None:
         self.runner.run(self.http.aclose())

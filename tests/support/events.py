@@ -51,8 +51,9 @@ def make_record(
     receive_count: int = 1,
     queue_arn: str = DEFAULT_QUEUE_ARN,
     receipt_handle: str | None = None,
+    message_attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One synthetic SQS record (for unit tests that never touch a queue)."""
+    """One synthetic SQS record (for unit tests that never touch a queue); attributes in Lambda's camelCase shape."""
     text = body if isinstance(body, str) else json.dumps(body)
     message_id = message_id or str(uuid.uuid4())
     return {
@@ -65,7 +66,7 @@ def make_record(
             "SenderId": "AIDAIENQZJOLO23YVJ4VO",
             "ApproximateFirstReceiveTimestamp": "1795852800000",
         },
-        "messageAttributes": {},
+        "messageAttributes": message_attributes or {},
         "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,

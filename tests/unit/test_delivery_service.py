@@ -82,15 +82,18 @@ def test_sample_poison_event_dead_letters_only_the_poison(kit: ServiceKit) -> No
     assert all(call["QueueUrl"] == DLQ for call in kit.sqs.sent)
 
 
-def test_same_body_bytes_on_every_attempt_and_fresh_timestamps(kit: ServiceKit) -> None:
+def test_same_id_and_body_bytes_on_every_attempt(kit: ServiceKit) -> None:
     kit.receiver.route(ACME.url, [httpx.Response(500), httpx.Response(200)])
-    record = make_record(_message(payload={"b": [1, 2.5, "\u00e9"], "a": None}), receive_count=1)
-    assert _failures(kit.handle(make_sqs_event(record))) == [record["messageId"]]
-    record["attributes"]["ApproximateReceiveCount"] = "2"
-    assert kit.handle(make_sqs_event(record)) == {"batchItemFailures": []}
+    record = make_record(_message(payload={"b": [1, 2.5, "\u00e9"], "a": None}))
+    assert kit.handle(make_sqs_event(record)) == {"batchItemFailures": []}  # re-enqueued, so done here
+    [entry] = kit.sqs.requeued
+    # The derived id is written into the re-enqueued body: the new SQS MessageId must not change it.
+    assert json.loads(entry["MessageBody"])["id"] == f"msg_{record['messageId']}"
+    assert kit.handle(make_sqs_event(kit.redeliver(entry))) == {"batchItemFailures": []}
     first, second = kit.receiver.to(ACME.url)
     assert first.content == second.content == '{"b":[1,2.5,"\u00e9"],"a":null}'.encode()
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == f"msg_{record['messageId']}"
+    assert kit.metrics.counts["DeliverySucceeded"] == 1
 
 
 def test_fallback_is_used_in_order(kit: ServiceKit) -> None:
@@ -102,34 +105,61 @@ def test_fallback_is_used_in_order(kit: ServiceKit) -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "response", "expected"),
+    ("attempt", "response", "delay", "due_in"),
     [
-        (1, httpx.Response(500), 0),  # schedule[0] = 0
-        (2, httpx.Response(500), 5),
-        (3, httpx.Response(503, headers={"Retry-After": "1000"}), 1000),
-        (3, httpx.Response(429, headers={"Retry-After": "10"}), 300),
-        (4, httpx.Response(503, headers={"Retry-After": "999999"}), 43200),
+        (1, httpx.Response(500), 0, 0),  # schedule[0] = 0
+        (2, httpx.Response(500), 5, 5),
+        (3, httpx.Response(503, headers={"Retry-After": "700"}), 700, 700),
+        (3, httpx.Response(429, headers={"Retry-After": "10"}), 300, 300),
+        # Longer than SQS's 900 s delay: the message hops (900 s at a time) until it is due.
+        (3, httpx.Response(503, headers={"Retry-After": "1000"}), 900, 1000),
+        (4, httpx.Response(503, headers={"Retry-After": "999999"}), 900, 43200),
     ],
 )
-def test_failed_attempt_schedules_the_next_visibility(
-    kit: ServiceKit, attempt: int, response: httpx.Response, expected: int
+def test_failed_attempt_is_re_enqueued_with_the_scheduled_delay(
+    kit: ServiceKit, attempt: int, response: httpx.Response, delay: int, due_in: int
 ) -> None:
     kit.receiver.route(ACME.url, response)
     record = make_record(_message(), receive_count=attempt)
-    assert _failures(kit.handle(make_sqs_event(record))) == [record["messageId"]]
-    [call] = kit.sqs.visibility
-    assert call["QueueUrl"] == "https://sqs.us-east-1.amazonaws.com/123456789012/hookline-DeliveryQueue"
-    assert kit.sqs.delays() == {record["receiptHandle"]: expected}
+    assert kit.handle(make_sqs_event(record)) == {"batchItemFailures": []}
+    [entry] = kit.sqs.requeued
+    assert entry["QueueUrl"] == "https://sqs.us-east-1.amazonaws.com/123456789012/hookline-DeliveryQueue"
+    assert entry["DelaySeconds"] == delay
+    [state] = kit.sqs.states()
+    # Without the attribute the receive count counts (messages from before the upgrade): attempt N made N attempts.
+    assert state["n"] == state["p"] == attempt
+    assert state["d"] == WALL_CLOCK + due_in
+    assert state["s"] == response.status_code
     assert kit.metrics.counts["DeliveryRetried"] == 1
     assert kit.metrics.counts["DeliveryFailed"] == 1
 
 
-def test_visibility_changes_go_out_in_batches_of_ten(kit: ServiceKit) -> None:
+def test_re_enqueues_share_send_message_batch_calls() -> None:
+    kit = ServiceKit(ACME, settings=Settings(dead_letter_queue_url=DLQ, max_concurrency=10))
+    try:
+        kit.receiver.route(ACME.url, httpx.Response(500))
+        records = [make_record(_message(), receive_count=2) for _ in range(23)]
+        assert kit.handle(make_sqs_event(*records)) == {"batchItemFailures": []}
+        assert len(kit.sqs.requeued) == 23
+        sizes = [len(call["Entries"]) for call in kit.sqs.batches]
+        assert max(sizes) <= 10
+        assert len(sizes) <= 5  # 23 records, 10 at a time: far fewer calls than records
+    finally:
+        kit.close()
+
+
+def test_a_record_is_done_only_once_its_own_entry_was_accepted(kit: ServiceKit) -> None:
     kit.receiver.route(ACME.url, httpx.Response(500))
-    records = [make_record(_message(), receive_count=2) for _ in range(23)]
-    response = kit.handle(make_sqs_event(*records))
-    assert len(_failures(response)) == 23
-    assert [len(call["Entries"]) for call in kit.sqs.visibility] == [10, 10, 3]
+    refused, accepted = make_record(_message(id="msg_refused")), make_record(_message(id="msg_accepted"))
+    kit.sqs.refuse.add(refused["body"])
+    response = kit.handle(make_sqs_event(refused, accepted))
+    # The refused entry comes back through batchItemFailures (after the visibility timeout), never reported done.
+    assert _failures(response) == [refused["messageId"]]
+    assert [json.loads(entry["MessageBody"])["id"] for entry in kit.sqs.requeued] == ["msg_accepted"]
+    kit.sqs.fail_batch = RuntimeError("SQS unavailable")
+    assert sorted(_failures(kit.handle(make_sqs_event(refused, accepted)))) == sorted(
+        [refused["messageId"], accepted["messageId"]]
+    )
 
 
 def test_last_attempt_is_dead_lettered_retries_exhausted(kit: ServiceKit) -> None:
@@ -145,7 +175,7 @@ def test_last_attempt_is_dead_lettered_retries_exhausted(kit: ServiceKit) -> Non
     assert "down for maintenance" in attributes["last_error"]
     assert attributes["failed_at"] == "2026-11-28T08:00:00Z"
     assert json.loads(letter["MessageBody"])["id"] == f"msg_{record['messageId']}"
-    assert kit.sqs.visibility == []
+    assert kit.sqs.batches == []
 
 
 def test_410_from_registered_endpoint_disables_it(kit: ServiceKit) -> None:
@@ -172,18 +202,24 @@ def test_410_from_inline_url_dead_letters_without_registry(kit: ServiceKit) -> N
 def test_redirect_is_a_failure_not_followed(kit: ServiceKit) -> None:
     kit.receiver.route(ACME.url, httpx.Response(302, headers={"Location": "https://evil.example/"}))
     record = make_record(_message(), receive_count=2)
-    assert _failures(kit.handle(make_sqs_event(record))) == [record["messageId"]]
+    assert kit.handle(make_sqs_event(record)) == {"batchItemFailures": []}
     assert [str(request.url) for request in kit.receiver.requests] == [ACME.url]
+    assert kit.sqs.states()[0]["s"] == 302
 
 
 def test_open_breaker_skips_every_target_and_waits_for_it(kit: ServiceKit) -> None:
     kit.breakers.get("https://hooks.acme.example").force_open("maintenance")
     record = make_record(_message(), receive_count=2)
-    assert _failures(kit.handle(make_sqs_event(record))) == [record["messageId"]]
+    assert kit.handle(make_sqs_event(record)) == {"batchItemFailures": []}
     assert kit.receiver.requests == []
-    # schedule says 5 s; the forced-open breaker's retry_after (open_s = 30 s) wins.
-    assert kit.sqs.delays() == {record["receiptHandle"]: 30}
+    # The schedule's next entry is 5 s; the forced-open breaker's retry_after (open_s = 30 s) is longer and wins.
+    assert kit.sqs.delays() == [30]
+    [state] = kit.sqs.states()
+    # A skip consumes no attempt (n) but moves the schedule position (p) on; there is still no real status.
+    assert (state["n"], state["p"]) == (1, 2)
+    assert "s" not in state
     assert kit.metrics.counts["BreakerRejected"] == 1
+    assert kit.metrics.counts["DeliveryAttempts"] == 0
 
 
 def test_open_primary_breaker_goes_straight_to_the_fallback(kit: ServiceKit) -> None:
@@ -283,7 +319,7 @@ def test_no_time_left_defers_without_a_request(kit: ServiceKit) -> None:
     response = kit.handle(make_sqs_event(*records), context)
     assert sorted(_failures(response)) == sorted(record["messageId"] for record in records)
     assert kit.receiver.requests == []
-    assert kit.sqs.visibility == []
+    assert kit.sqs.batches == []
 
 
 def test_every_log_line_of_a_record_carries_its_webhook_id(kit: ServiceKit) -> None:

@@ -19,31 +19,50 @@ def test_handler_code_and_layer() -> None:
     assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "hookline-delivery"
 
 
-def test_sqs_event_reports_batch_item_failures_with_parameters() -> None:
-    [event] = _function()["Events"].values()
-    assert event["Type"] == "SQS"
-    props = event["Properties"]
-    assert props["Queue"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert props["BatchSize"] == {"Ref": "DeliveryBatchSize"}
-    assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "DeliveryBatchWindow"}
-    assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DeliveryMaxConcurrency"}
+def test_sqs_events_report_batch_item_failures_with_parameters() -> None:
+    events = _function()["Events"]
+    assert {name: event["Properties"]["Queue"] for name, event in events.items()} == {
+        "Deliveries": {"Fn::GetAtt": ["DeliveryQueue", "Arn"]},
+        "Retries": {"Fn::GetAtt": ["RetryQueue", "Arn"]},
+    }
+    for event in events.values():
+        assert event["Type"] == "SQS"
+        props = event["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["BatchSize"] == {"Ref": "DeliveryBatchSize"}
+        assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "DeliveryBatchWindow"}
+        assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DeliveryMaxConcurrency"}
     assert parameter_default("DeliveryBatchSize") == 10
+
+
+def test_queues_holding_retries_survive_the_stack() -> None:
+    retry = load_template()["Resources"]["RetryQueue"]
+    assert retry["DeletionPolicy"] == retry["UpdateReplacePolicy"] == "Retain"
+    assert retry["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    variables = _function()["Environment"]["Variables"]
+    assert variables["RETRY_QUEUE_URL"] == {"Ref": "RetryQueue"}
 
 
 def test_queue_visibility_is_at_least_six_times_the_timeout() -> None:
     timeout = _function().get("Timeout") or load_template()["Globals"]["Function"]["Timeout"]
-    assert properties("DeliveryQueue")["VisibilityTimeout"] >= 6 * timeout
+    for queue in ("DeliveryQueue", "RetryQueue"):
+        assert properties(queue)["VisibilityTimeout"] >= 6 * timeout
 
 
 def test_policies_name_their_resources() -> None:
     statements = [statement for policy in _function()["Policies"] for statement in policy["Statement"]]
-    granted = {action: statement["Resource"] for statement in statements for action in statement["Action"]}
-    assert granted["dynamodb:GetItem"] == {"Fn::GetAtt": ["EndpointsTable", "Arn"]}
-    assert granted["dynamodb:BatchGetItem"] == {"Fn::GetAtt": ["BreakerTable", "Arn"]}
-    assert granted["sqs:SendMessage"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
-    assert granted["sqs:ChangeMessageVisibility"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
-    secret_arn = granted["secretsmanager:GetSecretValue"]["Fn::Sub"]
+    granted: dict[str, list[Any]] = {}
+    for statement in statements:
+        for action in statement["Action"]:
+            granted.setdefault(action, []).append(statement["Resource"])
+    assert granted["dynamodb:GetItem"] == [{"Fn::GetAtt": ["EndpointsTable", "Arn"]}]
+    assert granted["dynamodb:BatchGetItem"] == [{"Fn::GetAtt": ["BreakerTable", "Arn"]}]
+    assert granted["sqs:SendMessage"] == [
+        {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        {"Fn::GetAtt": ["RetryQueue", "Arn"]},
+    ]
+    assert "sqs:ChangeMessageVisibility" not in granted
+    secret_arn = granted["secretsmanager:GetSecretValue"][0]["Fn::Sub"]
     assert secret_arn.endswith(":secret:${SigningSecretPrefix}*")
     assert parameter_default("SigningSecretPrefix") == "hookline/"
     for statement in statements:

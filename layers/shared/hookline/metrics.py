@@ -58,6 +58,7 @@ class Reason(StrEnum):
     ENDPOINT_DISABLED = "endpoint_disabled"
     ENDPOINT_GONE = "endpoint_gone"
     ENDPOINT_INVALID = "endpoint_invalid"
+    EXPIRED = "expired"
     INVALID_JSON = "invalid_json"
     MESSAGE_TOO_LARGE = "message_too_large"
     RETRIES_EXHAUSTED = "retries_exhausted"

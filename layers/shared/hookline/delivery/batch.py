@@ -2,31 +2,42 @@
 
 A batch is opened (every record parsed, every endpoint, secret and breaker it needs read in one go), its records are
 delivered concurrently by Powertools' AsyncBatchProcessor (``DeliveryBatch.deliver`` is the record handler), and the
-batch is closed (scheduled visibility changes sent in batches of 10, breaker outcomes flushed, metrics emitted).
+batch is closed (breaker outcomes flushed, metrics emitted).
 
-A record handler returns when the record is done (delivered, dead-lettered or filtered: SQS may delete it) and raises
-when it must come back (``RetryScheduled`` after ChangeMessageVisibility, ``DeliveryDeferred`` when it could not be
-tried: deadline, transient AWS error). Nothing is ever lost: a record is only reported done after its dead letter
-was accepted by SQS.
+A record handler returns when the record is done: delivered, filtered, dead-lettered (after SQS accepted the dead
+letter) or re-enqueued for a later attempt (after SQS accepted its own SendMessageBatch entry). It raises
+``DeliveryDeferred`` when the record must come back as it is (reported in batchItemFailures: deadline, transient AWS
+error, a re-enqueue entry SQS refused). Nothing is ever lost: a record leaves the queue only once its next home has it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from hookline import metrics as names
 from hookline.delivery.attempt import MIN_REQUEST_S, AttemptResult, Outcome, attempt_delivery
-from hookline.delivery.deadletter import DeadLetter, dead_letter_body, describe_target, scrub
+from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_letter_body, describe_target, scrub
 from hookline.delivery.gates import BreakerGate
-from hookline.delivery.schedule import attempt_number, is_last_attempt, next_delay
+from hookline.delivery.requeue import (
+    MAX_ATTRIBUTES,
+    MAX_DELAY_S,
+    Entry,
+    RequeueBuffer,
+    RequeueError,
+    attributes_size,
+    carried_attributes,
+)
+from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RetryState, RetryStateError
+from hookline.delivery.schedule import GiveUp, RetryPolicy, attempt_number
 from hookline.delivery.targets import DeliveryPlan, EventTypeFiltered, PlanError, resolve_plan
 from hookline.delivery.telemetry import BatchMetrics
-from hookline.messages import MessageError, WebhookMessage, derive_id, parse_message
+from hookline.messages import MAX_MESSAGE_BYTES, MessageError, WebhookMessage, derive_id, parse_message
 from hookline.metrics import Reason
 from hookline.registry import EndpointNotFoundError
 from hookline.secrets import SecretError
@@ -37,6 +48,7 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
     from hookline.delivery.service import DeliveryService
     from hookline.signing import SigningSecrets
@@ -46,22 +58,16 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryDeferred",
     "RecordResult",
-    "RetryScheduled",
     "queue_url_from_arn",
 ]
 
 DEFAULT_DEADLINE_MARGIN_S = 3.0
-"""Kept free at the end of an invocation for dead letters, visibility changes and the breaker flush."""
-_VISIBILITY_BATCH = 10
+"""Kept free at the end of an invocation for dead letters, re-enqueues and the breaker flush."""
 _FALLBACK_LOGGER = logging.getLogger("hookline.delivery")
-
-
-class RetryScheduled(Exception):
-    """The attempt failed; the record comes back after ``delay_s`` (reported in batchItemFailures)."""
-
-    def __init__(self, message_id: str, attempt: int, delay_s: int) -> None:
-        super().__init__(f"{message_id}: attempt {attempt} failed; next attempt in {delay_s}s")
-        self.delay_s = delay_s
+# The retry attribute without its error, at its largest (every number at full width), plus name and type.
+_RETRY_ATTRIBUTE_RESERVE = 200
+_EARLY_S = 1.0
+"""A record back less than this before its due time is tried now (SQS delays are whole seconds)."""
 
 
 class DeliveryDeferred(Exception):
@@ -95,21 +101,23 @@ class _Parsed:
 
 
 @dataclass
-class _Visibility:
-    queue_url: str
-    receipt_handle: str
-    delay_s: int
-
-
-@dataclass
 class _Job:
     """One record being delivered."""
 
     record: SQSRecord
     message_id: str
-    attempt: int
+    state: RetryState
     message: WebhookMessage | None
     label: str = "unknown"
+    body: str = ""
+    """The body to re-enqueue: the original with its resolved id."""
+    carried: dict[str, MessageAttributeValueTypeDef] = field(default_factory=dict)
+    """The producer's own message attributes, carried through every re-enqueue."""
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number (real attempts made before it, plus one)."""
+        return self.state.attempt
 
 
 @dataclass
@@ -133,7 +141,8 @@ class DeliveryBatch:
         self.metrics = BatchMetrics()
         self.deadline: float | None = None
         self._read = _ReadAhead()
-        self._visibility: list[_Visibility] = []
+        self._requeue = RequeueBuffer(service.outbox.sqs)
+        self._policy = RetryPolicy(service.settings.retry_schedule, expiry_slack_s=service.config.expiry_slack_s)
         breakers = service.stores.breakers
         self._gate = BreakerGate(breakers) if breakers is not None else None
 
@@ -181,9 +190,7 @@ class DeliveryBatch:
         read.secrets = dict(zip(ordered_ids, results[: len(ordered_ids)], strict=True))
 
     def _close(self) -> None:
-        """Send the scheduled visibility changes, flush breaker outcomes, emit metrics."""
-        for start in range(0, len(self._visibility), _VISIBILITY_BATCH):
-            self._change_visibility(self._visibility[start : start + _VISIBILITY_BATCH])
+        """Flush breaker outcomes, emit metrics."""
         stores, telemetry = self.service.stores, self.service.telemetry
         if stores.breakers is not None:
             try:
@@ -194,28 +201,6 @@ class DeliveryBatch:
             self.metrics.counts.update(telemetry.breaker_events.drain())
         if telemetry.emit is not None:
             telemetry.emit(self.metrics)
-
-    def _change_visibility(self, chunk: list[_Visibility]) -> None:
-        by_queue: dict[str, list[_Visibility]] = {}
-        for item in chunk:
-            by_queue.setdefault(item.queue_url, []).append(item)
-        for queue_url, items in by_queue.items():
-            entries = [
-                {"Id": str(index), "ReceiptHandle": item.receipt_handle, "VisibilityTimeout": item.delay_s}
-                for index, item in enumerate(items)
-            ]
-            try:
-                response = self.service.outbox.sqs.change_message_visibility_batch(
-                    QueueUrl=queue_url,
-                    Entries=entries,  # type: ignore[arg-type]
-                )
-                failed = response.get("Failed", [])
-            except Exception as error:  # noqa: BLE001 - the records still come back, after the queue's own timeout
-                self._log(logging.WARNING, "visibility change failed", error=type(error).__name__, count=len(items))
-                continue
-            if failed:
-                codes = sorted({str(entry.get("Code")) for entry in failed})
-                self._log(logging.WARNING, "visibility change failed", count=len(failed), codes=codes)
 
     # ------------------------------------------------------------------ helpers
 
@@ -244,15 +229,30 @@ class DeliveryBatch:
     # ------------------------------------------------------------------ one record
 
     async def deliver(self, record: SQSRecord) -> RecordResult:
-        """The Powertools record handler: deliver one record; raises RetryScheduled/DeliveryDeferred to come back."""
+        """The Powertools record handler: deliver one record; raises DeliveryDeferred when it must come back."""
+        self._requeue.enter()
+        try:
+            return await self._deliver(record)
+        finally:
+            self._requeue.leave()
+
+    def _state_of(self, record: SQSRecord) -> RetryState:
+        attribute = (record.raw_event.get("messageAttributes") or {}).get(RETRY_ATTRIBUTE) or {}
+        text = attribute.get("stringValue") if isinstance(attribute, dict) else None
+        if text:
+            try:
+                return RetryState.decode(str(text))
+            except RetryStateError as error:
+                self._log(logging.WARNING, "retry state unreadable; counting receives instead", error=str(error))
+        sent_ms = record.attributes.sent_timestamp
+        sent_at = int(sent_ms) / 1000 if sent_ms and str(sent_ms).isdigit() else self.service.clocks.wall()
+        receives = attempt_number(record.attributes.approximate_receive_count)
+        return RetryState.from_receive_count(receives, sent_at=sent_at)
+
+    async def _deliver(self, record: SQSRecord) -> RecordResult:
         read = self._read
         parsed = read.parsed.get(record.message_id) or _parse_record(record.message_id, record.body or "")
-        job = _Job(
-            record=record,
-            message_id=parsed.message_id,
-            attempt=attempt_number(record.attributes.approximate_receive_count),
-            message=parsed.message,
-        )
+        job = _Job(record=record, message_id=parsed.message_id, state=self._state_of(record), message=parsed.message)
         logger = self.service.telemetry.logger
         if logger is not None:
             # Task-local (contextvars): concurrent records each log under their own webhook-id.
@@ -265,9 +265,22 @@ class DeliveryBatch:
             error = parsed.error
             assert error is not None
             job.label = _label_of_invalid(error.data)
-            return await self._dead_letter(job, error.reason, None, error.detail, data=error.data)
+            return await self._dead_letter(job, error.reason, error.detail, data=error.data)
         message = parsed.message
         job.label = describe_target(message.endpoint, message.url)
+        job.body = dead_letter_body(record.body or "", job.message_id, message=message)
+        job.carried = carried_attributes(record.raw_event.get("messageAttributes") or {}, drop=RETRY_ATTRIBUTE)
+        room = self._room_for_state(job)
+        if room is not None:
+            return await self._dead_letter(job, Reason.MESSAGE_TOO_LARGE, room)
+        now = self.service.clocks.wall()
+        due_at = job.state.due_at
+        if due_at is not None and due_at - now >= _EARLY_S:
+            # A wait longer than one SQS delay: hop again until it is due (no attempt, no change of state).
+            await self._requeue_job(job, job.state, due_at - now)
+            return RecordResult(job.message_id, "waiting")
+        if self._policy.expired(job.state, now):
+            return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), "")
         stores = self.service.stores
         try:
             if message.endpoint is None or message.endpoint in read.endpoints:
@@ -281,7 +294,7 @@ class DeliveryBatch:
             self._log(logging.INFO, "filtered: endpoint does not subscribe to this event type", detail=str(filtered))
             return RecordResult(job.message_id, "filtered")
         except PlanError as error:
-            return await self._dead_letter(job, error.reason, None, error.detail)
+            return await self._dead_letter(job, error.reason, error.detail)
         except Exception as error:
             raise DeliveryDeferred(f"{job.message_id}: registry unavailable ({type(error).__name__})") from None
         try:
@@ -292,8 +305,23 @@ class DeliveryBatch:
         except SecretError as error:
             if error.reason is None:
                 raise DeliveryDeferred(f"{job.message_id}: {error}") from None
-            return await self._dead_letter(job, error.reason, None, str(error))
+            return await self._dead_letter(job, error.reason, str(error))
         return await self._attempt(job, message, plan, signing)
+
+    def _room_for_state(self, job: _Job) -> str | None:
+        """Why the message cannot carry its retry state through a re-enqueue, or None when it can."""
+        if len(job.carried) >= MAX_ATTRIBUTES:
+            return (
+                f"the message has {len(job.carried)} message attributes of its own; hookline needs one of the "
+                f"{MAX_ATTRIBUTES} SQS allows to carry its retry state"
+            )
+        size = len(job.body.encode("utf-8")) + attributes_size(job.carried) + _RETRY_ATTRIBUTE_RESERVE
+        if size > MAX_MESSAGE_BYTES:
+            return (
+                f"with its id and hookline's retry state the message would be {size} bytes, over the "
+                f"{MAX_MESSAGE_BYTES} bytes SQS accepts, so it could not be retried"
+            )
+        return None
 
     async def _attempt(
         self, job: _Job, message: WebhookMessage, plan: DeliveryPlan, signing: SigningSecrets
@@ -329,43 +357,64 @@ class DeliveryBatch:
                 latency_ms=latency,
             )
             return RecordResult(job.message_id, "delivered")
+        now = clocks.wall()
+        tried = job.state.failed(now, real=result.real, status=result.last_status, error=last_error)
         if result.outcome is Outcome.GONE:
             await self._disable_gone(plan, result)
-            return await self._dead_letter(job, Reason.ENDPOINT_GONE, 410, last_error)
+            return await self._give_up(replace(job, state=tried), GiveUp(tried, Reason.ENDPOINT_GONE), last_error)
         if result.outcome is Outcome.REFUSED:
-            return await self._dead_letter(job, Reason.TARGET_REFUSED, None, last_error)
+            return await self._give_up(replace(job, state=tried), GiveUp(tried, Reason.TARGET_REFUSED), last_error)
         if result.outcome is Outcome.OUT_OF_TIME:
             self._log(logging.WARNING, "deferred: invocation deadline", **fields)
             raise DeliveryDeferred(f"{job.message_id}: no time left in this invocation")
-        settings = service.settings
-        if is_last_attempt(job.attempt, settings.max_attempts):
-            error_text = last_error or "every target failed"
-            return await self._dead_letter(job, Reason.RETRIES_EXHAUSTED, result.last_status, error_text)
-        delay = next_delay(
-            job.attempt,
-            settings.retry_schedule,
+        step = self._policy.after_failure(
+            job.state,
+            now=now,
+            real=result.real,
+            status=result.last_status,
+            error=last_error,
             retry_after_s=result.retry_after_s,
             breaker_retry_after_s=result.breaker_retry_after_s,
             random=clocks.random,
         )
-        record = job.record
-        self._visibility.append(_Visibility(queue_url_from_arn(record.event_source_arn), record.receipt_handle, delay))
+        if isinstance(step, GiveUp):
+            return await self._give_up(job, step, last_error)
+        await self._requeue_job(job, step.state, step.delay_s)
         self.metrics.count(names.DELIVERY_RETRIED)
         self._log(
             logging.INFO,
             "retry scheduled",
             **fields,
-            delay_s=delay,
+            delay_s=step.delay_s,
             last_status=result.last_status,
             last_error=last_error,
             skipped=result.skipped,
         )
-        raise RetryScheduled(job.message_id, job.attempt, delay)
+        return RecordResult(job.message_id, "retry")
+
+    async def _requeue_job(self, job: _Job, state: RetryState, delay_s: float) -> None:
+        """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s`` at most 900 s."""
+        room = MAX_MESSAGE_BYTES - len(job.body.encode("utf-8")) - attributes_size(job.carried)
+        error_room = min(MAX_LAST_ERROR_BYTES, room - _RETRY_ATTRIBUTE_RESERVE)
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            **job.carried,
+            RETRY_ATTRIBUTE: {"DataType": "String", "StringValue": state.encode(max_error_bytes=error_room)},
+        }
+        delay = min(MAX_DELAY_S, max(0, math.ceil(delay_s)))
+        queue_url = self.service.config.retry_queue_url or queue_url_from_arn(job.record.event_source_arn)
+        try:
+            await self._requeue.send(queue_url, Entry(job.body, attributes, delay))
+        except RequeueError as error:
+            raise DeliveryDeferred(f"{job.message_id}: not re-enqueued ({error})") from None
 
     def _count(self, result: AttemptResult) -> None:
         metrics = self.metrics
-        if result.outcome is Outcome.OUT_OF_TIME and not result.requests:
-            return
+        if result.skipped:
+            metrics.count(names.BREAKER_REJECTED, result.skipped)
+        for target in result.requests:
+            metrics.latency(target.latency_ms or 0.0)
+        if not result.real:
+            return  # only real attempts count (a skip is counted above, a deadline cut not at all)
         metrics.count(names.DELIVERY_ATTEMPTS)
         if result.outcome is Outcome.DELIVERED:
             metrics.count(names.DELIVERY_SUCCEEDED)
@@ -373,10 +422,6 @@ class DeliveryBatch:
                 metrics.count(names.FALLBACK_USED)
         else:
             metrics.count(names.DELIVERY_FAILED)
-        if result.skipped:
-            metrics.count(names.BREAKER_REJECTED, result.skipped)
-        for target in result.requests:
-            metrics.latency(target.latency_ms or 0.0)
 
     async def _disable_gone(self, plan: DeliveryPlan, result: AttemptResult) -> None:
         if plan.endpoint is None:
@@ -393,15 +438,29 @@ class DeliveryBatch:
             return
         self._log(logging.WARNING, "endpoint disabled: receiver answered 410 Gone", endpoint=plan.label)
 
+    async def _give_up(self, job: _Job, step: GiveUp, this_error: str) -> RecordResult:
+        """Dead-letter with the last REAL status and error (a breaker's refusal only when nothing was ever tried)."""
+        state = step.state
+        error = state.last_error or (f"no attempt reached a receiver: {this_error}" if this_error else "")
+        return await self._dead_letter(job, step.reason, error, last_status=state.last_status, attempts=state.attempts)
+
     async def _dead_letter(
-        self, job: _Job, reason: Reason, last_status: int | None, last_error: str, *, data: Any = None
+        self,
+        job: _Job,
+        reason: Reason,
+        last_error: str,
+        *,
+        last_status: int | None = None,
+        attempts: int | None = None,
+        data: Any = None,
     ) -> RecordResult:
         raw_body = job.record.body or ""
+        made = job.state.attempts if attempts is None else attempts
         letter = DeadLetter(
             body=dead_letter_body(raw_body, job.message_id, message=job.message, data=data),
             reason=reason,
             endpoint=job.label,
-            attempts=job.attempt,
+            attempts=made,
             last_status=last_status,
             last_error=last_error,
         )
@@ -414,7 +473,7 @@ class DeliveryBatch:
             webhook_id=job.message_id,
             reason=str(reason),
             endpoint=job.label,
-            attempt=job.attempt,
+            attempt=made,
             last_status=last_status,
             last_error=last_error[:300],
         )

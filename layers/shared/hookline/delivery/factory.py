@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.deps import Outbox, Stores, Telemetry, Transport
 from hookline.delivery.processor import DeliveryBatchProcessor
@@ -71,20 +72,21 @@ def build_delivery_environment(
     transport: httpx.AsyncBaseTransport | None = None,
     send: Sender | None = None,
     breaker_config: BreakerConfig | None = None,
+    delivery_config: DeliveryConfig | None = None,
 ) -> DeliveryEnvironment:
     """Wire the delivery service from settings; every client can be passed in (tests), else it is built here."""
     settings.require("endpoints_table", "breaker_table", "dead_letter_queue_url")
     # Work runs in threads (to_thread) as well as on the loop: give botocore one pooled connection per record in flight.
-    config = Config(
+    boto_config = Config(
         max_pool_connections=max(10, settings.max_concurrency + 4),
         connect_timeout=3,
         read_timeout=5,
         retries={"mode": "standard", "max_attempts": 3},
     )
     session = boto3.session.Session()
-    dynamodb = dynamodb or session.client("dynamodb", config=config)
-    sqs = sqs or session.client("sqs", config=config)
-    secretsmanager = secretsmanager or session.client("secretsmanager", config=config)
+    dynamodb = dynamodb or session.client("dynamodb", config=boto_config)
+    sqs = sqs or session.client("sqs", config=boto_config)
+    secretsmanager = secretsmanager or session.client("secretsmanager", config=boto_config)
     runner = asyncio.Runner()
     http = build_async_client(
         allow_private=settings.allow_private_targets,
@@ -105,6 +107,7 @@ def build_delivery_environment(
     )
     service = DeliveryService(
         settings,
+        config=delivery_config or DeliveryConfig.from_env(),
         stores=Stores(
             registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
             secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),

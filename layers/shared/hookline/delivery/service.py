@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from hookline.delivery.batch import DEFAULT_DEADLINE_MARGIN_S, DeliveryBatch
+from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.deps import Clocks, Telemetry
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class DeliveryService:
         self,
         settings: Settings,
         *,
+        config: DeliveryConfig | None = None,
         stores: Stores,
         outbox: Outbox,
         transport: Transport,
@@ -40,6 +42,7 @@ class DeliveryService:
         run: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
     ) -> None:
         self.settings = settings
+        self.config = config or DeliveryConfig()
         self.stores = stores
         self.outbox = outbox
         self.transport = transport

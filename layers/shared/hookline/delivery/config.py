@@ -1,0 +1,54 @@
+"""Delivery's own settings (queues to re-enqueue to, lane, budgets, expiry), read once from the environment.
+
+They complement ``hookline.settings.Settings`` (what every function shares) with what only the delivery functions
+read; docs/delivery.md lists the variables and the template parameters behind them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hookline.settings import SettingsError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["DEFAULT_EXPIRY_SLACK_S", "DeliveryConfig"]
+
+DEFAULT_EXPIRY_SLACK_S = 3600.0
+"""Added to the retry schedule's longest total (every delay +20%) to bound a failing message's age."""
+
+
+def _seconds(name: str, value: str, *, default: float, low: float = 0.0) -> float:
+    if not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+    if number < low:
+        raise SettingsError(f"{name} must be at least {low:g} seconds, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """What the delivery functions read beyond ``Settings``."""
+
+    retry_queue_url: str = ""
+    """Where retries are re-enqueued (RETRY_QUEUE_URL); empty: back to the queue the record came from."""
+    expiry_slack_s: float = DEFAULT_EXPIRY_SLACK_S
+    """RETRY_EXPIRY_SLACK_S: a failing message ends (``expired``) once its age passes the schedule plus this."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliveryConfig:
+        """Read and validate the environment (os.environ by default)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
+            expiry_slack_s=_seconds(
+                "RETRY_EXPIRY_SLACK_S", env.get("RETRY_EXPIRY_SLACK_S", ""), default=DEFAULT_EXPIRY_SLACK_S
+            ),
+        )

@@ -1,0 +1,140 @@
+"""The retry state a re-enqueued message carries: ONE packed SQS message attribute of hookline's (docs/contracts.md).
+
+The attribute ``hookline-retry`` (String) holds compact JSON with short keys::
+
+    {"v": 1, "n": 2, "p": 3, "f": 1795852800, "x": 1795852805, "s": 503, "e": "HTTP 503 from ...", "w": 0, "d": ...}
+
+``v`` format version, ``n`` real attempts made, ``p`` schedule position (real attempts plus attempts an open breaker
+skipped), ``f`` first seen (unix seconds), ``x`` first failure (absent until an attempt delivers nowhere), ``s`` the
+last real HTTP status (absent: no response yet), ``e`` the last real error (at most 1 KB), ``w`` seconds spent waiting
+for the endpoint's pace (they never age a message), ``d`` not to be tried before (a wait longer than one SQS delay).
+Keys this version does not know are kept as they are (room for later flags, e.g. a replay marker).
+
+A message without the attribute (a producer's message, or one that was waiting in flight when this version was
+deployed) falls back to ApproximateReceiveCount: every earlier receive counts as a real attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Self
+
+from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, sanitize_attribute
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["FORMAT_VERSION", "RETRY_ATTRIBUTE", "RetryState", "RetryStateError"]
+
+RETRY_ATTRIBUTE = "hookline-retry"
+FORMAT_VERSION = 1
+_KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
+
+
+class RetryStateError(ValueError):
+    """The attribute does not hold a retry state this version can read."""
+
+
+def _number(data: Mapping[str, Any], key: str, *, default: float | None = None) -> float | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise RetryStateError(f"{RETRY_ATTRIBUTE}: {key} must be a non-negative number")
+    return float(value)
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """Where a message stands in its retry budget (immutable; ``replace`` builds the next state)."""
+
+    first_seen: float
+    attempts: int = 0
+    position: int = 0
+    first_failure: float | None = None
+    last_status: int | None = None
+    last_error: str = ""
+    paced_s: float = 0.0
+    due_at: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def attempt(self) -> int:
+        """The number of the next real attempt (1-based)."""
+        return self.attempts + 1
+
+    def age_s(self, now: float) -> float:
+        """Seconds since the first failure, pace waits excluded (0 before any failure)."""
+        if self.first_failure is None:
+            return 0.0
+        return max(0.0, now - self.first_failure - self.paced_s)
+
+    def failed(self, now: float, *, real: bool, status: int | None, error: str) -> RetryState:
+        """The state after an attempt that delivered nowhere: ``real`` when a receiver was tried for real."""
+        first_failure = self.first_failure if self.first_failure is not None else now
+        if not real:  # skipped by an open breaker: the position moves on, the budget and the last answer do not
+            return replace(self, position=self.position + 1, first_failure=first_failure, due_at=None)
+        return replace(
+            self,
+            attempts=self.attempts + 1,
+            position=self.position + 1,
+            first_failure=first_failure,
+            last_status=status,
+            last_error=error,
+            due_at=None,
+        )
+
+    def encode(self, *, max_error_bytes: int = MAX_LAST_ERROR_BYTES) -> str:
+        """The attribute value; the error is cut to ``max_error_bytes`` UTF-8 bytes (0 drops it)."""
+        data: dict[str, Any] = {**self.extra, "v": FORMAT_VERSION, "n": self.attempts, "p": self.position}
+        data["f"] = _whole(self.first_seen)
+        if self.first_failure is not None:
+            data["x"] = _whole(self.first_failure)
+        if self.last_status is not None:
+            data["s"] = self.last_status
+        if self.last_error and max_error_bytes > 0:
+            data["e"] = sanitize_attribute(self.last_error, max_bytes=max(4, max_error_bytes))
+        if self.paced_s:
+            data["w"] = _whole(self.paced_s)
+        if self.due_at is not None:
+            data["d"] = _whole(self.due_at)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, text: str) -> Self:
+        """Parse an attribute value (RetryStateError if it is not one of ours)."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE} is not JSON") from None
+        if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown format {str(data)[:40]!r}")
+        attempts, position, first_seen = _number(data, "n"), _number(data, "p"), _number(data, "f")
+        if attempts is None or position is None or first_seen is None:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: n, p and f are required")
+        status = _number(data, "s")
+        error = data.get("e", "")
+        if not isinstance(error, str):
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: e must be a string")
+        return cls(
+            first_seen=first_seen,
+            attempts=int(attempts),
+            position=int(position),
+            first_failure=_number(data, "x"),
+            last_status=int(status) if status is not None else None,
+            last_error=error,
+            paced_s=_number(data, "w", default=0.0) or 0.0,
+            due_at=_number(data, "d"),
+            extra={key: value for key, value in data.items() if key not in _KNOWN},
+        )
+
+    @classmethod
+    def from_receive_count(cls, receive_count: int, *, sent_at: float) -> Self:
+        """A message without the attribute: every earlier receive was a real attempt (the old accounting)."""
+        earlier = max(receive_count - 1, 0)
+        return cls(first_seen=sent_at, attempts=earlier, position=earlier, first_failure=sent_at if earlier else None)
