@@ -309,7 +309,7 @@ def test_no_secret_in_logs_metrics_or_dead_letters(harness: DeliveryHarness, cap
     captured = capfd.readouterr()
     key = secret.removeprefix("whsec_")
     everything = captured.out + captured.err + json.dumps(letters)
-    assert "dead-lettered" in everything
+    assert "dead_lettered" in everything
     assert secret not in everything
     assert key not in everything
     assert base64.b64decode(key).hex() not in everything

@@ -16,14 +16,15 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from hookline import metrics as names
 from hookline.delivery.attempt import MIN_REQUEST_S, AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_letter_body, describe_target, scrub
 from hookline.delivery.gates import BreakerGate
+from hookline.delivery.logline import DeliveryLog, LogLine, LogOutcome
 from hookline.delivery.requeue import (
     MAX_ATTRIBUTES,
     MAX_DELAY_S,
@@ -63,7 +64,6 @@ __all__ = [
 
 DEFAULT_DEADLINE_MARGIN_S = 3.0
 """Kept free at the end of an invocation for dead letters, re-enqueues and the breaker flush."""
-_FALLBACK_LOGGER = logging.getLogger("hookline.delivery")
 # The retry attribute without its error, at its largest (every number at full width), plus name and type.
 _RETRY_ATTRIBUTE_RESERVE = 200
 _EARLY_S = 1.0
@@ -142,6 +142,8 @@ class DeliveryBatch:
         self.deadline: float | None = None
         self._read = _ReadAhead()
         self._requeue = RequeueBuffer(service.outbox.sqs)
+        request_id = getattr(context, "aws_request_id", None) if context is not None else None
+        self._out = DeliveryLog(service.telemetry.logger, request_id=request_id)
         self._policy = RetryPolicy(service.settings.retry_schedule, expiry_slack_s=service.config.expiry_slack_s)
         breakers = service.stores.breakers
         self._gate = BreakerGate(breakers) if breakers is not None else None
@@ -152,6 +154,7 @@ class DeliveryBatch:
         if self.context is not None:
             remaining_s = self.context.get_remaining_time_in_millis() / 1000.0
             self.deadline = self.service.clocks.monotonic() + remaining_s - self.service.deadline_margin_s
+        self._out.trim()
         self.service.run(self._open())
         return self
 
@@ -205,16 +208,20 @@ class DeliveryBatch:
     # ------------------------------------------------------------------ helpers
 
     def _log(self, level: int, message: str, **fields: Any) -> None:
-        logger = self.service.telemetry.logger
-        if logger is None:
-            _FALLBACK_LOGGER.log(level, "%s %s", message, fields)
-            return
-        emit = {
-            logging.DEBUG: logger.debug,
-            logging.INFO: logger.info,
-            logging.WARNING: logger.warning,
-        }.get(level, logger.error)
-        emit(message, extra=fields)
+        self._out.write(level, message, **fields)
+
+    def _line(self, job: _Job, outcome: LogOutcome, **fields: Any) -> None:
+        """The record's one delivery log line (docs/contracts.md "Delivery log line")."""
+        event_type = job.message.event_type if job.message is not None else None
+        lane = self.service.config.lane
+        self._out.line(LogLine(job.message_id, job.label, event_type, job.attempt, outcome, lane, **fields))
+
+    def _tried_line(self, job: _Job, outcome: LogOutcome, result: AttemptResult, error: str, **fields: Any) -> None:
+        """A line about an attempt: the target it ended on (the last one tried for real, else the last one)."""
+        last = result.last_real or (result.targets[-1] if result.targets else None)
+        if last is not None:
+            fields.update(target=last.index, status=last.http_status, latency_ms=last.latency_ms)
+        self._line(job, outcome, error=error, targets=result.targets, **fields)
 
     def _remaining(self) -> Callable[[], float] | None:
         deadline, monotonic = self.deadline, self.service.clocks.monotonic
@@ -252,15 +259,11 @@ class DeliveryBatch:
     async def _deliver(self, record: SQSRecord) -> RecordResult:
         read = self._read
         parsed = read.parsed.get(record.message_id) or _parse_record(record.message_id, record.body or "")
+        self._out.bind(parsed.message_id)
         job = _Job(record=record, message_id=parsed.message_id, state=self._state_of(record), message=parsed.message)
-        logger = self.service.telemetry.logger
-        if logger is not None:
-            # Task-local (contextvars): concurrent records each log under their own webhook-id.
-            logger.thread_safe_append_keys(correlation_id=job.message_id)
         remaining = self._remaining()
         if remaining is not None and remaining() < MIN_REQUEST_S:
-            self._log(logging.WARNING, "deferred: invocation deadline", webhook_id=job.message_id, attempt=job.attempt)
-            raise DeliveryDeferred(f"{job.message_id}: no time left in this invocation")
+            return self._defer(job, "no time left in this invocation")
         if parsed.message is None:
             error = parsed.error
             assert error is not None
@@ -277,7 +280,8 @@ class DeliveryBatch:
         due_at = job.state.due_at
         if due_at is not None and due_at - now >= _EARLY_S:
             # A wait longer than one SQS delay: hop again until it is due (no attempt, no change of state).
-            await self._requeue_job(job, job.state, due_at - now)
+            delay = await self._requeue_job(job, job.state, due_at - now)
+            self._line(job, LogOutcome.WAITING, delay_s=delay)
             return RecordResult(job.message_id, "waiting")
         if self._policy.expired(job.state, now):
             return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), "")
@@ -290,13 +294,13 @@ class DeliveryBatch:
                 plan = await asyncio.to_thread(
                     resolve_plan, message, job.message_id, registry=stores.registry, allow_private=allow_private
                 )
-        except EventTypeFiltered as filtered:
-            self._log(logging.INFO, "filtered: endpoint does not subscribe to this event type", detail=str(filtered))
+        except EventTypeFiltered:
+            self._line(job, LogOutcome.FILTERED)  # the endpoint does not subscribe to this event type
             return RecordResult(job.message_id, "filtered")
         except PlanError as error:
             return await self._dead_letter(job, error.reason, error.detail)
-        except Exception as error:
-            raise DeliveryDeferred(f"{job.message_id}: registry unavailable ({type(error).__name__})") from None
+        except Exception as error:  # noqa: BLE001 - throttled or unreachable: the record comes back as it is
+            return self._defer(job, f"registry unavailable ({type(error).__name__})")
         try:
             if plan.secret_id in read.secrets:
                 signing = _Prefetched(read.secrets).get(plan.secret_id)
@@ -304,9 +308,14 @@ class DeliveryBatch:
                 signing = await asyncio.to_thread(stores.secrets.get, plan.secret_id)
         except SecretError as error:
             if error.reason is None:
-                raise DeliveryDeferred(f"{job.message_id}: {error}") from None
+                return self._defer(job, str(error))
             return await self._dead_letter(job, error.reason, str(error))
         return await self._attempt(job, message, plan, signing)
+
+    def _defer(self, job: _Job, why: str) -> NoReturn:
+        """The record comes back as it is, after the queue's visibility timeout (reported in batchItemFailures)."""
+        self._line(job, LogOutcome.DEFERRED, error=why)
+        raise DeliveryDeferred(f"{job.message_id}: {why}")
 
     def _room_for_state(self, job: _Job) -> str | None:
         """Why the message cannot carry its retry state through a re-enqueue, or None when it can."""
@@ -343,30 +352,21 @@ class DeliveryBatch:
         )
         self._count(result)
         last_error = scrub(result.last_error, _secret_strings(signing))
-        fields: dict[str, Any] = {"webhook_id": job.message_id, "endpoint": job.label, "attempt": job.attempt}
         if result.outcome is Outcome.DELIVERED:
             served = result.targets[-1]
-            latency = round(served.latency_ms or 0.0, 1)
-            self._log(
-                logging.INFO,
-                "delivered",
-                **fields,
-                target=served.index,
-                origin=served.origin,
-                status=served.http_status,
-                latency_ms=latency,
+            self._line(
+                job, LogOutcome.DELIVERED, target=served.index, status=served.http_status, latency_ms=served.latency_ms
             )
             return RecordResult(job.message_id, "delivered")
         now = clocks.wall()
         tried = job.state.failed(now, real=result.real, status=result.last_status, error=last_error)
         if result.outcome is Outcome.GONE:
             await self._disable_gone(plan, result)
-            return await self._give_up(replace(job, state=tried), GiveUp(tried, Reason.ENDPOINT_GONE), last_error)
+            return await self._give_up(job, GiveUp(tried, Reason.ENDPOINT_GONE), last_error, result)
         if result.outcome is Outcome.REFUSED:
-            return await self._give_up(replace(job, state=tried), GiveUp(tried, Reason.TARGET_REFUSED), last_error)
+            return await self._give_up(job, GiveUp(tried, Reason.TARGET_REFUSED), last_error, result)
         if result.outcome is Outcome.OUT_OF_TIME:
-            self._log(logging.WARNING, "deferred: invocation deadline", **fields)
-            raise DeliveryDeferred(f"{job.message_id}: no time left in this invocation")
+            return self._defer(job, "no time left in this invocation")
         step = self._policy.after_failure(
             job.state,
             now=now,
@@ -378,22 +378,15 @@ class DeliveryBatch:
             random=clocks.random,
         )
         if isinstance(step, GiveUp):
-            return await self._give_up(job, step, last_error)
+            return await self._give_up(job, step, last_error, result)
         await self._requeue_job(job, step.state, step.delay_s)
         self.metrics.count(names.DELIVERY_RETRIED)
-        self._log(
-            logging.INFO,
-            "retry scheduled",
-            **fields,
-            delay_s=step.delay_s,
-            last_status=result.last_status,
-            last_error=last_error,
-            skipped=result.skipped,
-        )
+        self._tried_line(job, LogOutcome.RETRY, result, last_error, delay_s=step.delay_s)
         return RecordResult(job.message_id, "retry")
 
-    async def _requeue_job(self, job: _Job, state: RetryState, delay_s: float) -> None:
-        """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s`` at most 900 s."""
+    async def _requeue_job(self, job: _Job, state: RetryState, delay_s: float) -> int:
+        """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s``, at most 900 s
+        (returned)."""
         room = MAX_MESSAGE_BYTES - len(job.body.encode("utf-8")) - attributes_size(job.carried)
         error_room = min(MAX_LAST_ERROR_BYTES, room - _RETRY_ATTRIBUTE_RESERVE)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
@@ -405,7 +398,8 @@ class DeliveryBatch:
         try:
             await self._requeue.send(queue_url, Entry(job.body, attributes, delay))
         except RequeueError as error:
-            raise DeliveryDeferred(f"{job.message_id}: not re-enqueued ({error})") from None
+            self._defer(job, f"not re-enqueued ({error})")
+        return delay
 
     def _count(self, result: AttemptResult) -> None:
         metrics = self.metrics
@@ -438,11 +432,15 @@ class DeliveryBatch:
             return
         self._log(logging.WARNING, "endpoint disabled: receiver answered 410 Gone", endpoint=plan.label)
 
-    async def _give_up(self, job: _Job, step: GiveUp, this_error: str) -> RecordResult:
+    async def _give_up(
+        self, job: _Job, step: GiveUp, this_error: str, result: AttemptResult | None = None
+    ) -> RecordResult:
         """Dead-letter with the last REAL status and error (a breaker's refusal only when nothing was ever tried)."""
         state = step.state
         error = state.last_error or (f"no attempt reached a receiver: {this_error}" if this_error else "")
-        return await self._dead_letter(job, step.reason, error, last_status=state.last_status, attempts=state.attempts)
+        return await self._dead_letter(
+            job, step.reason, error, last_status=state.last_status, attempts=state.attempts, result=result
+        )
 
     async def _dead_letter(
         self,
@@ -453,30 +451,24 @@ class DeliveryBatch:
         last_status: int | None = None,
         attempts: int | None = None,
         data: Any = None,
+        result: AttemptResult | None = None,
     ) -> RecordResult:
         raw_body = job.record.body or ""
-        made = job.state.attempts if attempts is None else attempts
         letter = DeadLetter(
             body=dead_letter_body(raw_body, job.message_id, message=job.message, data=data),
             reason=reason,
             endpoint=job.label,
-            attempts=made,
+            attempts=job.state.attempts if attempts is None else attempts,
             last_status=last_status,
             last_error=last_error,
         )
         # An SQS error propagates: the record is then reported as failed and comes back, never lost.
         await asyncio.to_thread(self.service.outbox.dead_letters.send, letter)
         self.metrics.dead_letter(reason)
-        self._log(
-            logging.WARNING,
-            "dead-lettered",
-            webhook_id=job.message_id,
-            reason=str(reason),
-            endpoint=job.label,
-            attempt=made,
-            last_status=last_status,
-            last_error=last_error[:300],
-        )
+        if result is not None:
+            self._tried_line(job, LogOutcome.DEAD_LETTERED, result, last_error, reason=str(reason))
+        else:
+            self._line(job, LogOutcome.DEAD_LETTERED, status=last_status, reason=str(reason), error=last_error)
         return RecordResult(job.message_id, "dead_lettered", reason)
 
 

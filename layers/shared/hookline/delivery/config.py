@@ -37,6 +37,8 @@ def _seconds(name: str, value: str, *, default: float, low: float = 0.0) -> floa
 class DeliveryConfig:
     """What the delivery functions read beyond ``Settings``."""
 
+    lane: str = "fast"
+    """DELIVERY_LANE: ``fast`` (DeliveryFunction) or ``slow`` (SlowDeliveryFunction); it names the lane in logs."""
     retry_queue_url: str = ""
     """Where retries are re-enqueued (RETRY_QUEUE_URL); empty: back to the queue the record came from."""
     expiry_slack_s: float = DEFAULT_EXPIRY_SLACK_S
@@ -46,7 +48,11 @@ class DeliveryConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliveryConfig:
         """Read and validate the environment (os.environ by default)."""
         env = os.environ if environ is None else environ
+        lane = env.get("DELIVERY_LANE", "fast") or "fast"
+        if lane not in ("fast", "slow"):
+            raise SettingsError(f"DELIVERY_LANE must be fast or slow, got {lane!r}")
         return cls(
+            lane=lane,
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
             expiry_slack_s=_seconds(
                 "RETRY_EXPIRY_SLACK_S", env.get("RETRY_EXPIRY_SLACK_S", ""), default=DEFAULT_EXPIRY_SLACK_S
