@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hookline_cli.context import get_context
-from hookline_cli.localstack.state import pid_alive
+from hookline_local.state import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -36,7 +36,7 @@ from hookline.producer import build_message, new_message_id
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline.signing import generate_secret
 from hookline_cli.deadletters import DeadLetterFilter, peek
-from hookline_cli.localstack import LocalStack
+from hookline_local import LocalStack
 from resilience.breaker import DynamoDBStateStore
 from tests.support.chaos import ChaosMix, ChaosReceiver
 

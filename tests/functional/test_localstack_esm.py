@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, SqsEventSourceMapping, SqsMappingSpec, failed_item_ids
+from hookline_local import CallableInvoker, SqsEventSourceMapping, SqsMappingSpec, failed_item_ids
 from tests.support.aws import REGION, client
 from tests.support.template import create_queue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 
 @dataclass

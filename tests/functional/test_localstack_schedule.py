@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, ScheduleSpec
-from hookline_cli.localstack.schedule import ScheduleRunner, parse_rate
+from hookline_local import CallableInvoker, ScheduleSpec
+from hookline_local.schedule import ScheduleRunner, parse_rate
 
 if TYPE_CHECKING:
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 ARN = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/HealthFunctionSchedule"

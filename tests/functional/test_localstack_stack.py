@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, FunctionSpec, Invoker, LocalStack, read_state
-from hookline_cli.localstack.workarounds import Handling, handling_for
+from hookline_local import CallableInvoker, FunctionSpec, Invoker, LocalStack, read_state
+from hookline_local.workarounds import Handling, handling_for
 from tests.support.template import ROOT, load_template, properties
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 
 class Handlers:
@@ -354,3 +354,19 @@ def test_local_up_reports_template_errors_without_a_traceback(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "expected KEY=VALUE" in result.output
     assert not (tmp_path / ".hookline" / "local.json").exists()
+
+
+def test_a_second_local_up_refuses_on_stderr_and_leaves_the_first_alone(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hookline_cli.main import app
+    from hookline_local.state import state_path, write_state
+
+    first = {"pid": os.getpid(), "endpoint_url": "http://127.0.0.1:4566"}  # a live pid: this test process
+    write_state(state_path(project), first)
+    result = CliRunner().invoke(app, ["local", "up", "--root", str(project)])
+    assert result.exit_code == 1
+    assert "a local stack is already running" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr
+    assert result.stdout == ""
+    assert json.loads(state_path(project).read_text())["endpoint_url"] == first["endpoint_url"]

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hookline_cli.context import get_context
+from hookline_cli.output import report_error
 
 if TYPE_CHECKING:
     from types import FrameType
 
-    from hookline_cli.localstack import LocalStack
+    from hookline_local import LocalStack
 
 __all__ = ["app", "parse_assignments", "up"]
 
@@ -61,16 +62,13 @@ def _summary(stack: LocalStack) -> Table:
     return grid
 
 
-def _start(errors: Console, *args: Any, **options: Any) -> LocalStack:
-    from hookline_cli.localstack import LocalStack
-    from hookline_cli.localstack.deploy import DeployError
-    from hookline_cli.localstack.server import MotoServerError
-    from hookline_cli.localstack.template import TemplateError
+def _start(*args: Any, **options: Any) -> LocalStack:
+    from hookline_local import LocalStack, LocalStackError
 
     try:
         return LocalStack.start(*args, **options)
-    except (TemplateError, DeployError, MotoServerError) as error:
-        errors.print(f"[red]error:[/] {error}")
+    except LocalStackError as error:
+        report_error(str(error))
         raise typer.Exit(1) from None
 
 
@@ -104,23 +102,20 @@ def up(
     """Start the local stack and run until Ctrl-C (writes .hookline/local.json while running)."""
     from datetime import UTC, datetime
 
-    from hookline_cli.localstack import find_root, read_state, state_path
-    from hookline_cli.localstack.template import TemplateError
+    from hookline_local import LocalStackError, find_root, read_state, require_local_extra, state_path
 
     options = get_context(ctx)
     console = Console(stderr=False)
-    errors = Console(stderr=True)
     try:
+        require_local_extra()
         project = (root or find_root()).resolve()
-    except TemplateError as error:
-        errors.print(f"[red]error:[/] {error}")
+    except LocalStackError as error:
+        report_error(str(error))
         raise typer.Exit(1) from None
     state_file = state_path(project)
     running = read_state(state_file)
     if running is not None:
-        console.print(
-            f"[red]a local stack is already running[/] (pid {running.get('pid')}, {running.get('endpoint_url')})"
-        )
+        report_error(f"a local stack is already running (pid {running.get('pid')}, {running.get('endpoint_url')})")
         raise typer.Exit(1)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     intervals = {"HealthFunction": health_interval} if health_interval else {}
@@ -133,7 +128,6 @@ def up(
     try:
         with console.status("starting moto, creating template.yaml in it ..."):
             stack = _start(
-                errors,
                 project,
                 port=port,
                 stack_name=stack_name,

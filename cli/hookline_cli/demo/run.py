@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from hookline_cli.localstack import LocalStack
+    from hookline_local import LocalStack
 
 __all__ = ["DEMO_PARAMETERS", "DemoOptions", "StackView", "demo_property_overrides", "run_demo"]
 
@@ -114,8 +114,8 @@ class DemoOptions:
 
 
 def _start_stack(options: DemoOptions, console: Console) -> LocalStack:
-    from hookline_cli.localstack import LocalStack, find_root, read_state, state_path
-    from hookline_cli.localstack.template import load_template
+    from hookline_local import LocalStack, find_root, read_state, state_path
+    from hookline_local.template import load_template
 
     root = (options.root or find_root()).resolve()
     resources = load_template(root / "template.yaml").get("Resources") or {}

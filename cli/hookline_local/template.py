@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import yaml  # type: ignore[import-untyped]
+
+from hookline_local.exceptions import TemplateError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,36 +22,41 @@ _LOCAL_BUCKET = "hookline-local"
 _CODE_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 
 
-class TemplateError(ValueError):
-    """The template cannot be read, translated or given these parameters."""
+@cache
+def _cfn_loader() -> Any:
+    """A YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...).
 
+    Built on first use: PyYAML comes with the `local` extra, and importing this module must not need it.
+    """
+    import yaml  # type: ignore[import-untyped]
 
-class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...)."""
+    class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
+        """SafeLoader plus the ``!`` tags, as their long-form dicts."""
 
+    def intrinsic(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if tag_suffix == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
 
-def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
+    CfnLoader.add_multi_constructor("!", intrinsic)
+    return CfnLoader
 
 
 def load_template(path: Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation template (YAML or JSON), intrinsics in their long form."""
+    import yaml
+
     try:
         with path.open(encoding="utf-8") as handle:
-            template = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+            template = yaml.load(handle, Loader=_cfn_loader())  # noqa: S506 - a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):

@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hookline_cli.localstack.workarounds import (
+from hookline_local.exceptions import DeployError
+from hookline_local.workarounds import (
     OUTPUT_PREFIX,
     Handling,
     KeptOut,
@@ -21,15 +22,11 @@ from hookline_cli.localstack.workarounds import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from hookline_cli.localstack.template import TranslatedTemplate
+    from hookline_local.template import TranslatedTemplate
 
 __all__ = ["DeployError", "DeployedStack", "StackResource", "apply_property_overrides", "deploy_stack"]
 
 _log = logging.getLogger("hookline.local")
-
-
-class DeployError(RuntimeError):
-    """moto could not create the stack or one of its resources."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 
+from hookline_local.exceptions import MotoServerError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -20,10 +22,6 @@ _SCRIPT = Path(__file__).with_name("_moto_process.py")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # Only these are inherited by child processes: nothing that could point a child at a real AWS account.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT", "TMPDIR", "HOME")
-
-
-class MotoServerError(RuntimeError):
-    """The moto server did not start."""
 
 
 def safe_base_environment(region: str) -> dict[str, str]:

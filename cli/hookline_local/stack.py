@@ -11,23 +11,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
-from hookline_cli.localstack.clients import ACCOUNT_ID, moto_client
-from hookline_cli.localstack.deploy import DeployedStack, deploy_stack
-from hookline_cli.localstack.emf import MetricForwarder
-from hookline_cli.localstack.esm import SqsEventSourceMapping
-from hookline_cli.localstack.invoke import Invoker, InvokeResult, SubprocessInvoker
-from hookline_cli.localstack.logs import LogSink, SinkHandler
-from hookline_cli.localstack.resolve import (
+from hookline_local.clients import ACCOUNT_ID, moto_client
+from hookline_local.deploy import DeployedStack, deploy_stack
+from hookline_local.emf import MetricForwarder
+from hookline_local.esm import SqsEventSourceMapping
+from hookline_local.invoke import Invoker, InvokeResult, SubprocessInvoker
+from hookline_local.logs import LogSink, SinkHandler
+from hookline_local.requirements import require_local_extra
+from hookline_local.resolve import (
     FunctionSpec,
     SqsMappingSpec,
     resolve_functions,
     resolve_schedules,
     resolve_sqs_mappings,
 )
-from hookline_cli.localstack.schedule import ScheduleRunner
-from hookline_cli.localstack.server import MotoServer
-from hookline_cli.localstack.state import remove_state, write_state
-from hookline_cli.localstack.template import TemplateError, load_template, parameter_values, translate
+from hookline_local.schedule import ScheduleRunner
+from hookline_local.server import MotoServer
+from hookline_local.state import remove_state, write_state
+from hookline_local.template import TemplateError, load_template, parameter_values, translate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -126,6 +127,7 @@ class LocalStack:
         return stack
 
     def _start(self) -> None:
+        require_local_extra()
         _log.addHandler(self._log_handler)
         if _log.level == logging.NOTSET or _log.level > logging.INFO:
             _log.setLevel(logging.INFO)

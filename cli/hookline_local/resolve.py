@@ -6,15 +6,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from hookline_cli.localstack.server import FAKE_CREDENTIALS
+from hookline_local.server import FAKE_CREDENTIALS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from hookline_cli.localstack.deploy import DeployedStack
-    from hookline_cli.localstack.template import TranslatedTemplate
-    from hookline_cli.localstack.workarounds import KeptOut
+    from hookline_local.deploy import DeployedStack
+    from hookline_local.template import TranslatedTemplate
+    from hookline_local.workarounds import KeptOut
 
 __all__ = [
     "DEFAULT_MAXIMUM_CONCURRENCY",

@@ -8,13 +8,13 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hookline_cli.localstack.events import scheduled_event
+from hookline_local.events import scheduled_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hookline_cli.localstack.invoke import Invoker, InvokeResult
-    from hookline_cli.localstack.resolve import ScheduleSpec
+    from hookline_local.invoke import Invoker, InvokeResult
+    from hookline_local.resolve import ScheduleSpec
 
 __all__ = ["ScheduleRunner", "parse_rate"]
 

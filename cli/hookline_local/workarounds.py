@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hookline_cli.localstack.intrinsics import is_intrinsic, references, resolve_pseudo, substitute
+from hookline_local.intrinsics import is_intrinsic, references, resolve_pseudo, substitute
 
 __all__ = [
     "OUTPUT_PREFIX",
