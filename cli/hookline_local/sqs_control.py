@@ -15,7 +15,7 @@ import httpx
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["SQS_INFLIGHT_QUOTA", "MessageTimers", "QueueState", "SqsControl", "queue_name"]
+__all__ = ["SQS_INFLIGHT_QUOTA", "MessageTimers", "QueueState", "SqsControl", "queue_arn", "queue_name"]
 
 SQS_INFLIGHT_QUOTA = 120_000  # SQS's in-flight quota per standard queue (the model's default)
 _PATH = "/_hookline/sqs"
@@ -24,6 +24,12 @@ _PATH = "/_hookline/sqs"
 def queue_name(queue: str) -> str:
     """A queue's name from its URL or ARN (or the name itself)."""
     return queue.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def queue_arn(url: str, region: str) -> str:
+    """A queue's ARN from its URL (``.../<account>/<name>``)."""
+    account, name = url.rstrip("/").split("/")[-2:]
+    return f"arn:aws:sqs:{region}:{account}:{name}"
 
 
 @dataclass(frozen=True)

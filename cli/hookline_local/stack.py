@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from hookline_local.clients import ACCOUNT_ID, moto_client
-from hookline_local.deploy import DeployedStack, deploy_stack
+from hookline_local.deploy import DeployedStack, StackTarget, deploy_stack
 from hookline_local.emf import MetricForwarder
 from hookline_local.esm import SqsEventSourceMapping
 from hookline_local.invoke import Invoker, InvokeResult, SubprocessInvoker
@@ -27,6 +27,7 @@ from hookline_local.resolve import (
 )
 from hookline_local.schedule import ScheduleRunner
 from hookline_local.server import MotoServer
+from hookline_local.sqs_control import queue_arn
 from hookline_local.state import remove_state, write_state
 from hookline_local.template import TemplateError, load_template, parameter_values, translate
 
@@ -151,13 +152,8 @@ class LocalStack:
         )
         self.deployed = deploy_stack(
             translated,
-            endpoint_url=self.endpoint_url,
-            stack_name=self.stack_name,
-            region=self.region,
-            account_id=self.account_id,
-            cloudformation=self.client("cloudformation"),
-            cloudwatch=self.client("cloudwatch"),
-            sns=self.client("sns"),
+            StackTarget(self.stack_name, self.region, self.account_id, self.endpoint_url),
+            client=self.client,
             property_overrides=self._property_overrides,
         )
         self.functions = resolve_functions(
@@ -387,7 +383,7 @@ class LocalStack:
         for resource in deployed.resources.values():
             by_type.setdefault(resource.type, {})[resource.logical_id] = resource.physical_id
         queues = {
-            logical_id: {"url": url, "arn": _queue_arn(url, self.region)}
+            logical_id: {"url": url, "arn": queue_arn(url, self.region)}
             for logical_id, url in by_type.get("AWS::SQS::Queue", {}).items()
         }
         names = {key: deployed.outputs[output] for key, output in _STATE_NAMES.items() if output in deployed.outputs}
@@ -440,11 +436,6 @@ class LocalStack:
             },
             "log_file": str(self.log.path) if self.log.path else None,
         }
-
-
-def _queue_arn(url: str, region: str) -> str:
-    account, name = url.rstrip("/").split("/")[-2:]
-    return f"arn:aws:sqs:{region}:{account}:{name}"
 
 
 def _warn_short_visibility(sqs: Any, spec: SqsMappingSpec, function: FunctionSpec) -> None:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from hookline_local.exceptions import TemplateError
+from hookline_local.intrinsics import references
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 __all__ = ["TemplateError", "TranslatedTemplate", "load_template", "parameter_values", "translate"]
@@ -90,6 +92,32 @@ class TranslatedTemplate:
     template: dict[str, Any]
     parameters: dict[str, str]
     code_paths: dict[str, Path]
+
+    def only(self, logical_ids: Iterable[str]) -> TranslatedTemplate:
+        """The same template with only these resources and what they need (Ref, GetAtt, Sub, DependsOn), and the
+        outputs that refer to nothing else: how tests create a few tables or queues exactly as the stack has them."""
+        resources: dict[str, Any] = self.template.get("Resources", {})
+        wanted = list(logical_ids)
+        unknown = sorted(set(wanted) - set(resources))
+        if unknown:
+            raise TemplateError(f"the template has no resources {', '.join(unknown)}")
+        kept: set[str] = set()
+        while wanted:
+            logical_id = wanted.pop()
+            if logical_id in kept:
+                continue
+            kept.add(logical_id)
+            resource = resources[logical_id]
+            depends = resource.get("DependsOn", [])
+            needed = references(resource) | set([depends] if isinstance(depends, str) else depends)
+            wanted.extend(needed & resources.keys())
+        outputs = {
+            key: output
+            for key, output in (self.template.get("Outputs") or {}).items()
+            if references(output) & resources.keys() <= kept
+        }
+        template = {**self.template, "Resources": {k: v for k, v in resources.items() if k in kept}, "Outputs": outputs}
+        return TranslatedTemplate(template, self.parameters, self.code_paths)
 
     def local_code_path(self, location: Any) -> Path | None:
         """The directory behind a translated Code/Content location ({S3Bucket, S3Key}), if it was a local path."""

@@ -15,7 +15,7 @@ import pytest
 from hookline_local.server import MotoServer
 from hookline_local.sqs_control import SQS_INFLIGHT_QUOTA, SqsControl, queue_name
 from tests.support.aws import REGION, client
-from tests.support.template import create_queue
+from tests.support.template import create_queues
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,9 +40,7 @@ def sqs(server: MotoServer) -> Any:
 
 
 def _queue(sqs: Any, control: SqsControl, quota: int) -> str:
-    arns: dict[str, str] = {}
-    create_queue(sqs, "DeadLetterQueue", arns)
-    url = create_queue(sqs, "DeliveryQueue", arns)
+    url = create_queues(sqs, "DeliveryQueue")["DeliveryQueue"].url
     control.configure(quotas={url: quota})
     return url
 
