@@ -77,6 +77,8 @@ class ScheduleSpec:
     expression: str
     input: str | None = None
     enabled: bool = True
+    timezone: str | None = None
+    """ScheduleExpressionTimezone (Scheduler); None is UTC."""
 
 
 def local_environment(
@@ -245,6 +247,7 @@ def resolve_schedules(stack: DeployedStack, functions: Mapping[str, FunctionSpec
             _log.warning("%s has no schedule expression (event pattern rules are not emulated)", item.logical_id)
             continue
         state = str(props.get("State", "ENABLED")).upper()
+        timezone = props.get("ScheduleExpressionTimezone")
         for target, payload in _schedule_targets(item):
             function = _function_for(target, functions)
             if function is None:
@@ -260,6 +263,7 @@ def resolve_schedules(stack: DeployedStack, functions: Mapping[str, FunctionSpec
                     expression=expression,
                     input=payload if isinstance(payload, str) else None,
                     enabled=state == "ENABLED",
+                    timezone=timezone if isinstance(timezone, str) else None,
                 )
             )
     return schedules

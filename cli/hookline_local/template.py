@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 
@@ -16,7 +16,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-__all__ = ["TemplateError", "TranslatedTemplate", "load_template", "parameter_values", "translate"]
+__all__ = [
+    "SqsSource",
+    "TemplateError",
+    "TranslatedTemplate",
+    "load_template",
+    "parameter_values",
+    "sqs_event_sources",
+    "translate",
+]
 
 # Local CodeUri/ContentUri are swapped for s3://<_LOCAL_BUCKET>/<logical id> before translation (the translator only
 # accepts S3 locations, like `sam validate` does) and mapped back to their directories afterwards.
@@ -83,6 +91,44 @@ def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None 
         else:
             raise TemplateError(f"template parameter {name} has no default: pass a value for it")
     return values
+
+
+class SqsSource(NamedTuple):
+    """A queue that feeds a function (an SQS event source of the template), by logical ids."""
+
+    queue: str
+    function: str
+
+
+def _getatt_target(value: Any) -> str | None:
+    """The logical id in ``{"Fn::GetAtt": [Id, "Arn"]}`` or ``{"Ref": Id}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        key, target = next(iter(value.items()))
+        if key == "Fn::GetAtt":
+            target = target.split(".", 1)[0] if isinstance(target, str) else target[0]
+        if key in {"Fn::GetAtt", "Ref"} and isinstance(target, str):
+            return target
+    return None
+
+
+def sqs_event_sources(template: dict[str, Any]) -> list[SqsSource]:
+    """Every queue -> function pair the template declares: SAM ``Events`` of type SQS and EventSourceMappings."""
+    resources: dict[str, Any] = template.get("Resources") or {}
+    pairs: list[tuple[str | None, str | None]] = []
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function":
+            events = (properties.get("Events") or {}).values()
+            pairs += [(_getatt_target((e.get("Properties") or {}).get("Queue")), logical_id) for e in events]
+        elif resource.get("Type") == "AWS::Lambda::EventSourceMapping":
+            pairs.append(
+                (_getatt_target(properties.get("EventSourceArn")), _getatt_target(properties.get("FunctionName")))
+            )
+    return [
+        SqsSource(queue, function)
+        for queue, function in pairs
+        if queue is not None and function is not None and resources.get(queue, {}).get("Type") == "AWS::SQS::Queue"
+    ]
 
 
 @dataclass(frozen=True)
