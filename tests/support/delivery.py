@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pytest
 
     from hookline.delivery.factory import DeliveryEnvironment
-    from tests.support.loopback import LoopbackServer
+    from hookline_local.loopback import LoopbackServer
     from tests.support.template import StackResources
 
 __all__ = ["DeliveryHarness", "load_delivery_app"]
