@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -11,11 +13,15 @@ import pytest
 from hookline.delivery.attempt import Outcome
 from hookline.delivery.client import AsyncWebhookClient, DeliveryFailedError, WebhookDelivery
 from hookline.delivery.targets import PlanError
-from hookline.signing import generate_secret, verify_standard
+from hookline.exceptions import SecretFormatError
+from hookline.signing import PlainSecret, generate_secret, verify_github, verify_standard, verify_stripe
 from resilience.breaker import BreakerRegistry, MemoryStateStore
 from resilience.retry import RetryPolicy
 from tests.support.delivery_fakes import WALL_CLOCK, MockReceiver
 from tests.support.timefakes import FakeClock
+
+if TYPE_CHECKING:
+    from hookline.registry import Scheme
 
 URL = "https://hooks.acme.example/hook"
 BACKUP = "https://backup.acme.example/hook"
@@ -122,3 +128,45 @@ def test_delivery_validates_its_fields() -> None:
     with pytest.raises(ValueError):
         WebhookDelivery(URL, {}, SECRET, timeout_s=31)
     assert "whsec_" not in repr(WebhookDelivery(URL, {}, SECRET))
+
+
+@pytest.mark.parametrize("scheme", ["standard", "github", "stripe"])
+async def test_a_plain_seed_secret_is_its_own_key(scheme: Scheme) -> None:
+    receiver, clock = MockReceiver(), FakeClock()
+    async with _client(receiver, clock) as client:
+        result = await client.deliver(
+            WebhookDelivery(url=URL, payload={"order": 7}, secret="webhook_secret", scheme=scheme)
+        )
+    assert result.delivered
+    [request] = receiver.requests
+    now = datetime.fromtimestamp(WALL_CLOCK, tz=UTC)
+    whsec = "whsec_" + base64.b64encode(b"webhook_secret").decode()
+    headers = request.headers
+    verify_standard(
+        whsec,
+        headers["webhook-id"],
+        headers["webhook-timestamp"],
+        request.content,
+        headers["webhook-signature"],
+        now=now,
+    )
+    if scheme == "github":
+        verify_github("webhook_secret", request.content, headers["X-Hub-Signature-256"])
+    if scheme == "stripe":
+        verify_stripe("webhook_secret", request.content, headers["Stripe-Signature"], now=now)
+
+
+def test_secret_strings_keep_their_meaning() -> None:
+    plain = WebhookDelivery(URL, {}, "webhook_secret").signing_secrets
+    stored = WebhookDelivery(URL, {}, SECRET).signing_secrets
+    assert isinstance(plain.current, PlainSecret) and plain.current == "webhook_secret"
+    assert plain.current.whsec == "whsec_" + base64.b64encode(b"webhook_secret").decode()
+    assert stored.current == SECRET and not isinstance(stored.current, PlainSecret)
+    assert "webhook_secret" not in repr(plain)
+
+
+@pytest.mark.parametrize("secret", ["short", "whsec_tooshort", "whsec_not base64!", '{"current": "nope"}'])
+def test_malformed_secrets_are_refused_when_the_delivery_is_made(secret: str) -> None:
+    with pytest.raises(SecretFormatError) as caught:
+        WebhookDelivery(URL, {}, secret)
+    assert secret not in str(caught.value)

@@ -24,7 +24,7 @@ from hookline.http import build_async_client, send_limited
 from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
 from hookline.producer import new_message_id
 from hookline.registry import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
-from hookline.signing import SigningSecrets, parse_secret_string
+from hookline.signing import SigningSecrets, as_signing_secrets
 from resilience.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from hookline.registry import Scheme
     from resilience.breaker import BreakerRegistry
 
-__all__ = ["DEFAULT_RETRY", "AsyncWebhookClient", "DeliveryFailedError", "DeliveryResult", "WebhookDelivery"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "AsyncWebhookClient",
+    "DeliveryFailedError",
+    "DeliveryResult",
+    "WebhookDelivery",
+]
 
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, initial_delay=1.0, max_delay=30.0, jitter="equal")
 """Three attempts, about 1 s then 2 s apart; a receiver's Retry-After raises a wait (never beyond ``max_delay``)."""
@@ -70,6 +76,7 @@ class WebhookDelivery:
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}]")
         object.__setattr__(self, "fallback_urls", tuple(self.fallback_urls))
+        as_signing_secrets(self.secret)  # a malformed secret is refused here, not at the first attempt
 
     @property
     def message_id(self) -> str:
@@ -78,8 +85,8 @@ class WebhookDelivery:
 
     @property
     def signing_secrets(self) -> SigningSecrets:
-        """The secret as SigningSecrets (a string is parsed: bare ``whsec_`` or the rotation JSON)."""
-        return self.secret if isinstance(self.secret, SigningSecrets) else parse_secret_string(self.secret)
+        """The secret as SigningSecrets: ``whsec_`` or rotation JSON as stored, any other string a PlainSecret."""
+        return as_signing_secrets(self.secret)
 
 
 @dataclass(frozen=True)
