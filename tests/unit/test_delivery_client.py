@@ -12,8 +12,7 @@ import pytest
 
 from hookline.delivery.attempt import Outcome
 from hookline.delivery.client import AsyncWebhookClient, DeliveryFailedError, WebhookDelivery
-from hookline.delivery.targets import PlanError
-from hookline.exceptions import SecretFormatError
+from hookline.exceptions import HooklineError, SecretFormatError, TargetRefusedError
 from hookline.signing import PlainSecret, generate_secret, verify_github, verify_standard, verify_stripe
 from resilience.breaker import BreakerRegistry, MemoryStateStore
 from resilience.retry import RetryPolicy
@@ -112,12 +111,34 @@ async def test_open_breaker_skips_the_url_and_rotation_signs_twice() -> None:
     assert len(request.headers["webhook-signature"].split(" ")) == 2
 
 
-async def test_refused_url_raises_before_any_request() -> None:
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest", "private_address"),
+        ("http://127.0.0.1:8080/hook", "private_address"),
+        ("ftp://hooks.acme.example/hook", "scheme"),
+        ("http://user:pass@hooks.acme.example/hook", "credentials"),
+    ],
+)
+async def test_refused_url_raises_target_refused_before_any_request(url: str, reason: str) -> None:
     receiver, clock = MockReceiver(), FakeClock()
     async with _client(receiver, clock) as client:
-        with pytest.raises(PlanError):
-            await client.deliver(WebhookDelivery("http://169.254.169.254/latest", {}, SECRET))
+        with pytest.raises(TargetRefusedError) as caught:
+            await client.deliver(WebhookDelivery(URL, {}, SECRET, fallback_urls=[url]))
+    assert caught.value.reason == reason
+    assert isinstance(caught.value, HooklineError) and isinstance(caught.value, ValueError)
     assert receiver.requests == []
+
+
+async def test_allow_private_opens_loopback_only() -> None:
+    receiver, clock = MockReceiver(), FakeClock()
+    async with _client(receiver, clock, allow_private=True) as client:
+        result = await client.deliver(WebhookDelivery("http://127.0.0.1:8080/hook", {}, SECRET))
+        with pytest.raises(TargetRefusedError) as caught:
+            await client.deliver(WebhookDelivery("http://10.0.0.7/hook", {}, SECRET))
+    assert result.delivered
+    assert caught.value.address_class == "private"
+    assert [str(request.url) for request in receiver.requests] == ["http://127.0.0.1:8080/hook"]
 
 
 def test_delivery_validates_its_fields() -> None:

@@ -8,6 +8,15 @@ SQS visibility there.
     async with AsyncWebhookClient() as client:
         result = await client.deliver(WebhookDelivery(url, {"amount": 5}, secret, fallback_urls=[backup]))
         assert result.delivered
+
+The network guard refuses loopback, private, link-local and similar targets, as in the delivery function.
+``AsyncWebhookClient(allow_private=True)`` opens loopback only (127.0.0.0/8 and ::1: a receiver on this machine,
+in tests and local development), never the other private ranges. Errors (``hookline.exceptions``):
+
+- ``TargetRefusedError`` (a ValueError): the guard refused a URL, raised by ``deliver()`` before any request;
+- ``SecretFormatError`` (a ValueError): a malformed secret, raised when the ``WebhookDelivery`` is made;
+- ``DeliveryFailedError``: not delivered, only with ``deliver(..., raise_on_failure=True)``; otherwise the result
+  is falsy and says why.
 """
 
 from __future__ import annotations
@@ -17,11 +26,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
+import httpx
+
 from hookline.delivery.attempt import AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import describe_target
-from hookline.delivery.targets import DeliveryPlan, check_targets
+from hookline.delivery.targets import DeliveryPlan, origin_of
+from hookline.exceptions import HooklineError, TargetRefusedError
 from hookline.http import build_async_client, send_limited
 from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
+from hookline.netguard import check_url
 from hookline.producer import new_message_id
 from hookline.registry import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 from hookline.signing import SigningSecrets, as_signing_secrets
@@ -30,8 +43,6 @@ from resilience.retry import RetryPolicy
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
-
-    import httpx
 
     from hookline.delivery.attempt import Sender
     from hookline.registry import Scheme
@@ -117,7 +128,7 @@ class DeliveryResult:
         return self.attempts[-1].served_by if self.attempts else None
 
 
-class DeliveryFailedError(Exception):
+class DeliveryFailedError(HooklineError):
     """``deliver(..., raise_on_failure=True)`` could not deliver; ``result`` says what happened."""
 
     def __init__(self, result: DeliveryResult) -> None:
@@ -174,7 +185,12 @@ class AsyncWebhookClient:
 
     def _plan(self, delivery: WebhookDelivery) -> DeliveryPlan:
         targets = (delivery.url, *delivery.fallback_urls)
-        check_targets(targets, allow_private=self.allow_private)
+        for url in targets:
+            check_url(url, allow_private=self.allow_private)
+            try:
+                origin_of(url)
+            except (httpx.InvalidURL, ValueError):
+                raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
         return DeliveryPlan(
             message_id=delivery.message_id,
             event_type=delivery.event_type,
@@ -189,8 +205,9 @@ class AsyncWebhookClient:
     async def deliver(self, delivery: WebhookDelivery, *, raise_on_failure: bool = False) -> DeliveryResult:
         """Deliver ``delivery``: every attempt tries all targets; failed attempts are retried by the retry policy.
 
-        A refused URL raises ``PlanError`` (a ValueError) before any request; 410 Gone and a connect-time refusal end
-        the retries at once.
+        A URL the network guard refuses raises ``hookline.exceptions.TargetRefusedError`` (a ValueError) before any
+        request; 410 Gone and a refusal at connect time (a name resolving to a refused address) end the retries at
+        once, with a falsy result.
         """
         plan = self._plan(delivery)
         signing = delivery.signing_secrets
