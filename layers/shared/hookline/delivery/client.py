@@ -21,6 +21,8 @@ in tests and local development), never the other private ranges. Errors (``hookl
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,11 +39,12 @@ from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
 from hookline.netguard import check_url
 from hookline.producer import new_message_id
 from hookline.registry import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
+from hookline.settings import Settings
 from hookline.signing import SigningSecrets, as_signing_secrets
 from resilience.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
     from types import TracebackType
 
     from hookline.delivery.attempt import Sender
@@ -53,9 +56,12 @@ __all__ = [
     "AsyncWebhookClient",
     "DeliveryFailedError",
     "DeliveryResult",
+    "LazyWebhookClient",
     "WebhookDelivery",
+    "webhook_client",
 ]
 
+_MAX_CONNECTIONS = 100
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, initial_delay=1.0, max_delay=30.0, jitter="equal")
 """Three attempts, about 1 s then 2 s apart; a receiver's Retry-After raises a wait (never beyond ``max_delay``)."""
 
@@ -127,6 +133,10 @@ class DeliveryResult:
         """Index of the target that delivered (0 = the primary URL)."""
         return self.attempts[-1].served_by if self.attempts else None
 
+    def __bool__(self) -> bool:
+        """True exactly when the webhook was delivered: ``success = await webhook_client.deliver(delivery)``."""
+        return self.delivered
+
 
 class DeliveryFailedError(HooklineError):
     """``deliver(..., raise_on_failure=True)`` could not deliver; ``result`` says what happened."""
@@ -156,13 +166,16 @@ class AsyncWebhookClient:
         breakers: BreakerRegistry | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         allow_private: bool = False,
+        max_connections: int = _MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         send: Sender = send_limited,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._own_http = http is None
-        self.http = http or build_async_client(allow_private=allow_private, transport=transport)
+        self.http = http or build_async_client(
+            allow_private=allow_private, max_connections=max_connections, transport=transport
+        )
         self.breakers = breakers
         self.retry = retry.replace(retry_on=(_AttemptFailed,), reraise=True)
         self.allow_private = allow_private
@@ -242,3 +255,105 @@ class AsyncWebhookClient:
         if raise_on_failure and not result.delivered:
             raise DeliveryFailedError(result)
         return result
+
+
+@dataclass
+class _LoopClient:
+    client: AsyncWebhookClient
+    closer: AsyncGenerator[None]
+
+
+class LazyWebhookClient:
+    """``webhook_client``: ready to use, configured from the environment on first use, one pool per event loop.
+
+    An httpx pool belongs to the event loop it was first used in, so every running loop gets its own
+    ``AsyncWebhookClient`` (its own connections), closed when that loop shuts down (``asyncio.run`` ends): repeated
+    ``asyncio.run(...)`` calls work, and connections are reused within each. The breakers are shared by all loops.
+    """
+
+    def __init__(self, *, environ: Mapping[str, str] | None = None, **options: Any) -> None:
+        self._environ = environ
+        self._options = dict(options)
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        self._breakers: BreakerRegistry | None = None
+        self._lock = threading.Lock()
+
+    def configure(self, *, environ: Mapping[str, str] | None = None, **options: Any) -> None:
+        """Replace the environment and the ``AsyncWebhookClient`` options; takes effect for loops started after."""
+        with self._lock:
+            self._environ = environ
+            self._options = dict(options)
+            self._breakers = None
+
+    async def deliver(self, delivery: WebhookDelivery, *, raise_on_failure: bool = False) -> DeliveryResult:
+        """``AsyncWebhookClient.deliver`` on the running loop's client; the result is truthy when delivered."""
+        client = await self.client()
+        return await client.deliver(delivery, raise_on_failure=raise_on_failure)
+
+    async def client(self) -> AsyncWebhookClient:
+        """The running loop's client, built on first use in that loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.get(loop)
+            if entry is not None:
+                return entry.client
+            # Loops closed without shutting down their async generators never ran our closer: forget their clients.
+            for stale in [other for other in self._clients if other.is_closed()]:
+                del self._clients[stale]
+            client = self._build()
+            entry = _LoopClient(client, self._close_with_loop(loop, client))
+            self._clients[loop] = entry
+        # The first step registers the generator with the loop, which closes it (and so the client) at shutdown.
+        await anext(entry.closer)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client now (the next delivery in this loop builds a new one)."""
+        with self._lock:
+            entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.closer.aclose()  # its cleanup closes the client
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncWebhookClient
+    ) -> AsyncGenerator[None]:
+        # Suspended for the loop's lifetime; asyncio.run() (loop.shutdown_asyncgens) resumes it to close the pool in
+        # the loop that owns its connections.
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._clients.get(loop) is not None and self._clients[loop].client is client:
+                    del self._clients[loop]
+            await client.aclose()
+
+    def _build(self) -> AsyncWebhookClient:
+        settings = Settings.from_env(self._environ)
+        options: dict[str, Any] = {
+            "allow_private": settings.allow_private_targets,
+            "max_connections": settings.max_concurrency,
+            **self._options,
+        }
+        if "breakers" not in options:
+            if self._breakers is None:
+                self._breakers = _breakers_for(settings)
+            options["breakers"] = self._breakers
+        return AsyncWebhookClient(**options)
+
+
+def _breakers_for(settings: Settings) -> BreakerRegistry:
+    """Fleet-wide breakers in BREAKER_TABLE when it is set (as the delivery function's), else this process's own."""
+    from resilience.breaker import BreakerRegistry, DynamoDBStateStore, MemoryStateStore
+
+    if settings.breaker_table:
+        return BreakerRegistry(DynamoDBStateStore(settings.breaker_table))
+    return BreakerRegistry(MemoryStateStore())
+
+
+webhook_client = LazyWebhookClient()
+"""The ready module-level client: ``success = await webhook_client.deliver(WebhookDelivery(url, payload, secret))``.
+
+Configured on first use from the function environment's variables (docs/contracts.md "Function environment"):
+``ALLOW_PRIVATE_TARGETS`` (loopback receivers), ``MAX_CONCURRENCY`` (connections per loop), ``BREAKER_TABLE``
+(fleet-wide breakers; else in memory). Retries follow ``DEFAULT_RETRY``, in-process.
+"""
