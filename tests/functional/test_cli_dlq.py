@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,7 +12,7 @@ from hookline.delivery.deadletter import DeadLetter, DeadLetterWriter
 from hookline.messages import parse_message
 from hookline.metrics import Reason
 from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, FailingClient, with_fresh_queues
+from tests.support.cli import NOW, CliHarness, FailingClient, run, with_fresh_queues
 from tests.support.template import create_stack_resources
 
 if TYPE_CHECKING:
@@ -269,3 +270,40 @@ def test_redrive_does_not_loop_on_messages_that_bounce_straight_back(cli: CliHar
     cli.client_factory = None
     assert _ids(_drain(cli, cli.stack.delivery_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
     assert _ids(_drain(cli, cli.stack.dead_letter_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
+
+
+@pytest.fixture
+def nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project directory: no local stack, no HOOKLINE_* names, no AWS region anywhere."""
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("HOOKLINE_") or key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["list", "redrive"])
+def test_without_a_stack_dlq_gives_the_same_hint_as_the_other_commands(nowhere: Path, command: str) -> None:
+    result = run(["dlq", command])
+    other = run(["endpoints", "list"])
+
+    assert result.exit_code == other.exit_code == 1
+    assert result.stderr.startswith("error: dead letter queue url is not known: pass --stack-name")
+    assert "HOOKLINE_DEAD_LETTER_QUEUE_URL" in result.stderr
+    assert other.stderr.replace("endpoints table", "dead letter queue url").replace("ENDPOINTS_TABLE", "X") == (
+        result.stderr.replace("DEAD_LETTER_QUEUE_URL", "X")
+    )
+    assert "You must specify a region" not in result.stderr
+
+
+def test_a_missing_region_is_explained(nowhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKLINE_DEAD_LETTER_QUEUE_URL", "https://sqs.example/123/dlq")
+
+    result = run(["dlq", "list"])
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: no AWS region configured",
+        "hint: pass --region or set AWS_REGION, or start the local stack (`hookline local up`)",
+    ]

@@ -43,9 +43,11 @@ def list_(
     """Show dead letters (reason, endpoint, attempts, last status and error) without consuming them."""
     where = _filter(reason, endpoint)
     resources = get_resources(ctx)
+    # Names before clients: without a stack the user gets the hint on how to name one, not a bare boto3 error.
+    dead_letter_queue_url = resources.require("dead_letter_queue_url")
     letters, errors = peek(
         resources.client("sqs"),
-        resources.require("dead_letter_queue_url"),
+        dead_letter_queue_url,
         where=where,
         limit=limit,
         wait_s=resources.sqs_wait_s,
@@ -91,10 +93,12 @@ def redrive_(
     """Move matching dead letters back to the delivery queue (same webhook id); others stay untouched."""
     where = _filter(reason, endpoint)
     resources = get_resources(ctx)
+    dead_letter_queue_url = resources.require("dead_letter_queue_url")
+    delivery_queue_url = resources.require("delivery_queue_url")
     result = redrive(
         resources.client("sqs"),
-        resources.require("dead_letter_queue_url"),
-        resources.require("delivery_queue_url"),
+        dead_letter_queue_url,
+        delivery_queue_url,
         where=where,
         limit=limit,
         wait_s=resources.sqs_wait_s,
