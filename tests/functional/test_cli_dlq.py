@@ -158,7 +158,10 @@ def test_redrive_moves_only_matching_messages_with_their_ids(populated: CliHarne
 
     data = cli.json("dlq", "redrive", "--reason", "retries_exhausted", "--endpoint", "acme")
 
-    assert data == {"matched": 7, "redriven": 7, "skipped": 5, "send_failed": 0, "duplicated": 0, "errors": []}
+    assert data == {
+        "matched": 7, "redriven": 7, "skipped": 5, "returned": 0, "send_failed": 0, "duplicated": 0,
+        "scan_complete": True, "errors": [],
+    }  # fmt: skip
     delivered = _drain(cli, cli.stack.delivery_queue_url)
     assert _ids(delivered) == [f"msg_ex{index}" for index in range(7)]
     for message in delivered:
@@ -175,9 +178,21 @@ def test_redrive_limit(populated: CliHarness) -> None:
     result = cli.invoke("dlq", "redrive", "--reason", "endpoint_gone", "--limit", "2")
 
     assert result.exit_code == 0, result.stderr
-    assert "redriven 2 of 2 matching" in result.stdout
+    assert "redriven 2 of 2 matching message(s); stopped at --limit 2: " in result.stdout
+    assert "seen and left in the DLQ, the rest not scanned" in result.stdout
     assert len(_drain(cli, cli.stack.delivery_queue_url)) == 2
     assert len(_drain(cli, cli.stack.dead_letter_queue_url)) == 10
+
+
+def test_redrive_summary_counts_the_other_messages_left(populated: CliHarness) -> None:
+    cli = populated
+
+    result = cli.invoke("dlq", "redrive", "--reason", "endpoint_gone")
+
+    assert result.exit_code == 0, result.stderr
+    left = _drain(cli, cli.stack.dead_letter_queue_url)
+    assert len(left) == 9
+    assert result.stdout.strip() == "redriven 3 of 3 matching message(s); 9 other message(s) left in the DLQ"
 
 
 def test_redrive_gives_an_id_less_message_its_derived_id(cli: CliHarness) -> None:
