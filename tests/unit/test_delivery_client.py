@@ -191,3 +191,9 @@ def test_malformed_secrets_are_refused_when_the_delivery_is_made(secret: str) ->
     with pytest.raises(SecretFormatError) as caught:
         WebhookDelivery(URL, {}, secret)
     assert secret not in str(caught.value)
+
+
+def test_field_errors_say_what_is_wrong_in_words() -> None:
+    with pytest.raises(ValueError, match=r"event_type 'bad type' contains ' '; allowed characters") as caught:
+        WebhookDelivery(URL, {}, SECRET, event_type="bad type")
+    assert "(?!" not in str(caught.value)

@@ -35,7 +35,7 @@ from hookline.delivery.deadletter import describe_target
 from hookline.delivery.targets import DeliveryPlan, origin_of
 from hookline.exceptions import HooklineError, TargetRefusedError
 from hookline.http import build_async_client, send_limited
-from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
+from hookline.messages import encode_payload, validate_field
 from hookline.netguard import check_url
 from hookline.producer import new_message_id
 from hookline.registry import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
@@ -81,15 +81,12 @@ class WebhookDelivery:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        import re
-
         if self.id is None:
             # Fixed once, so every attempt (and every retry) carries the same webhook-id.
             object.__setattr__(self, "id", new_message_id())
-        if not re.search(ID_PATTERN, str(self.id)):
-            raise ValueError(f"id must match {ID_PATTERN}")
-        if not re.search(EVENT_TYPE_PATTERN, self.event_type):
-            raise ValueError(f"event_type must match {EVENT_TYPE_PATTERN}")
+        # The message contract's own checks (MessageError, a ValueError, saying in words what is wrong).
+        validate_field("id", self.id)
+        validate_field("event_type", self.event_type)
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}]")
         object.__setattr__(self, "fallback_urls", tuple(self.fallback_urls))
