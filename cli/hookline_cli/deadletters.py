@@ -40,7 +40,7 @@ _ALREADY_VISIBLE = frozenset({"MessageNotInflight", "ReceiptHandleIsInvalid", "I
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One dead-lettered message: its attributes (DESIGN.md "Dead-letter message") and body."""
+    """One dead-lettered message: its attributes (docs/contracts.md "Dead-letter message") and body."""
 
     message_id: str
     receipt_handle: str

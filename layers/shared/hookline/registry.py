@@ -1,6 +1,6 @@
 """The endpoint registry (EndpointsTable): the stable item contract, parsing, caching reads and registration writes.
 
-DynamoDB types follow DESIGN.md so other tools can write items too: strings are S, ``fallback_urls`` and
+DynamoDB types follow docs/contracts.md so other tools can write items too: strings are S, ``fallback_urls`` and
 ``event_types`` are L of S, ``enabled`` is BOOL, ``timeout_s`` is N (1-30), ``headers`` and ``health`` are M.
 Missing optional attributes take their defaults.
 """

@@ -1,4 +1,4 @@
-"""Frozen settings read once from the function environment (DESIGN.md "Function environment")."""
+"""Frozen settings read once from the function environment (docs/contracts.md "Function environment")."""
 
 from __future__ import annotations
 
