@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -19,32 +19,11 @@ from hookline.exceptions import SignatureVerificationError
 from hookline.secrets import SECRET_CACHE_TTL_S
 from hookline.settings import Settings
 from hookline.signing import generate_secret, parse_secret_string, signature_headers, verify_standard
-from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, with_fresh_queues
-from tests.support.template import create_stack_resources
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from tests.support.template import StackResources
+from tests.support.cli import NOW, CliHarness
 
 RECEIVER = "http://127.0.0.1:9/hooks"
 BODY = b'{"invoice":"in_1"}'
 TTL = timedelta(seconds=SECRET_CACHE_TTL_S)
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture

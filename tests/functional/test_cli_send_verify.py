@@ -12,28 +12,13 @@ import pytest
 
 from hookline.messages import parse_message
 from hookline.signing import PlainSecret, generate_secret, sign_standard
-from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, with_fresh_queues
-from tests.support.template import StackResources, create_stack_resources
+from tests.support.cli import NOW, CliHarness
+from tests.support.template import StackResources
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 RECEIVER = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ injected through ``webhook_client.configure``), which checks each request with t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,15 +16,15 @@ from standardwebhooks import Webhook
 from hookline.delivery.client import webhook_client
 from hookline.signing import PlainSecret
 from resilience.breaker import set_default_registry
-from resilience.fallback import default_registry
 from tests.support.delivery_fakes import MockReceiver
+from tests.support.docs import python_blocks, run_block
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("## Seed parity", 1)[1].split("\n## ", 1)[0]
-BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, flags=re.DOTALL)
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = README.read_text(encoding="utf-8").split("## Seed parity", 1)[1].split("\n## ", 1)[0]
+BLOCKS = python_blocks(README, section="Seed parity")
 SEED_NAMES = ("RetryConfig", "FallbackStrategy", "get_circuit_breaker", "webhook_client", "verify_standard")
 
 
@@ -51,12 +50,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockReceiver]:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index: int, receiver: MockReceiver) -> None:
-    before = set(default_registry.services())
-    try:
-        exec(compile(BLOCKS[index], f"README.md[seed parity block {index}]", "exec"), {"__name__": "readme_example"})
-    finally:
-        for service in set(default_registry.services()) - before:
-            default_registry.unregister(service)
+    run_block(BLOCKS[index], f"README.md[seed parity block {index}]")
     for request in receiver.requests:
         # The receiver's side of the example: its plain secret verifies as whsec_ + base64(secret).
         Webhook(PlainSecret("webhook_secret").whsec).verify(request.content, dict(request.headers), json_parse=False)
