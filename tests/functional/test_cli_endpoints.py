@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING
 
 import pytest
 
 from hookline.registry import EndpointRegistry
 from hookline.signing import generate_secret, parse_secret_string
 from tests.support.aws import client
-from tests.support.cli import CliHarness, FailingClient, with_fresh_queues
-from tests.support.template import create_stack_resources
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from tests.support.template import StackResources
+from tests.support.cli import CliHarness, FailingClient
 
 RECEIVER = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture
