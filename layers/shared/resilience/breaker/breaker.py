@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from resilience.breaker import transitions
+from resilience.breaker.buffer import OutcomeBuffer
 from resilience.breaker.config import BreakerConfig
-from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Counts, OutcomeDelta, Transition
+from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Transition
 from resilience.breaker.transitions import Admit, Change, Probe, Refuse, admission, finish_probe, grant_probe, trip
 from resilience.exceptions import CircuitOpenError, StateStoreError
 
@@ -119,47 +120,6 @@ class _Lost:
     record: BreakerRecord
 
 
-@dataclass
-class _Buffer:
-    """Outcomes of this environment not yet written, all of one counter epoch."""
-
-    epoch: int = 0
-    buckets: dict[int, Counts] = field(default_factory=dict)
-    trailing_failures: int = 0
-    last_success_at: float | None = None
-    run_started_at: float | None = None
-
-    @property
-    def calls(self) -> int:
-        return sum(counts.calls for counts in self.buckets.values())
-
-    @property
-    def failures(self) -> int:
-        return sum(counts.failures for counts in self.buckets.values())
-
-    def add(self, bucket: int, failed: bool, now: float, keep_after: float) -> None:
-        if bucket not in self.buckets:
-            # Bounded while the store is unreachable: buckets that left the window would be dropped anyway.
-            for start in [start for start in self.buckets if start <= keep_after]:
-                del self.buckets[start]
-        self.buckets[bucket] = self.buckets.get(bucket, Counts()) + Counts(1, int(failed))
-        if failed:
-            if not self.trailing_failures:
-                self.run_started_at = now
-            self.trailing_failures += 1
-        else:
-            self.trailing_failures = 0
-            self.run_started_at = None
-            self.last_success_at = now
-
-    def reset(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.buckets = {}
-        self.trailing_failures = 0
-        self.last_success_at = None
-        self.run_started_at = None
-
-
 class CircuitBreaker:
     """A breaker for one named target, shared fleet-wide through a StateStore. Thread-safe.
 
@@ -193,7 +153,7 @@ class CircuitBreaker:
         self._record: BreakerRecord | None = None
         self._fetched_at = 0.0
         self._written_at = float("-inf")
-        self._buffer = _Buffer()
+        self._buffer = OutcomeBuffer()
         self._probes: deque[str] = deque()
         self._active: contextvars.ContextVar[tuple[tuple[Permit, float], ...]] = contextvars.ContextVar(
             f"breaker:{name}", default=()
@@ -448,20 +408,10 @@ class CircuitBreaker:
         await asyncio.to_thread(self.flush, force=force)
 
     def _flush_locked(self, now: float) -> BreakerRecord:
-        buffer = self._buffer
-        delta = OutcomeDelta(
-            epoch=buffer.epoch,
-            at=now,
-            buckets=dict(buffer.buckets),
-            trailing_failures=buffer.trailing_failures,
-            last_success_at=buffer.last_success_at,
-            run_started_at=buffer.run_started_at,
-            keep_after=self._keep_after(now),
-        )
-        record = self.store.add_outcomes(self.name, delta)
+        record = self.store.add_outcomes(self.name, self._buffer.delta(now, self._keep_after(now)))
         self._written_at = now
         self._store_health.succeeded()
-        buffer.reset(buffer.epoch)
+        self._buffer.reset(self._buffer.epoch)
         self._set_record(record, now)
         # The store's answer carries the fleet's counters: this environment decides for the fleet whether to trip.
         config = self.config
