@@ -30,7 +30,7 @@ from resilience.breaker import transitions
 from resilience.breaker.buffer import OutcomeBuffer
 from resilience.breaker.config import BreakerConfig
 from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Transition
-from resilience.breaker.transitions import Admit, Change, Probe, Refuse, admission, finish_probe, grant_probe, trip
+from resilience.breaker.transitions import Admit, Change, Probe, Refuse
 from resilience.exceptions import CircuitOpenError, StateStoreError
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class CircuitBreaker:
             record = self._cached(now)
             if record is None:
                 return Permit(self)  # stale and the store is down: act closed, as allow() does
-            verdict = admission(record, now, self.config)
+            verdict = transitions.admission(record, now, self.config)
             return None if isinstance(verdict, Probe) else self._answer(verdict)
         finally:
             self._lock.release()
@@ -278,8 +278,8 @@ class CircuitBreaker:
         probe_id = f"{self.writer}-{uuid.uuid4().hex[:8]}"
 
         def decide(current: BreakerRecord) -> Change | Admit | Refuse:
-            verdict = admission(current, now, config)
-            return grant_probe(current, now, config, probe_id) if isinstance(verdict, Probe) else verdict
+            verdict = transitions.admission(current, now, config)
+            return transitions.grant_probe(current, now, config, probe_id) if isinstance(verdict, Probe) else verdict
 
         applied: Change | Admit | Refuse | _Lost = self._apply(decide, record, now)
         if isinstance(applied, _Lost):
@@ -376,15 +376,13 @@ class CircuitBreaker:
 
     def _settle_probe(self, probe_id: str, failed: bool, error: str | None, now: float) -> None:
         """Write a probe's outcome (``transitions.finish_probe``); a store error fails open like ``allow()``."""
+
+        def finish(current: BreakerRecord) -> Change | None:
+            return transitions.finish_probe(current, now, self.config, probe_id, failed=failed, error=error)
+
         with self._lock:
-            config = self.config
             try:
-                record = self._record or self._reload(now)
-                self._apply(
-                    lambda current: finish_probe(current, now, config, probe_id, failed=failed, error=error),
-                    record,
-                    now,
-                )
+                self._apply(finish, self._record or self._reload(now), now)
             except StateStoreError as store_error:
                 self._store_failed(now, store_error)
 
@@ -415,7 +413,7 @@ class CircuitBreaker:
         self._set_record(record, now)
         # The store's answer carries the fleet's counters: this environment decides for the fleet whether to trip.
         config = self.config
-        self._apply(lambda current: trip(current, now, config), record, now)
+        self._apply(lambda current: transitions.trip(current, now, config), record, now)
         assert self._record is not None
         return self._record
 
