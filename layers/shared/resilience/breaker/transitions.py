@@ -4,24 +4,22 @@ Each function takes the record as last read and the time, and answers with a dec
 store; ``CircuitBreaker`` applies a change with one compare-and-set loop (on a lost race it reads again and asks the
 same function again), so the rules below are the whole state machine:
 
-================  =============================  ===========================================  ========  ==========
-function          from                           to                                           counters  source
-================  =============================  ===========================================  ========  ==========
-``admission``     any                            no change: Admit, Refuse, or Probe (a lease  -         -
-                                                 is free: ask ``grant_probe``)
-``grant_probe``   open (period over), half_open  half_open, one more probe lease              kept      fleet
-``trip``          closed                         open, when the rate or the run rule fires    reset     fleet
-``finish_probe``  half_open                      open (``reopen``: the probe failed), closed  reset     probe
-                                                 (``close``: enough successes), or half_open
-                                                 with one more success (counters kept)
-``force_open``    any but an operator's hold      forced_open                                  reset     the caller
-                  asked by health
-``force_close``   open, half_open, forced_open   closed                                       reset     the caller
-                  (a hold: by the source that
-                  set it)
-``reset``         any                            closed                                       reset     operator
-``disable``       any but disabled               disabled                                     reset     operator
-================  =============================  ===========================================  ========  ==========
+=================  ===================================  ==========================================  =========
+function           from                                 to                                          counters
+=================  ===================================  ==========================================  =========
+``admission``      any                                  no write: Admit, Refuse, or Probe (a lease  -
+                                                        is free: ``grant_probe``)
+``grant_probe``    open (period over), half-open        half-open, one more probe lease             kept
+``trip``           closed                               open (rate rule or run rule)                new epoch
+``finish_probe``   half-open                            open (``reopen``), closed (``close``), or   new epoch
+                                                        half-open with one more success             (or kept)
+``force_open``     any; health cannot replace an        forced_open                                 new epoch
+                   operator's hold
+``force_close``    open, half-open, forced_open (a      closed                                      new epoch
+                   hold: by the source that set it)
+``reset``          any                                  closed                                      new epoch
+``disable``        any but disabled                     disabled                                    new epoch
+=================  ===================================  ==========================================  =========
 
 A function answers None when the rule does not apply to the record as it is (say ``trip`` on a breaker another
 environment opened first): there is nothing to write. Writer and time stamps (``updated_by``, ``updated_at``) are
