@@ -254,3 +254,27 @@ def test_update_refuses_unknown_and_health_state_fields(registry: EndpointRegist
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     with pytest.raises(RegistryItemError, match="cannot update enabled, status"):
         registry.update("acme", enabled=False, status=None)
+
+
+class _DeletesBeforeUpdate:
+    """A DynamoDB client on which the item disappears between update()'s read and its write (a concurrent remove)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self._inner.delete_item(TableName=kwargs["TableName"], Key=kwargs["Key"])
+        return self._inner.update_item(**kwargs)
+
+
+def test_update_of_an_endpoint_removed_meanwhile_is_not_found(dynamodb: Any) -> None:
+    table = create_table(dynamodb, "EndpointsTable")
+    EndpointRegistry(table, client=dynamodb).register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    racing = EndpointRegistry(table, client=_DeletesBeforeUpdate(dynamodb))
+
+    with pytest.raises(EndpointNotFoundError, match="acme"):
+        racing.update("acme", url="https://b.example/")
+    assert racing.get("acme", fresh=True) is None

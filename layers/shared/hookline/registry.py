@@ -504,7 +504,11 @@ class EndpointRegistry:
             request["ExpressionAttributeValues"] = {
                 f":v{index}": _SERIALIZER.serialize(item[key]) for index, key in enumerate(sets)
             }
-        self._client.update_item(**request)
+        try:
+            self._client.update_item(**request)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            # Removed between the read above and this write.
+            raise EndpointNotFoundError(f"no endpoint named {name!r}") from None
         self.invalidate(name)
         return updated
 
