@@ -214,6 +214,8 @@ def test_loopback_targets_only_when_the_stack_allows_private_targets(cli: CliHar
         (["--generate-secret", "--header", "novalue"], "--header must be KEY=VALUE"),
         (["--generate-secret", "--header", "webhook-id=x"], "not allowed"),
         (["--generate-secret", "--health-method", "POST"], "health.method"),
+        (["--generate-secret", "--expect-status", "200-100"], "reversed range 200-100"),
+        (["--generate-secret", "--expect-status", "200-99999999"], "between 100 and 599"),
     ],
 )
 def test_add_rejects_bad_input_with_exit_2(cli: CliHarness, args: list[str], message: str, ep: str) -> None:

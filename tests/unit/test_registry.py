@@ -100,6 +100,12 @@ def test_raw_item_with_every_type_from_the_contract() -> None:
         ({"health": {"M": {"method": {"S": "POST"}}}}, "health.method"),
         ({"health_state": {"S": "sick"}}, "health_state"),
         ({"name": {"S": "bad name"}}, "endpoint name"),
+        ({"health": {"M": {"expect_status": {"S": "200-100"}}}}, "reversed range 200-100"),
+        ({"health": {"M": {"expect_status": {"S": "200-99999999"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "99-200"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200,204-600"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200-"}}}}, "not a status, list or range"),
+        ({"health": {"M": {"expect_status": {"N": "600"}}}}, "between 100 and 599"),
     ],
 )
 def test_items_that_break_the_contract_are_rejected(extra: dict[str, Any], message: str) -> None:

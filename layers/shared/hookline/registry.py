@@ -219,12 +219,16 @@ def _expect_status(value: Any) -> tuple[int, ...]:
     if isinstance(value, str):
         statuses: list[int] = []
         for part in value.split(","):
-            low, _, high = part.strip().partition("-")
+            low, dash, high = part.strip().partition("-")
             try:
-                first, last = int(low), int(high or low)
+                first, last = int(low), int(high if dash else low)
             except ValueError:
                 raise RegistryItemError(f"health.expect_status {value!r} is not a status, list or range") from None
-            statuses.extend(range(_int(first, "health.expect_status", low=100, high=599), last + 1))
+            first = _int(first, "health.expect_status", low=100, high=599)
+            last = _int(last, "health.expect_status", low=100, high=599)
+            if first > last:
+                raise RegistryItemError(f"health.expect_status has a reversed range {first}-{last}")
+            statuses.extend(range(first, last + 1))
         return tuple(statuses)
     raise RegistryItemError("health.expect_status must be a number, a list of numbers or a string like 200-299")
 
