@@ -370,3 +370,27 @@ def test_set_rejects_bad_input_with_exit_2(cli: CliHarness, ep: str, args: list[
     assert result.exit_code == 2, result.stdout
     assert message in result.stderr
     assert _registry(cli).require(ep).rate_limit_per_s == 3.0
+
+
+def test_list_reports_and_skips_items_that_break_the_contract(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    cli.aws("dynamodb").put_item(
+        TableName=cli.stack.endpoints_table,
+        Item={
+            "name": {"S": f"{ep}-broken"},
+            "url": {"S": RECEIVER},
+            "secret_id": {"S": "hookline/x"},
+            "consecutive_failures": {"S": "many"},
+        },
+    )
+
+    listed = cli.invoke("endpoints", "list", "--json")
+    table = cli.invoke("endpoints", "list")
+
+    assert (listed.exit_code, table.exit_code) == (0, 0)
+    names = [item["name"] for item in json.loads(listed.stdout)]
+    assert ep in names
+    assert f"{ep}-broken" not in names
+    for result in (listed, table):
+        assert f"skipped registry item {ep}-broken: " in result.stderr
+        assert "consecutive_failures" in result.stderr

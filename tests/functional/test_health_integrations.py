@@ -92,6 +92,21 @@ def test_update_enable_disable_list_remove(integrations: IntegrationService) -> 
         integrations.get_integration("b")
 
 
+def test_listing_skips_malformed_items(integrations: IntegrationService, stack: StackResources, dynamodb: Any) -> None:
+    integrations.register_integration("a", "crm", "https://a.example/in")
+    dynamodb.put_item(
+        TableName=stack.endpoints_table,
+        Item={
+            "name": {"S": "broken"},
+            "url": {"S": "https://b.example/in"},
+            "secret_id": {"S": "hookline/broken"},
+            "last_latency_ms": {"S": "slow"},
+        },
+    )
+
+    assert [item.name for item in integrations.list_integrations()] == ["a"]
+
+
 def test_health_history_and_breaker_status_after_checks(
     stack: StackResources, dynamodb: Any, integrations: IntegrationService, breakers: BreakerRegistry
 ) -> None:

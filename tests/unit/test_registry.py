@@ -174,6 +174,37 @@ def test_listing_skips_broken_items_and_reports_them(registry: EndpointRegistry,
     assert registry.invalid_items() == [("broken", "timeout_s must be a number from 1 to 30")]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"last_latency_ms": {"S": "slow"}},
+        {"last_latency_ms": {"N": "-5"}},
+        {"last_latency_ms": {"M": {}}},
+        {"consecutive_failures": {"S": "x"}},
+        {"consecutive_failures": {"N": "1.5"}},
+        {"consecutive_successes": {"L": []}},
+        {"last_checked_at": {"N": "1"}},
+        {"disabled_reason": {"BOOL": True}},
+    ],
+)
+def test_malformed_health_state_is_a_registry_item_error(extra: dict[str, Any]) -> None:
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(_raw_item(**extra))
+
+
+def test_listing_skips_items_with_malformed_numbers(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="good", url="https://a.example/", secret_id="s"))
+    for name, extra in (
+        ("bad-latency", {"last_latency_ms": {"S": "slow"}}),
+        ("bad-count", {"consecutive_failures": {"L": []}}),
+    ):
+        dynamodb.put_item(TableName=registry.table_name, Item=_raw_item(name={"S": name}, **extra))
+
+    assert [endpoint.name for endpoint in registry.list_endpoints()] == ["good"]
+    assert [name for name, _ in registry.invalid_items()] == ["bad-count", "bad-latency"]
+
+
 def test_get_integration_health(registry: EndpointRegistry) -> None:
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     assert registry.get_integration_health("acme").state == "unknown"

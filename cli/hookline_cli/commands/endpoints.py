@@ -277,8 +277,11 @@ def add(
 @app.command("list")
 @cli_errors
 def list_(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
-    """List every endpoint with its state."""
-    endpoints = get_resources(ctx).registry().list_endpoints()
+    """List every endpoint with its state; items that break the registry contract are reported and skipped."""
+    scan = get_resources(ctx).registry().scan(endpoint_from_item)
+    for item in scan.invalid:
+        typer.echo(f"warning: skipped registry item {item.name}: {item.problem}", err=True)
+    endpoints = sorted(scan.valid, key=lambda endpoint: endpoint.name)
     data = [endpoint_view(endpoint) for endpoint in endpoints]
 
     def render(console: Console) -> None:

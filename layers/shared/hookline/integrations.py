@@ -74,6 +74,10 @@ def _service_type(raw: Mapping[str, Any]) -> str:
     return DEFAULT_SERVICE_TYPE
 
 
+def _integration_from_item(raw: Mapping[str, Any]) -> Integration:
+    return Integration(endpoint=endpoint_from_item(raw), service_type=_service_type(raw))
+
+
 class IntegrationService:
     """Register, update, enable/disable and list integrations; read their health, history and breaker."""
 
@@ -170,15 +174,10 @@ class IntegrationService:
 
     def list_integrations(self, *, enabled_only: bool = False) -> list[Integration]:
         """Every integration sorted by name (items that break the registry contract are skipped)."""
-        integrations: list[Integration] = []
-        for raw in self.registry.iter_items():
-            try:
-                endpoint = endpoint_from_item(raw)
-            except RegistryItemError:
-                continue
-            if endpoint.enabled or not enabled_only:
-                integrations.append(Integration(endpoint=endpoint, service_type=_service_type(raw)))
-        return sorted(integrations, key=lambda integration: integration.name)
+        integrations = self.registry.scan(_integration_from_item).valid
+        return sorted(
+            (item for item in integrations if item.endpoint.enabled or not enabled_only), key=lambda item: item.name
+        )
 
     def get_integration_health(self, name: str) -> HealthStatus:
         """The recorded health of one integration (seed parity)."""

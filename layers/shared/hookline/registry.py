@@ -12,7 +12,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -33,11 +33,15 @@ __all__ = [
     "HealthCheck",
     "HealthState",
     "HealthStatus",
+    "InvalidItem",
+    "ItemScan",
     "RegistryError",
     "RegistryItemError",
     "Scheme",
     "endpoint_from_item",
     "endpoint_to_item",
+    "item_name",
+    "split_items",
     "validate_name",
 ]
 
@@ -47,6 +51,7 @@ DEFAULT_TIMEOUT_S = 15.0
 MAX_TIMEOUT_S = 30.0
 _SCHEMES: tuple[Scheme, ...] = ("standard", "github", "stripe")
 _STATES: tuple[HealthState, ...] = ("healthy", "unhealthy", "unknown")
+_MAX_COUNT = 2**31 - 1  # health counters and latencies: anything larger is a broken item, not a measurement
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Headers hookline sets itself; an endpoint may not override them (they carry the signature and identity).
@@ -268,13 +273,17 @@ def _health_status(item: Mapping[str, Any]) -> HealthStatus:
     state = item.get("health_state") or "unknown"
     if state not in _STATES:
         raise RegistryItemError(f"health_state must be one of {', '.join(_STATES)}, got {state!r}")
-    latency = item.get("last_latency_ms")
+
+    def count(key: str) -> int | None:
+        value = item.get(key)
+        return None if value is None else _int(value, key, low=0, high=_MAX_COUNT)
+
     return HealthStatus(
         state=cast("HealthState", state),
         last_checked_at=_str(item, "last_checked_at"),
-        last_latency_ms=None if latency is None else int(latency),
-        consecutive_failures=int(item.get("consecutive_failures") or 0),
-        consecutive_successes=int(item.get("consecutive_successes") or 0),
+        last_latency_ms=count("last_latency_ms"),
+        consecutive_failures=count("consecutive_failures") or 0,
+        consecutive_successes=count("consecutive_successes") or 0,
         last_error=_str(item, "last_error"),
     )
 
@@ -298,7 +307,10 @@ def endpoint_from_item(item: Mapping[str, Any]) -> Endpoint:
     """Build an Endpoint from a registry item (raw DynamoDB AttributeValues or plain Python values)."""
     if item and all(isinstance(value, Mapping) and len(value) == 1 for value in item.values()) and "name" in item:
         # Raw AttributeValue form ({"name": {"S": ...}}) as returned by the low-level client.
-        item = {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+        try:
+            item = {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+        except (TypeError, ValueError, ArithmeticError) as error:
+            raise RegistryItemError(f"registry item is not valid DynamoDB JSON: {error}") from None
     plain = cast("dict[str, Any]", _plain(item))
     scheme = plain.get("scheme") or "standard"
     if scheme not in _SCHEMES:
@@ -378,6 +390,41 @@ def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _SERIALIZER.serialize(value) for key, value in item.items()}
 
 
+@dataclass(frozen=True)
+class InvalidItem:
+    """A registry item that breaks the contract: its name (``?`` if unreadable) and what is wrong with it."""
+
+    name: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class ItemScan[T]:
+    """Registry items split into the ones that parsed and the ones that break the contract."""
+
+    valid: list[T]
+    invalid: list[InvalidItem]
+
+
+def item_name(raw: Mapping[str, Any]) -> str:
+    """The ``name`` of a raw (AttributeValue) registry item, or ``?`` when it has none that is readable."""
+    value = raw.get("name")
+    name = value.get("S") if isinstance(value, Mapping) else None
+    return name if isinstance(name, str) else "?"
+
+
+def split_items[T](raws: Iterable[Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], T]) -> ItemScan[T]:
+    """Parse every raw item; one that breaks the contract is kept aside with its problem, never stops the rest."""
+    valid: list[T] = []
+    invalid: list[InvalidItem] = []
+    for raw in raws:
+        try:
+            valid.append(parse(raw))
+        except RegistryItemError as error:
+            invalid.append(InvalidItem(item_name(raw), str(error)))
+    return ItemScan(valid, invalid)
+
+
 class EndpointRegistry:
     """Reads (cached per environment for ``cache_ttl_s``) and writes registry items."""
 
@@ -424,27 +471,21 @@ class EndpointRegistry:
         for page in paginator.paginate(TableName=self.table_name):
             yield from page.get("Items", [])
 
+    def scan[T](self, parse: Callable[[Mapping[str, Any]], T]) -> ItemScan[T]:
+        """Every raw item parsed with ``parse`` (e.g. ``endpoint_from_item``), split into valid and invalid."""
+        return split_items(self.iter_items(), parse)
+
     def list_endpoints(self, *, enabled_only: bool = False) -> list[Endpoint]:
-        """Every endpoint, sorted by name (items that break the contract are skipped; see ``invalid_items``)."""
-        endpoints: list[Endpoint] = []
-        for raw in self.iter_items():
-            try:
-                endpoint = endpoint_from_item(raw)
-            except RegistryItemError:
-                continue
-            if endpoint.enabled or not enabled_only:
-                endpoints.append(endpoint)
-        return sorted(endpoints, key=lambda endpoint: endpoint.name)
+        """Every endpoint, sorted by name (items that break the contract are skipped; see ``scan``)."""
+        endpoints = self.scan(endpoint_from_item).valid
+        return sorted(
+            (endpoint for endpoint in endpoints if endpoint.enabled or not enabled_only),
+            key=lambda endpoint: endpoint.name,
+        )
 
     def invalid_items(self) -> list[tuple[str, str]]:
         """(name, problem) for every item that does not follow the contract, so operators can fix them."""
-        problems: list[tuple[str, str]] = []
-        for raw in self.iter_items():
-            try:
-                endpoint_from_item(raw)
-            except RegistryItemError as error:
-                problems.append((str(raw.get("name", {}).get("S", "?")), str(error)))
-        return problems
+        return [(item.name, item.problem) for item in self.scan(endpoint_from_item).invalid]
 
     def get_integration_health(self, name: str) -> HealthStatus:
         """The recorded health of one integration (seed parity: ``get_integration_health("name")``)."""

@@ -85,9 +85,14 @@ class LoadedEndpoint:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> LoadedEndpoint:
         """Parse a raw (AttributeValue) registry item; RegistryItemError if it breaks the contract."""
+        endpoint = endpoint_from_item(item)
         raw = item.get(VERSION_ATTRIBUTE)
-        version = int(raw["N"]) if isinstance(raw, dict) and "N" in raw else 0
-        return cls(endpoint=endpoint_from_item(item), version=version)
+        if raw is None:
+            return cls(endpoint=endpoint, version=0)
+        number = raw.get("N") if isinstance(raw, dict) else None
+        if not isinstance(number, str) or not number.isdigit():
+            raise RegistryItemError(f"registry attribute {VERSION_ATTRIBUTE!r} must be a whole number (N)")
+        return cls(endpoint=endpoint, version=int(number))
 
 
 @dataclass(frozen=True)
