@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from hookline.health.service import HealthService, RunSummary
-    from hookline.health.store import WriteMode
     from tests.support.loopback import LoopbackServer
     from tests.support.template import StackResources
 
@@ -337,8 +336,7 @@ def serial_endpoint() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("write_mode", ["item", "transaction"])
-async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str, write_mode: WriteMode) -> None:
+async def test_overlapping_runs_keep_counters_consistent(serial_endpoint: str) -> None:
     """Two runs of the whole service at once on one registry (linearizable moto): every applied check counts once."""
     dynamodb = client("dynamodb", serial_endpoint)
     stack = create_stack_resources(dynamodb, client("sqs", serial_endpoint), client("sns", serial_endpoint))
