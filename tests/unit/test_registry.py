@@ -315,3 +315,25 @@ def test_update_of_an_endpoint_removed_meanwhile_is_not_found(dynamodb: Any) -> 
     with pytest.raises(EndpointNotFoundError, match="acme"):
         racing.update("acme", url="https://b.example/")
     assert racing.get("acme", fresh=True) is None
+
+
+def test_service_type_is_part_of_the_model(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s", service_type="payments"))
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert raw["service_type"] == {"S": "payments"}
+    assert registry.require("acme").service_type == "payments"
+
+    registry.update("acme", service_type="webhook")  # the default label is not stored
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "service_type" not in raw
+    assert registry.require("acme", fresh=True).service_type == "webhook"
+    with pytest.raises(RegistryItemError, match="service_type"):
+        registry.update("acme", service_type="bad label!")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "webhook"), ({"N": "3"}, "webhook"), ({"S": "crm"}, "crm")])
+def test_service_type_is_read_leniently(value: dict[str, Any] | None, expected: str) -> None:
+    """A label is not part of delivery: an odd one written by another tool never makes the item unusable."""
+    item = _raw_item() if value is None else _raw_item(service_type=value)
+    assert endpoint_from_item(item).service_type == expected

@@ -1,15 +1,13 @@
 """Seed-parity integration service: register integrations, read their health and breaker status (on the registry).
 
-An integration is a registered endpoint plus a ``service_type`` label. ``service_type`` maps to the signing
-``scheme`` when it names one (``standard``, ``github``, ``stripe``); any other value (``payments``, ``crm`` ...)
-is a free-form label kept in the item's ``service_type`` attribute, and the scheme is then ``standard`` unless
-given. The label is written right after the endpoint itself (two writes, not one transaction): an item written
-by other tools simply has no label and reads back as ``webhook``.
+An integration is a registered endpoint plus a ``service_type`` label (the registry item's ``service_type``
+attribute). ``service_type`` maps to the signing ``scheme`` when it names one (``standard``, ``github``,
+``stripe``); any other value (``payments``, ``crm`` ...) is a free-form label, and the scheme is then ``standard``
+unless given. An item written by other tools has no label and reads back as ``webhook``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,14 +15,15 @@ import boto3
 
 from hookline.delivery.targets import origin_of
 from hookline.registry import (
+    DEFAULT_SECRET_PREFIX,
+    DEFAULT_SERVICE_TYPE,
     DEFAULT_TIMEOUT_S,
+    SCHEMES,
     Endpoint,
-    EndpointNotFoundError,
     EndpointRegistry,
     HealthCheck,
     HealthStatus,
     RegistryItemError,
-    endpoint_from_item,
 )
 
 if TYPE_CHECKING:
@@ -36,25 +35,24 @@ if TYPE_CHECKING:
     from hookline.registry import Scheme
     from resilience.breaker import BreakerRegistry, BreakerSnapshot
 
-__all__ = ["DEFAULT_SERVICE_TYPE", "SERVICE_TYPE_ATTRIBUTE", "Integration", "IntegrationService"]
-
-SERVICE_TYPE_ATTRIBUTE = "service_type"
-DEFAULT_SERVICE_TYPE = "webhook"
-_SCHEMES = ("standard", "github", "stripe")
-_SERVICE_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+__all__ = ["DEFAULT_SERVICE_TYPE", "Integration", "IntegrationService"]
 
 
 @dataclass(frozen=True)
 class Integration:
-    """A registered integration: its endpoint configuration, service type and recorded health."""
+    """A registered integration: its endpoint configuration (with the service type) and recorded health."""
 
     endpoint: Endpoint
-    service_type: str = DEFAULT_SERVICE_TYPE
 
     @property
     def name(self) -> str:
         """The integration's (endpoint's) name."""
         return self.endpoint.name
+
+    @property
+    def service_type(self) -> str:
+        """The integration's label (``webhook`` when the item has none)."""
+        return self.endpoint.service_type
 
     @property
     def health(self) -> HealthStatus:
@@ -65,17 +63,6 @@ class Integration:
     def breaker_name(self) -> str:
         """The breaker delivery uses for the primary URL (and health steers)."""
         return origin_of(self.endpoint.url)
-
-
-def _service_type(raw: Mapping[str, Any]) -> str:
-    value = raw.get(SERVICE_TYPE_ATTRIBUTE)
-    if isinstance(value, dict) and isinstance(value.get("S"), str):
-        return str(value["S"])
-    return DEFAULT_SERVICE_TYPE
-
-
-def _integration_from_item(raw: Mapping[str, Any]) -> Integration:
-    return Integration(endpoint=endpoint_from_item(raw), service_type=_service_type(raw))
 
 
 class IntegrationService:
@@ -89,8 +76,7 @@ class IntegrationService:
         breakers: BreakerRegistry | None = None,
         history: HealthStore | None = None,
     ) -> None:
-        self._client: DynamoDBClient = client or boto3.client("dynamodb")
-        self.registry = EndpointRegistry(table_name, client=self._client)
+        self.registry = EndpointRegistry(table_name, client=client or boto3.client("dynamodb"))
         self._breakers = breakers
         self._history = history
 
@@ -113,43 +99,34 @@ class IntegrationService:
         """Register an integration; ``endpoint`` (seed name) and ``url`` are the same thing, give one.
 
         ``secret_id`` defaults to ``hookline/<name>`` (the Secrets Manager id `hookline endpoints add
-        --generate-secret` creates). EndpointExistsError if the name is taken, unless ``replace_existing``.
+        --generate-secret` creates). One write; EndpointExistsError if the name is taken, unless
+        ``replace_existing``.
         """
         target = url or endpoint
         if not target or (url and endpoint and url != endpoint):
             raise RegistryItemError("give the integration's URL once, as endpoint or url")
-        if not _SERVICE_TYPE_RE.match(service_type):
-            raise RegistryItemError(f"service_type must be 1-64 chars of [A-Za-z0-9._-], got {service_type!r}")
         if scheme is None:
-            scheme = cast("Scheme", service_type) if service_type in _SCHEMES else "standard"
+            scheme = cast("Scheme", service_type) if service_type in SCHEMES else "standard"
         registered = self.registry.register(
             Endpoint(
                 name=name,
                 url=target,
-                secret_id=secret_id or f"hookline/{name}",
+                secret_id=secret_id or f"{DEFAULT_SECRET_PREFIX}{name}",
                 fallback_urls=tuple(fallback_urls),
                 scheme=scheme,
                 timeout_s=timeout_s,
                 headers=dict(headers or {}),
                 event_types=tuple(event_types),
                 health=health or HealthCheck(),
+                service_type=service_type,
             ),
             replace_existing=replace_existing,
         )
-        self._client.update_item(
-            TableName=self.registry.table_name,
-            Key={"name": {"S": name}},
-            UpdateExpression="SET #t = :t",
-            ConditionExpression="attribute_exists(#n)",
-            ExpressionAttributeNames={"#t": SERVICE_TYPE_ATTRIBUTE, "#n": "name"},
-            ExpressionAttributeValues={":t": {"S": service_type}},
-        )
-        return Integration(endpoint=registered, service_type=service_type)
+        return Integration(registered)
 
     def update_integration(self, name: str, **changes: Any) -> Integration:
-        """Change configuration fields (url, fallback_urls, scheme, timeout_s, headers, event_types, health, ...)."""
-        self.registry.update(name, **changes)
-        return self.get_integration(name)
+        """Change configuration fields (url, fallback_urls, scheme, timeout_s, headers, health, service_type ...)."""
+        return Integration(self.registry.update(name, **changes))
 
     def enable(self, name: str) -> None:
         """Enable an integration: delivery and health checks resume."""
@@ -165,19 +142,11 @@ class IntegrationService:
 
     def get_integration(self, name: str) -> Integration:
         """One integration, read consistently; EndpointNotFoundError if there is none."""
-        raw = self._client.get_item(
-            TableName=self.registry.table_name, Key={"name": {"S": name}}, ConsistentRead=True
-        ).get("Item")
-        if not raw:
-            raise EndpointNotFoundError(f"no integration named {name!r}")
-        return Integration(endpoint=endpoint_from_item(raw), service_type=_service_type(raw))
+        return Integration(self.registry.require(name, fresh=True))
 
     def list_integrations(self, *, enabled_only: bool = False) -> list[Integration]:
         """Every integration sorted by name (items that break the registry contract are skipped)."""
-        integrations = self.registry.scan(_integration_from_item).valid
-        return sorted(
-            (item for item in integrations if item.endpoint.enabled or not enabled_only), key=lambda item: item.name
-        )
+        return [Integration(endpoint) for endpoint in self.registry.list_endpoints(enabled_only=enabled_only)]
 
     def get_integration_health(self, name: str) -> HealthStatus:
         """The recorded health of one integration (seed parity)."""
