@@ -2,7 +2,8 @@
 
 Resolution, first match wins for each name:
 1. ``HOOKLINE_<NAME>`` environment variables (``HOOKLINE_ENDPOINTS_TABLE``, ``HOOKLINE_DELIVERY_QUEUE_URL`` ...);
-2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...);
+2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...,
+   ``SigningSecretPrefix``);
 3. otherwise ``.hookline/local.json`` of the current directory or its nearest parent that has one (written by
    ``hookline local up``; ``HOOKLINE_CONFIG`` names another file): its ``endpoint_url``, ``region``, credentials
    and ``outputs`` apply, unless ``--endpoint-url`` names a different server (then the file is ignored).
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     import typer
 
-    from hookline.registry import EndpointRegistry
+    from hookline.registry import EndpointRegistry, WritePolicy
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -61,6 +62,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "dead_letter_queue_url": "DeadLetterQueueUrl",
     "alert_topic_arn": "AlertTopicArn",
     "health_function": "HealthFunctionName",
+    "signing_secret_prefix": "SigningSecretPrefix",
 }
 _LOGICAL_IDS = {"health_function": "HealthFunction"}
 _META_KEY = "hookline_cli.resources"
@@ -85,6 +87,8 @@ class ResourceNames:
     dead_letter_queue_url: str | None = None
     alert_topic_arn: str | None = None
     health_function: str | None = None
+    # Not a resource but a stack setting: where signing secrets live (stacks without the output: the default).
+    signing_secret_prefix: str | None = None
 
     def merged(self, other: ResourceNames) -> ResourceNames:
         """These names, with the ones ``other`` knows taking precedence."""
@@ -326,12 +330,29 @@ class Resources:
         return _text(detail.get("StackResourceDetail", {}).get("PhysicalResourceId"))
 
     # --- layer objects --------------------------------------------------------------------------------------
+    @property
+    def secret_prefix(self) -> str:
+        """The stack's signing-secret prefix (its SigningSecretPrefix output; ``hookline/`` for older stacks)."""
+        from hookline.registry import DEFAULT_SECRET_PREFIX
+
+        return self.names.signing_secret_prefix or DEFAULT_SECRET_PREFIX
+
+    def write_policy(self) -> WritePolicy:
+        """The rules registry writes must meet on this stack: its network guard setting and secret prefix."""
+        from hookline.registry import WritePolicy
+
+        return WritePolicy(allow_private_targets=self.allow_private_targets, secret_prefix=self.secret_prefix)
+
     def registry(self) -> EndpointRegistry:
-        """The endpoint registry of this stack (no read cache: every CLI read is fresh)."""
+        """The endpoint registry of this stack (no read cache: every CLI read is fresh; writes follow its policy)."""
         from hookline.registry import EndpointRegistry
 
         return EndpointRegistry(
-            self.require("endpoints_table"), client=self.client("dynamodb"), clock=self.monotonic, cache_ttl_s=0.0
+            self.require("endpoints_table"),
+            client=self.client("dynamodb"),
+            clock=self.monotonic,
+            cache_ttl_s=0.0,
+            write_policy=self.write_policy(),
         )
 
 

@@ -76,10 +76,10 @@ def test_add_json_output_has_the_endpoint_and_the_secret(cli: CliHarness, ep: st
 
 def test_add_with_existing_secret_and_every_option(cli: CliHarness, ep: str) -> None:
     secret = generate_secret()
-    _put_secret(cli, f"team/{ep}", secret)
+    _put_secret(cli, f"hookline/team-{ep}", secret)
 
     result = cli.invoke(
-        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}",
+        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}",
         "--fallback-url", "http://127.0.0.1:10/b", "--fallback-url", "http://127.0.0.1:11/c",
         "--scheme", "stripe", "--health-url", "http://127.0.0.1:9/health", "--expect-status", "200-204",
         "--timeout", "7.5", "--header", "X-Api-Key=k3y", "--event-type", "a.b", "--event-type", "c.d",
@@ -98,8 +98,10 @@ def test_add_with_existing_secret_and_every_option(cli: CliHarness, ep: str) -> 
 
 
 def test_show_json_has_stable_keys_and_redacts_header_values(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}", generate_secret())
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}", "--header", "Auth=t0ken")
+    _put_secret(cli, f"hookline/team-{ep}", generate_secret())
+    cli.invoke(
+        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}", "--header", "Auth=t0ken"
+    )
 
     data = cli.json("endpoints", "show", ep)
 
@@ -208,7 +210,7 @@ def test_loopback_targets_only_when_the_stack_allows_private_targets(cli: CliHar
     [
         (["--generate-secret", "--secret-id", "x"], "exactly one of --generate-secret or --secret-id"),
         ([], "exactly one of --generate-secret or --secret-id"),
-        (["--secret-id", "does/not/exist"], "does/not/exist"),
+        (["--secret-id", "hookline/does-not-exist"], "hookline/does-not-exist"),
         (["--generate-secret", "--scheme", "svix"], "--scheme must be one of"),
         (["--generate-secret", "--timeout", "31"], "--timeout must be between 1 and 30"),
         (["--generate-secret", "--header", "novalue"], "--header must be KEY=VALUE"),
@@ -227,9 +229,9 @@ def test_add_rejects_bad_input_with_exit_2(cli: CliHarness, args: list[str], mes
 
 
 def test_add_rejects_a_malformed_existing_secret_without_echoing_it(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}-bad", "not-a-whsec-value")
+    _put_secret(cli, f"hookline/team-{ep}-bad", "not-a-whsec-value")
 
-    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}-bad")
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}-bad")
 
     assert result.exit_code == 2
     assert "malformed" in result.stderr
@@ -299,14 +301,14 @@ def test_rotate_secret_rejects_bad_overlap(cli: CliHarness, overlap: str, ep: st
 
 
 def test_rotate_secret_of_a_missing_secret_is_bad_input(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}", generate_secret())
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}")
-    cli.aws("secretsmanager").delete_secret(SecretId=f"team/{ep}", ForceDeleteWithoutRecovery=True)
+    _put_secret(cli, f"hookline/team-{ep}", generate_secret())
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}")
+    cli.aws("secretsmanager").delete_secret(SecretId=f"hookline/team-{ep}", ForceDeleteWithoutRecovery=True)
 
     result = cli.invoke("endpoints", "rotate-secret", ep)
 
     assert result.exit_code == 2
-    assert f"team/{ep}" in result.stderr
+    assert f"hookline/team-{ep}" in result.stderr
 
 
 def test_a_failed_registration_does_not_leave_a_generated_secret(cli: CliHarness, ep: str) -> None:
@@ -394,3 +396,25 @@ def test_list_reports_and_skips_items_that_break_the_contract(cli: CliHarness, e
     for result in (listed, table):
         assert f"skipped registry item {ep}-broken: " in result.stderr
         assert "consecutive_failures" in result.stderr
+
+
+def test_generated_secrets_live_under_the_stacks_prefix(cli: CliHarness, ep: str) -> None:
+    cli.extra_env["HOOKLINE_SIGNING_SECRET_PREFIX"] = "team/hooks/"
+
+    data = cli.json("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    assert data["endpoint"]["secret_id"] == f"team/hooks/{ep}"
+    assert parse_secret_string(_secret_value(cli, f"team/hooks/{ep}")).current == data["secret"]
+    assert _registry(cli).require(ep).secret_id == f"team/hooks/{ep}"
+
+
+def test_a_secret_id_outside_the_stacks_prefix_is_refused(cli: CliHarness, ep: str) -> None:
+    cli.extra_env["HOOKLINE_SIGNING_SECRET_PREFIX"] = "team/hooks/"
+    _put_secret(cli, f"hookline/{ep}", generate_secret())
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/{ep}")
+
+    assert result.exit_code == 2
+    assert f"secret id 'hookline/{ep}' is outside the stack's signing-secret prefix 'team/hooks/'" in result.stderr
+    assert "may read only secrets under it" in result.stderr
+    assert _registry(cli).get(ep) is None

@@ -15,7 +15,6 @@ import boto3
 
 from hookline.delivery.targets import origin_of
 from hookline.registry import (
-    DEFAULT_SECRET_PREFIX,
     DEFAULT_SERVICE_TYPE,
     DEFAULT_TIMEOUT_S,
     SCHEMES,
@@ -24,6 +23,7 @@ from hookline.registry import (
     HealthCheck,
     HealthStatus,
     RegistryItemError,
+    WritePolicy,
 )
 
 if TYPE_CHECKING:
@@ -75,8 +75,13 @@ class IntegrationService:
         client: DynamoDBClient | None = None,
         breakers: BreakerRegistry | None = None,
         history: HealthStore | None = None,
+        write_policy: WritePolicy | None = None,
     ) -> None:
-        self.registry = EndpointRegistry(table_name, client=client or boto3.client("dynamodb"))
+        # Registrations meet the same rules as the CLI's (network guard, secret prefix): registry.policy.
+        self.write_policy = write_policy or WritePolicy()
+        self.registry = EndpointRegistry(
+            table_name, client=client or boto3.client("dynamodb"), write_policy=self.write_policy
+        )
         self._breakers = breakers
         self._history = history
 
@@ -98,9 +103,10 @@ class IntegrationService:
     ) -> Integration:
         """Register an integration; ``endpoint`` (seed name) and ``url`` are the same thing, give one.
 
-        ``secret_id`` defaults to ``hookline/<name>`` (the Secrets Manager id `hookline endpoints add
-        --generate-secret` creates). One write; EndpointExistsError if the name is taken, unless
-        ``replace_existing``.
+        ``secret_id`` defaults to the policy's prefix + name (``hookline/<name>``, the Secrets Manager id `hookline
+        endpoints add --generate-secret` creates) and must lie under that prefix. URLs pass the network guard
+        (``write_policy.allow_private_targets``). One write; RegistryItemError names a refused field,
+        EndpointExistsError a taken name (unless ``replace_existing``).
         """
         target = url or endpoint
         if not target or (url and endpoint and url != endpoint):
@@ -111,7 +117,7 @@ class IntegrationService:
             Endpoint(
                 name=name,
                 url=target,
-                secret_id=secret_id or f"{DEFAULT_SECRET_PREFIX}{name}",
+                secret_id=secret_id or self.write_policy.secret_id_for(name),
                 fallback_urls=tuple(fallback_urls),
                 scheme=scheme,
                 timeout_s=timeout_s,

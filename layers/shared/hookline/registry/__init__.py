@@ -2,6 +2,7 @@
 
 - ``model``: Endpoint, HealthCheck, HealthStatus and the contract's constants (no I/O);
 - ``items``: registry item <-> Endpoint (parse, serialise, scan-and-split of raw items);
+- ``policy``: WritePolicy and check_endpoint, the one validation path of registry writes (network guard, prefix);
 - ``store``: EndpointRegistry, the DynamoDB repository on an injected client;
 - ``errors``: RegistryError and its subclasses (drawn in hookline/exceptions.py's tree).
 """
@@ -13,6 +14,8 @@ from hookline.registry.errors import (
     EndpointNotFoundError,
     RegistryError,
     RegistryItemError,
+    SecretPrefixError,
+    TargetNotAllowedError,
 )
 from hookline.registry.items import (
     InvalidItem,
@@ -36,6 +39,7 @@ from hookline.registry.model import (
     HealthStatus,
     Scheme,
 )
+from hookline.registry.policy import MAX_URL_LENGTH, WritePolicy, check_endpoint
 from hookline.registry.store import UPDATABLE_FIELDS, EndpointRegistry
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "DEFAULT_SERVICE_TYPE",
     "DEFAULT_TIMEOUT_S",
     "MAX_TIMEOUT_S",
+    "MAX_URL_LENGTH",
     "SCHEMES",
     "UPDATABLE_FIELDS",
     "Endpoint",
@@ -57,6 +62,10 @@ __all__ = [
     "RegistryError",
     "RegistryItemError",
     "Scheme",
+    "SecretPrefixError",
+    "TargetNotAllowedError",
+    "WritePolicy",
+    "check_endpoint",
     "check_item",
     "endpoint_from_item",
     "endpoint_to_item",

@@ -23,13 +23,16 @@ class RegistryItemError(RegistryError, ValueError):
 class TargetNotAllowedError(RegistryItemError):
     """A registration's URL is refused by the network guard; ``field`` names it (``url``, ``fallback_urls`` ...).
 
-    The message never contains the URL (it may carry credentials); ``reason`` is the guard's code.
+    The message never contains the URL (it may carry credentials); ``url`` holds it for a caller that typed it.
+    ``reason`` is the guard's code and ``detail`` its explanation.
     """
 
-    def __init__(self, field: str, reason: str, message: str, *, address_class: str | None = None) -> None:
-        super().__init__(f"{field} refused by the network guard: {message}")
+    def __init__(self, field: str, url: str, reason: str, detail: str, *, address_class: str | None = None) -> None:
+        super().__init__(f"{field} refused by the network guard: {detail}")
         self.field = field
+        self.url = url
         self.reason = reason
+        self.detail = detail
         self.address_class = address_class
 
 

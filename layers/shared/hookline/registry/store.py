@@ -11,6 +11,7 @@ import boto3
 
 from hookline.registry.errors import EndpointExistsError, EndpointNotFoundError, RegistryItemError
 from hookline.registry.items import attribute_value, check_item, endpoint_from_item, split_items
+from hookline.registry.policy import check_endpoint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
     from hookline.registry.items import ItemScan
     from hookline.registry.model import Endpoint, HealthStatus
+    from hookline.registry.policy import WritePolicy
 
 __all__ = ["UPDATABLE_FIELDS", "EndpointRegistry"]
 
@@ -54,7 +56,11 @@ def _update_request(table: str, name: str, item: Mapping[str, Any], fields: Sequ
 
 
 class EndpointRegistry:
-    """Reads (cached per environment for ``cache_ttl_s``) and writes registry items (checked against the contract)."""
+    """Reads (cached per environment for ``cache_ttl_s``) and writes registry items.
+
+    Every write is checked against the item contract. With a ``write_policy`` (the CLI's and IntegrationService's
+    registries carry the stack's), writes are also held to the stack's rules: network guard and secret prefix.
+    """
 
     def __init__(
         self,
@@ -63,8 +69,10 @@ class EndpointRegistry:
         client: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         cache_ttl_s: float = 15.0,
+        write_policy: WritePolicy | None = None,
     ) -> None:
         self.table_name = table_name
+        self.write_policy = write_policy
         self._client: DynamoDBClient = client or boto3.client("dynamodb")
         self._clock = clock
         self._cache_ttl_s = cache_ttl_s
@@ -128,8 +136,10 @@ class EndpointRegistry:
                 self._cache.pop(name, None)
 
     # --- writes ----------------------------------------------------------------------------------------------
-    def check(self, endpoint: Endpoint) -> dict[str, Any]:
+    def check(self, endpoint: Endpoint, *, changed: Sequence[str] | None = None) -> dict[str, Any]:
         """The item of ``endpoint`` if this registry would write it (RegistryItemError naming the field if not)."""
+        if self.write_policy is not None:
+            check_endpoint(endpoint, self.write_policy, changed=changed)
         return check_item(endpoint)
 
     def register(self, endpoint: Endpoint, *, replace_existing: bool = False) -> Endpoint:
@@ -158,7 +168,7 @@ class EndpointRegistry:
             raise RegistryItemError(f"cannot update {', '.join(sorted(unknown))}")
         updated = replace(self.require(name, fresh=True), **changes)
         fields = sorted(changes)
-        item = self.check(updated)
+        item = self.check(updated, changed=fields)
         try:
             self._client.update_item(**_update_request(self.table_name, name, item, fields))
         except self._client.exceptions.ConditionalCheckFailedException:
