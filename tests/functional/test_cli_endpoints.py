@@ -418,3 +418,35 @@ def test_a_secret_id_outside_the_stacks_prefix_is_refused(cli: CliHarness, ep: s
     assert f"secret id 'hookline/{ep}' is outside the stack's signing-secret prefix 'team/hooks/'" in result.stderr
     assert "may read only secrets under it" in result.stderr
     assert _registry(cli).get(ep) is None
+
+
+def test_remove_delete_secret_refuses_a_secret_another_endpoint_uses(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", f"{ep}-a", "--url", RECEIVER, "--generate-secret")
+    shared = f"hookline/{ep}-a"
+    cli.invoke("endpoints", "add", f"{ep}-b", "--url", RECEIVER, "--secret-id", shared)
+
+    refused = cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-secret")
+
+    assert refused.exit_code == 2
+    assert f"secret {shared!r} is also used by endpoint {ep}-b" in refused.stderr
+    assert "--delete-shared-secret" in refused.stderr
+    assert _registry(cli).get(f"{ep}-a") is not None  # nothing removed
+    assert "DeletedDate" not in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+
+    kept = cli.invoke("endpoints", "remove", f"{ep}-a")  # without --delete-secret: the secret stays, no question
+
+    assert kept.exit_code == 0, kept.stderr
+    assert "DeletedDate" not in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+
+
+def test_remove_delete_shared_secret_deletes_it_and_says_who_used_it(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", f"{ep}-a", "--url", RECEIVER, "--generate-secret")
+    shared = f"hookline/{ep}-a"
+    cli.invoke("endpoints", "add", f"{ep}-b", "--url", RECEIVER, "--secret-id", shared)
+
+    result = cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-shared-secret")
+
+    assert result.exit_code == 0, result.stderr
+    assert _registry(cli).get(f"{ep}-a") is None
+    assert "DeletedDate" in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+    assert f"still used by endpoint {ep}-b" in result.stderr

@@ -448,21 +448,32 @@ def remove(
     ctx: typer.Context,
     name: str,
     delete_secret: Annotated[
-        bool, typer.Option("--delete-secret", help="Also schedule its Secrets Manager secret for deletion.")
+        bool, typer.Option("--delete-secret", help="Also schedule its secret for deletion (if no other uses it).")
+    ] = False,
+    delete_shared_secret: Annotated[
+        bool, typer.Option("--delete-shared-secret", help="Schedule its secret for deletion even if others use it.")
     ] = False,
 ) -> None:
-    """Remove an endpoint from the registry."""
+    """Remove an endpoint from the registry (its secret stays unless asked)."""
     resources = get_resources(ctx)
     registry = resources.registry()
     endpoint = require_endpoint(registry, name)
+    others = [user for user in registry.secret_users(endpoint.secret_id) if user != name]
+    if others and delete_secret and not delete_shared_secret:
+        raise UsageError(
+            f"secret {endpoint.secret_id!r} is also used by endpoint {', '.join(others)}; nothing was removed",
+            hint="remove it without --delete-secret, or pass --delete-shared-secret to delete the secret anyway",
+        )
     try:
         registry.remove(name)
     except EndpointNotFoundError:
         raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"removed endpoint {name}")
-    if delete_secret:
+    if delete_secret or delete_shared_secret:
         resources.client("secretsmanager").delete_secret(SecretId=endpoint.secret_id, RecoveryWindowInDays=7)
         typer.echo(f"secret {endpoint.secret_id} scheduled for deletion in 7 days")
+        if others:
+            typer.echo(f"warning: secret {endpoint.secret_id} is still used by endpoint {', '.join(others)}", err=True)
 
 
 @app.command("rotate-secret")

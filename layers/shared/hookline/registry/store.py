@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from hookline.registry.errors import EndpointExistsError, EndpointNotFoundError, RegistryItemError
-from hookline.registry.items import attribute_value, check_item, endpoint_from_item, split_items
+from hookline.registry.items import attribute_value, check_item, endpoint_from_item, item_name, split_items
 from hookline.registry.policy import check_endpoint
 
 if TYPE_CHECKING:
@@ -122,6 +122,11 @@ class EndpointRegistry:
     def invalid_items(self) -> list[tuple[str, str]]:
         """(name, problem) for every item that does not follow the contract, so operators can fix them."""
         return [(item.name, item.problem) for item in self.scan(endpoint_from_item).invalid]
+
+    def secret_users(self, secret_id: str) -> list[str]:
+        """Names of every item whose ``secret_id`` is this one, sorted (items that break the contract included)."""
+        users = (item_name(raw) for raw in self.iter_items() if raw.get("secret_id", {}).get("S") == secret_id)
+        return sorted(users)
 
     def get_integration_health(self, name: str) -> HealthStatus:
         """The recorded health of one integration (seed parity: ``get_integration_health("name")``)."""
