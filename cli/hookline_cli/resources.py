@@ -13,7 +13,6 @@ Nothing is read until a command needs it, so ``hookline verify`` never touches A
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -26,8 +25,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hookline.local import LocalStackError, read_local_state
 from hookline_cli.context import get_context
-from hookline_cli.localstack.state import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -141,15 +140,9 @@ def find_local_config(start: Path | None = None) -> Path:
 def load_local_config(path: Path) -> dict[str, Any]:
     """The local stack's state file (``hookline local up`` writes it); ResourceError if it is unusable."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ResourceError(f"cannot read local stack state {path}: {error}") from None
-    if not isinstance(document, dict):
-        raise ResourceError(f"local stack state {path} must be a JSON object")
-    pid = document.get("pid")
-    if isinstance(pid, int) and not pid_alive(pid):
-        raise ResourceError(f"the local stack of {path} is not running (start it with `hookline local up`)")
-    return document
+        return read_local_state(path)
+    except LocalStackError as error:
+        raise ResourceError(str(error)) from None
 
 
 def _names_from_local(document: Mapping[str, Any]) -> ResourceNames:

@@ -8,13 +8,16 @@ unless given. An item written by other tools has no label and reads back as ``we
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
 from hookline.delivery.targets import origin_of
+from hookline.local import LOCAL_ENV, selected_local_stack
 from hookline.registry import (
+    DEFAULT_SECRET_PREFIX,
     DEFAULT_SERVICE_TYPE,
     DEFAULT_TIMEOUT_S,
     SCHEMES,
@@ -25,6 +28,7 @@ from hookline.registry import (
     RegistryItemError,
     WritePolicy,
 )
+from hookline.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,10 +36,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from hookline.health.store import HealthStore, HistoryEntry
+    from hookline.local import LocalStackTarget
     from hookline.registry import Scheme
     from resilience.breaker import BreakerRegistry, BreakerSnapshot
 
-__all__ = ["DEFAULT_SERVICE_TYPE", "Integration", "IntegrationService"]
+__all__ = ["DEFAULT_SERVICE_TYPE", "Integration", "IntegrationService", "integration_service"]
 
 
 @dataclass(frozen=True)
@@ -65,25 +70,107 @@ class Integration:
         return origin_of(self.endpoint.url)
 
 
+@dataclass(frozen=True)
+class _Wiring:
+    """What one configured IntegrationService talks to."""
+
+    registry: EndpointRegistry
+    history: HealthStore | None
+    breakers: BreakerRegistry | None
+
+
+def _wire(
+    client: DynamoDBClient, policy: WritePolicy, endpoints_table: str, history_table: str, breaker_table: str
+) -> _Wiring:
+    from hookline.health.store import HealthStore
+    from resilience.breaker import BreakerRegistry, DynamoDBStateStore
+
+    return _Wiring(
+        registry=EndpointRegistry(endpoints_table, client=client, write_policy=policy),
+        history=HealthStore(endpoints_table, history_table, client=client) if history_table else None,
+        breakers=BreakerRegistry(DynamoDBStateStore(breaker_table, client=client)) if breaker_table else None,
+    )
+
+
+def _wire_local(target: LocalStackTarget) -> _Wiring:
+    """The local stack's tables, client and rules (loopback targets allowed, its secret prefix)."""
+    outputs = target.outputs
+    policy = WritePolicy(
+        allow_private_targets=target.allow_private_targets,
+        secret_prefix=outputs.get("SigningSecretPrefix") or DEFAULT_SECRET_PREFIX,
+    )
+    return _wire(
+        target.client("dynamodb"),
+        policy,
+        target.output("EndpointsTableName"),
+        outputs.get("HealthHistoryTableName", ""),
+        outputs.get("BreakerTableName", ""),
+    )
+
+
+def _wire_environment(environ: Mapping[str, str] | None) -> _Wiring:
+    """The function environment's tables and rules (ENDPOINTS_TABLE, ALLOW_PRIVATE_TARGETS, ...)."""
+    settings = Settings.from_env(environ)
+    if not settings.endpoints_table:
+        raise SettingsError(
+            "IntegrationService needs ENDPOINTS_TABLE in the environment, or a local stack "
+            f"({LOCAL_ENV}=path/to/.hookline/local.json or hookline.local.use_local_stack())"
+        )
+    policy = WritePolicy(settings.allow_private_targets, settings.signing_secret_prefix)
+    client = boto3.client("dynamodb")
+    return _wire(client, policy, settings.endpoints_table, settings.health_history_table, settings.breaker_table)
+
+
 class IntegrationService:
-    """Register, update, enable/disable and list integrations; read their health, history and breaker."""
+    """Register, update, enable/disable and list integrations; read their health, history and breaker.
+
+    ``IntegrationService(table_name, ...)`` uses what it is given. ``IntegrationService()`` configures itself on
+    first use: from the local stack chosen with ``HOOKLINE_LOCAL`` or ``hookline.local.use_local_stack()`` (never
+    found by itself), else from the function environment (ENDPOINTS_TABLE, HEALTH_HISTORY_TABLE, BREAKER_TABLE,
+    ALLOW_PRIVATE_TARGETS, SIGNING_SECRET_PREFIX). Registrations meet the same rules as the CLI's
+    (``hookline.registry.WritePolicy``: network guard and secret prefix).
+    """
 
     def __init__(
         self,
-        table_name: str,
+        table_name: str | None = None,
         *,
         client: DynamoDBClient | None = None,
         breakers: BreakerRegistry | None = None,
         history: HealthStore | None = None,
         write_policy: WritePolicy | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        # Registrations meet the same rules as the CLI's (network guard, secret prefix): registry.policy.
-        self.write_policy = write_policy or WritePolicy()
-        self.registry = EndpointRegistry(
-            table_name, client=client or boto3.client("dynamodb"), write_policy=self.write_policy
-        )
-        self._breakers = breakers
-        self._history = history
+        self._environ = environ
+        self._lock = threading.Lock()
+        self._source: LocalStackTarget | None = None
+        self._wiring: _Wiring | None = None
+        if table_name is not None:
+            registry = EndpointRegistry(
+                table_name, client=client or boto3.client("dynamodb"), write_policy=write_policy or WritePolicy()
+            )
+            self._wiring = _Wiring(registry, history, breakers)
+        self._fixed = self._wiring is not None
+
+    def _wired(self) -> _Wiring:
+        if self._fixed and self._wiring is not None:
+            return self._wiring
+        target = selected_local_stack(self._environ)
+        with self._lock:
+            if self._wiring is None or target != self._source:
+                self._wiring = _wire_local(target) if target is not None else _wire_environment(self._environ)
+                self._source = target
+            return self._wiring
+
+    @property
+    def registry(self) -> EndpointRegistry:
+        """The endpoint registry this service writes to."""
+        return self._wired().registry
+
+    @property
+    def write_policy(self) -> WritePolicy:
+        """The rules registrations meet (network guard setting and secret prefix)."""
+        return cast("WritePolicy", self.registry.write_policy)
 
     def register_integration(
         self,
@@ -160,13 +247,20 @@ class IntegrationService:
 
     def health_history(self, name: str, *, limit: int = 20) -> list[HistoryEntry]:
         """The newest checks of one integration, newest first (needs the history store)."""
-        if self._history is None:
-            raise RuntimeError("IntegrationService was built without a health history store")
-        return self._history.history(name, limit=limit)
+        history = self._wired().history
+        if history is None:
+            raise SettingsError("IntegrationService has no health history store (HEALTH_HISTORY_TABLE)")
+        return history.history(name, limit=limit)
 
     def breaker_status(self, name: str) -> BreakerSnapshot:
         """The breaker of the integration's primary origin, read fresh from the store (needs the breakers)."""
-        if self._breakers is None:
-            raise RuntimeError("IntegrationService was built without a breaker registry")
+        breakers = self._wired().breakers
+        if breakers is None:
+            raise SettingsError("IntegrationService has no breaker registry (BREAKER_TABLE)")
         integration = self.get_integration(name)
-        return self._breakers.get(integration.breaker_name).snapshot(refresh=True)
+        return breakers.get(integration.breaker_name).snapshot(refresh=True)
+
+
+integration_service = IntegrationService()
+"""The ready module-level service (seed parity), configured on first use: ``integration_service.register_integration(
+name="billing", service_type="payments", endpoint="https://...")`` and ``get_integration_health("billing")``."""
