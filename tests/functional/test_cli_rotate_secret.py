@@ -185,14 +185,14 @@ def test_bad_overlap_is_bad_input(cli: CliHarness, overlap: str, ep: str) -> Non
 
 def test_rotating_a_missing_secret_is_bad_input(cli: CliHarness) -> None:
     name = f"acme-{uuid.uuid4().hex[:8]}"
-    cli.aws("secretsmanager").create_secret(Name=f"team/{name}", SecretString=generate_secret())
-    cli.invoke("endpoints", "add", name, "--url", RECEIVER, "--secret-id", f"team/{name}")
-    cli.aws("secretsmanager").delete_secret(SecretId=f"team/{name}", ForceDeleteWithoutRecovery=True)
+    cli.aws("secretsmanager").create_secret(Name=f"hookline/team-{name}", SecretString=generate_secret())
+    cli.invoke("endpoints", "add", name, "--url", RECEIVER, "--secret-id", f"hookline/team-{name}")
+    cli.aws("secretsmanager").delete_secret(SecretId=f"hookline/team-{name}", ForceDeleteWithoutRecovery=True)
 
     result = cli.invoke("endpoints", "rotate-secret", name)
 
     assert result.exit_code == 2
-    assert f"team/{name}" in result.stderr
+    assert f"hookline/team-{name}" in result.stderr
 
 
 def test_the_old_secret_is_never_printed(cli: CliHarness, ep: str) -> None:
