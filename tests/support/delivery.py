@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,6 +14,7 @@ from hookline.delivery.factory import get_delivery_environment, reset_delivery_e
 from hookline.producer import send_webhook
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline.signing import generate_secret
+from hookline_local.sqs_control import SqsControl
 from tests.support.aws import client
 from tests.support.events import FakeLambdaContext, event_from_queue
 from tests.support.template import ROOT
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pytest
 
     from hookline.delivery.factory import DeliveryEnvironment
-    from tests.support.loopback import LoopbackServer
+    from hookline_local.loopback import LoopbackServer
     from tests.support.template import StackResources
 
 __all__ = ["DeliveryHarness", "Queued", "load_delivery_app"]
@@ -193,42 +193,33 @@ class DeliveryHarness:
             )
         return messages
 
-    def _moto_queue(self, queue_url: str) -> Any:
-        from moto.sqs.models import sqs_backends
-
-        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        region, account = arn.split(":")[3], arn.split(":")[4]
-        return sqs_backends[account][region].get_queue(queue_url.rsplit("/", 1)[-1])
-
     def visible_in(self, sqs_message_id: str) -> float:
-        """Seconds until a delivery-queue message becomes visible again, read from moto's own queue state."""
-        for message in self._moto_queue(self.stack.delivery_queue_url)._messages:
-            if message.id == sqs_message_id:
-                return max(0.0, float(message.visible_at) / 1000.0 - time.time())
+        """Seconds until a delivery-queue message becomes visible again, read from the moto server's SQS model."""
+        queue = SqsControl(self.moto_endpoint).queue(self.stack.delivery_queue_url)
+        for message in queue.messages:
+            if message.message_id == sqs_message_id:
+                return message.visible_in_s
         raise LookupError(f"message {sqs_message_id} is not on the delivery queue")
 
     def release_delayed(self) -> None:
-        """Let every delayed message of the delivery and retry queues be received now (time passing, for moto)."""
-        for url in (self.stack.delivery_queue_url, self.stack.retry_queue_url):
-            if url:
-                for message in self._moto_queue(url)._messages:
-                    message.delayed_until = 0.0
+        """Let every delayed message of the delivery and retry queues be received now (time passing, for SQS)."""
+        queues = [url for url in (self.stack.delivery_queue_url, self.stack.retry_queue_url) if url]
+        SqsControl(self.moto_endpoint).release_delayed(queues)
 
     def queued(self, queue_url: str | None = None) -> list[Queued]:
         """Every message on a queue (default: the delivery and retry queues) as moto holds it, without receiving it."""
         if queue_url is None:
             urls = [self.stack.delivery_queue_url, self.stack.retry_queue_url]
             return [message for url in urls if url for message in self.queued(url)]
-        now_ms = time.time() * 1000
         return [
             Queued(
                 body=message.body,
-                attributes={name: value.get("StringValue") for name, value in message.message_attributes.items()},
-                delayed_s=max(0.0, (float(message.delayed_until) - now_ms) / 1000),
-                in_flight=float(message.visible_at) > now_ms,
-                receive_count=message.approximate_receive_count,
+                attributes=dict(message.attributes),
+                delayed_s=message.delayed_for_s,
+                in_flight=message.visible_in_s > 0,
+                receive_count=message.receive_count,
             )
-            for message in self._moto_queue(queue_url)._messages
+            for message in SqsControl(self.moto_endpoint).queue(queue_url).messages
         ]
 
 
