@@ -24,7 +24,7 @@ from hookline.registry import Endpoint, EndpointNotFoundError
 from hookline.secrets import SecretMissingError
 from hookline.settings import Settings
 from hookline.signing import SigningSecrets, generate_secret
-from hookline_cli.localstack.events import lambda_message_attributes
+from hookline_local.events import lambda_message_attributes
 from resilience.breaker import BreakerConfig, BreakerRegistry, MemoryStateStore
 from tests.support.events import make_record
 from tests.support.timefakes import FakeClock
