@@ -154,6 +154,8 @@ class DeliveryHarness:
     def invoke(self, event: dict[str, Any], *, remaining_ms: int = 60_000) -> dict[str, Any]:
         """Call the real handler with ``event`` and a LambdaContext."""
         app = load_delivery_app()
+        # The module's Powertools logger was built once, on the stdout of the first test: write to this test's.
+        app.logger.registered_handler.stream = sys.stdout  # (setStream would flush the closed one first)
         response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext(remaining_ms=lambda: remaining_ms))
         return response
 
