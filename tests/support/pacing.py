@@ -1,0 +1,134 @@
+"""Pacing test support: what a receiver saw (peak requests in any window, peak concurrency) and a fleet simulation.
+
+The simulation drives several environments, each with its own Pacer and store client, in rounds of fake time: in a
+round every environment with due work acquires for all of it at once (threads released together), starts what it
+was granted at the start time it was given, and defers the rest by the delay it was told. The receiver log holds
+every request's start and end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from bisect import bisect_left
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from hookline.pacing import Lease, PaceLimits, Pacer
+    from tests.support.timefakes import FakeClock
+
+
+def peak_in_window(starts: Sequence[float], window_s: float) -> int:
+    """The most requests that started within any window of ``window_s`` seconds (sliding, half-open)."""
+    ordered = sorted(starts)
+    return max((bisect_left(ordered, start + window_s) - index for index, start in enumerate(ordered)), default=0)
+
+
+def peak_concurrency(spans: Sequence[tuple[float, float]]) -> int:
+    """The most requests in flight at once (a request ending at t no longer counts at t)."""
+    events = sorted([(end, -1) for _, end in spans] + [(start, 1) for start, _ in spans])
+    peak = current = 0
+    for _, change in events:
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
+@dataclass
+class FleetResult:
+    """What the receiver saw and what the fleet did."""
+
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    deferrals: int = 0
+    """Re-enqueues: requests sent back to the queue with a delay."""
+    acquires: int = 0
+    finished_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def starts(self) -> list[float]:
+        """Every request's start time."""
+        return [start for start, _ in self.spans]
+
+
+@dataclass
+class _Environment:
+    pacer: Pacer
+    ready: list[tuple[float, int]] = field(default_factory=list)  # (due time, message number), a heap
+    running: list[tuple[float, int, Lease]] = field(default_factory=list)  # (end time, message number, lease)
+
+
+def simulate_fleet(
+    pacers: Sequence[Pacer],
+    clock: FakeClock,
+    *,
+    messages: int,
+    key: str,
+    limits: PaceLimits,
+    latency_s: Callable[[int], float],
+    step_s: float = 0.1,
+    in_process_wait_s: float = 1.0,
+    max_rounds: int = 100_000,
+) -> FleetResult:
+    """Spread ``messages`` over the environments, all due at once, and run rounds until every one was delivered.
+
+    A request told to wait less than ``in_process_wait_s`` waits in its batch and is acquired again; a longer wait is
+    a re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does.
+    """
+    environments = [_Environment(pacer) for pacer in pacers]
+    for number in range(messages):
+        heapq.heappush(environments[number % len(environments)].ready, (clock.now, number))
+    result = FleetResult()
+    delivered: set[int] = set()
+    barrier = threading.Barrier(len(environments))
+
+    def round_of(environment: _Environment) -> None:
+        barrier.wait()  # every environment acts in the same instant of fake time
+        now = clock.now
+        still_running = []
+        for end, number, lease in environment.running:
+            if end <= now:
+                environment.pacer.release(lease, status=200)
+            else:
+                still_running.append((end, number, lease))
+        environment.running = still_running
+        due = []
+        while environment.ready and environment.ready[0][0] <= now:
+            due.append(heapq.heappop(environment.ready)[1])
+        if not due:
+            return
+        admission = environment.pacer.acquire(key, limits, count=len(due))
+        with result.lock:
+            result.acquires += 1
+        for number, lease in zip(due, admission.leases, strict=False):
+            start = now + lease.start_in_s
+            end = start + latency_s(number)
+            environment.running.append((end, number, lease))
+            with result.lock:
+                result.spans.append((start, end))
+                delivered.add(number)
+        for index, number in enumerate(due[admission.granted :]):
+            delay = admission.delay_for(index)
+            if delay < in_process_wait_s:
+                heapq.heappush(environment.ready, (now + delay, number))  # waited out in the batch, no re-enqueue
+                continue
+            with result.lock:
+                result.deferrals += 1
+            heapq.heappush(environment.ready, (now + math.ceil(delay), number))  # SQS DelaySeconds: whole seconds
+
+    with ThreadPoolExecutor(max_workers=len(environments)) as pool:
+        for _ in range(max_rounds):
+            list(pool.map(round_of, environments))
+            if len(delivered) == messages:
+                break
+            clock.advance(step_s)
+    result.finished_at = clock.now
+    for environment in environments:
+        for _, _, lease in environment.running:
+            environment.pacer.release(lease, status=200)
+    return result
