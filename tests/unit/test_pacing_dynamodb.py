@@ -44,6 +44,23 @@ def test_the_table_is_on_demand_encrypted_with_ttl_and_deleted_with_the_stack() 
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Delete", "Delete")
 
 
+def test_only_the_delivery_function_may_use_the_table_and_only_as_the_pacer_does() -> None:
+    delivery = resource("DeliveryFunction")["Properties"]
+    assert delivery["Environment"]["Variables"]["PACING_TABLE"] == {"Ref": "PacingTable"}
+    table_arn = {"Fn::GetAtt": ["PacingTable", "Arn"]}
+    for function, actions in (
+        ("DeliveryFunction", {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}),
+        ("HealthFunction", set()),
+    ):
+        statements = [
+            statement for policy in resource(function)["Properties"]["Policies"] for statement in policy["Statement"]
+        ]
+        granted = {
+            action for statement in statements if statement["Resource"] == table_arn for action in statement["Action"]
+        }
+        assert granted == actions
+
+
 def test_a_busy_key_stays_one_small_item_with_its_ttl(dynamodb: Any, table: str, clock: FakeClock) -> None:
     pacer = Pacer(DynamoDBPaceStore(table, client=dynamodb, clock=clock))
     limits = PaceLimits(rate_limit_per_s=50, max_in_flight=20)
