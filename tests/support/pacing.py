@@ -1,9 +1,9 @@
 """Pacing test support: what a receiver saw (peak requests in any window, peak concurrency) and a fleet simulation.
 
 The simulation drives several environments, each with its own Pacer and store client, in rounds of fake time: in a
-round every environment with due work acquires for all of it at once (threads released together), starts what it
-was granted at the start time it was given, and defers the rest by the delay it was told. The receiver log holds
-every request's start and end.
+round every environment that has finished its last batch acquires for its next one at once (threads released
+together), starts what it was granted at the start time it was given, and defers the rest by the delay it was told.
+The receiver log holds every request's start and end.
 """
 
 from __future__ import annotations
@@ -39,11 +39,45 @@ def peak_concurrency(spans: Sequence[tuple[float, float]]) -> int:
     return peak
 
 
+type Receiver = Callable[[float], tuple[int, float | None]]
+"""Answers a request started at the given time with a status and a Retry-After (seconds or None)."""
+
+
+def always_ok(start: float) -> tuple[int, float | None]:
+    """A receiver that takes everything."""
+    del start
+    return 200, None
+
+
+class TokenBucketReceiver:
+    """A receiver that allows ``rate`` requests/s with bursts of ``burst`` and answers 429 beyond (thread-safe)."""
+
+    def __init__(self, rate: float, burst: float, *, retry_after_s: float | None = None) -> None:
+        self.rate, self.burst, self.retry_after_s = rate, burst, retry_after_s
+        self._tokens, self._at = burst, float("-inf")
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def __call__(self, start: float) -> tuple[int, float | None]:
+        with self._lock:
+            if self._at != float("-inf"):
+                self._tokens = min(self.burst, self._tokens + max(0.0, start - self._at) * self.rate)
+            self._at = max(self._at, start)
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 200, None
+            self.refused += 1
+            return 429, self.retry_after_s
+
+
 @dataclass
 class FleetResult:
     """What the receiver saw and what the fleet did."""
 
     spans: list[tuple[float, float]] = field(default_factory=list)
+    """Every request the receiver saw (429s included): start and end."""
+    delivered: int = 0
+    """Messages the receiver accepted (a 2xx)."""
     deferrals: int = 0
     """Re-enqueues: requests sent back to the queue with a delay."""
     acquires: int = 0
@@ -60,7 +94,8 @@ class FleetResult:
 class _Environment:
     pacer: Pacer
     ready: list[tuple[float, int]] = field(default_factory=list)  # (due time, message number), a heap
-    running: list[tuple[float, int, Lease]] = field(default_factory=list)  # (end time, message number, lease)
+    running: list[tuple[float, int, Lease, int, float | None]] = field(default_factory=list)
+    """(end time, message number, lease, status, Retry-After) of the requests under way."""
 
 
 def simulate_fleet(
@@ -71,14 +106,21 @@ def simulate_fleet(
     key: str,
     limits: PaceLimits,
     latency_s: Callable[[int], float],
+    receiver: Receiver = always_ok,
+    batch_size: int = 10,
+    retry_s: float = 5.0,
     step_s: float = 0.1,
     in_process_wait_s: float = 1.0,
     max_rounds: int = 100_000,
 ) -> FleetResult:
     """Spread ``messages`` over the environments, all due at once, and run rounds until every one was delivered.
 
+    Like a Lambda environment, each one takes a batch of up to ``batch_size`` due messages, and the next batch only
+    once every request of the last one has ended.
+
     A request told to wait less than ``in_process_wait_s`` waits in its batch and is acquired again; a longer wait is
-    a re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does.
+    a re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does. A
+    message the receiver refuses is tried again ``retry_s`` later (or after its Retry-After, when longer).
     """
     environments = [_Environment(pacer) for pacer in pacers]
     for number in range(messages):
@@ -91,14 +133,21 @@ def simulate_fleet(
         barrier.wait()  # every environment acts in the same instant of fake time
         now = clock.now
         still_running = []
-        for end, number, lease in environment.running:
-            if end <= now:
-                environment.pacer.release(lease, status=200)
+        for end, number, lease, status, retry_after in environment.running:
+            if end > now:
+                still_running.append((end, number, lease, status, retry_after))
+                continue
+            environment.pacer.release(lease, status=status, retry_after_s=retry_after)
+            if status < 300:
+                with result.lock:
+                    delivered.add(number)
             else:
-                still_running.append((end, number, lease))
+                heapq.heappush(environment.ready, (end + max(retry_s, retry_after or 0.0), number))
         environment.running = still_running
+        if environment.running:
+            return  # the batch is not over
         due = []
-        while environment.ready and environment.ready[0][0] <= now:
+        while environment.ready and environment.ready[0][0] <= now and len(due) < batch_size:
             due.append(heapq.heappop(environment.ready)[1])
         if not due:
             return
@@ -108,10 +157,10 @@ def simulate_fleet(
         for number, lease in zip(due, admission.leases, strict=False):
             start = now + lease.start_in_s
             end = start + latency_s(number)
-            environment.running.append((end, number, lease))
+            status, retry_after = receiver(start)
+            environment.running.append((end, number, lease, status, retry_after))
             with result.lock:
                 result.spans.append((start, end))
-                delivered.add(number)
         for index, number in enumerate(due[admission.granted :]):
             delay = admission.delay_for(index)
             if delay < in_process_wait_s:
@@ -128,7 +177,5 @@ def simulate_fleet(
                 break
             clock.advance(step_s)
     result.finished_at = clock.now
-    for environment in environments:
-        for _, _, lease in environment.running:
-            environment.pacer.release(lease, status=200)
+    result.delivered = len(delivered)
     return result

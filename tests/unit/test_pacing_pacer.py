@@ -21,7 +21,7 @@ from hookline.pacing import (
     endpoint_key,
     origin_key,
 )
-from tests.support.pacing import peak_concurrency, peak_in_window, simulate_fleet
+from tests.support.pacing import TokenBucketReceiver, peak_concurrency, peak_in_window, simulate_fleet
 from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def test_one_environment_never_exceeds_the_rate_in_any_window(
         limits=PaceLimits(rate_limit_per_s=rate),
         latency_s=lambda number: 0.05,
     )
-    assert len(result.spans) == int(rate * 40)  # every message delivered, none twice
+    assert len(result.spans) == result.delivered == int(rate * 40)  # every message delivered, none twice
     for window in (1, 5, 10):
         allowed = window * rate + PacerConfig().burst_s * rate + 1
         assert peak_in_window(result.starts, window) <= allowed
@@ -343,7 +343,28 @@ def test_four_environments_share_one_rate_and_one_in_flight_limit(store: MemoryP
         limits=PaceLimits(rate_limit_per_s=5, max_in_flight=2),
         latency_s=lambda number: 0.3 if number % 3 else 0.05,
     )
-    assert len(result.spans) == 200
+    assert len(result.spans) == result.delivered == 200
     assert peak_in_window(result.starts, 5) <= 1.2 * 5 * 5
     assert peak_concurrency(result.spans) <= 2
     assert result.finished_at - 1_800_000_000.0 <= 200 / 5 * 1.25  # the limit is also used, not just respected
+
+
+@pytest.mark.parametrize("limits", [PaceLimits(), PaceLimits(rate_limit_per_s=40)], ids=["unlimited", "limit-too-high"])
+def test_aimd_finds_a_receivers_own_limit_from_its_429s(
+    store: MemoryPaceStore, clock: FakeClock, limits: PaceLimits
+) -> None:
+    receiver = TokenBucketReceiver(rate=20, burst=20)  # takes 20/s, answers 429 beyond, no Retry-After
+    result = simulate_fleet(
+        [Pacer(store) for _ in range(4)],
+        clock,
+        messages=600,
+        key=origin_key("https://hooks.example"),
+        limits=limits,
+        latency_s=lambda number: 0.1,
+        receiver=receiver,
+    )
+    assert result.delivered == 600
+    assert receiver.refused <= 0.12 * len(result.spans)  # 429s are the exception, not the way it runs
+    assert result.finished_at - 1_800_000_000.0 <= 600 / 20 * 1.3  # and the receiver's capacity is used
+    if limits.rate_limit_per_s is not None:
+        assert peak_in_window(result.starts, 5) <= 1.2 * limits.rate_limit_per_s * 5
