@@ -18,7 +18,7 @@ from hookline.pacing import PaceLimits, Pacer, endpoint_key, origin_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
 from tests.support.aws import REGION
 from tests.support.breaker import serial_moto_server
-from tests.support.pacing import peak_concurrency, peak_in_window, simulate_fleet
+from tests.support.pacing import Scenario, peak_concurrency, peak_in_window, simulate_fleet
 from tests.support.template import create_table
 from tests.support.timefakes import FakeClock
 
@@ -61,10 +61,12 @@ def test_a_burst_of_500_at_five_per_second_never_exceeds_the_limit_in_any_window
     result = simulate_fleet(
         pacers,
         clock,
-        messages=500,
-        key=endpoint_key("burst"),
-        limits=PaceLimits(rate_limit_per_s=5),
-        latency_s=lambda number: 0.05,
+        Scenario(
+            messages=500,
+            key_of=lambda number: endpoint_key("burst"),
+            limits=PaceLimits(rate_limit_per_s=5),
+            latency_s=lambda number: 0.05,
+        ),
     )
     assert len(result.spans) == result.delivered == 500  # nothing dropped, nothing twice
     assert peak_in_window(result.starts, 5) <= 1.2 * 5 * 5
@@ -82,10 +84,12 @@ def test_rate_and_in_flight_limits_hold_together(
     result = simulate_fleet(
         pacers,
         clock,
-        messages=60,
-        key=endpoint_key("slow"),
-        limits=PaceLimits(rate_limit_per_s=10, max_in_flight=3),
-        latency_s=lambda number: 0.6 if number % 4 else 0.1,
+        Scenario(
+            messages=60,
+            key_of=lambda number: endpoint_key("slow"),
+            limits=PaceLimits(rate_limit_per_s=10, max_in_flight=3),
+            latency_s=lambda number: 0.6 if number % 4 else 0.1,
+        ),
     )
     assert len(result.spans) == result.delivered == 60
     assert peak_concurrency(result.spans) <= 3

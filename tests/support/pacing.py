@@ -90,6 +90,22 @@ class FleetResult:
         return [start for start, _ in self.spans]
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """The traffic: ``messages`` numbered from 0, each to ``key_of(number)``, arriving ``arrival_s(number)`` after the
+    start, taking ``latency_s(number)``; every key has ``limits``; ``receiver`` answers."""
+
+    messages: int
+    key_of: Callable[[int], str]
+    limits: PaceLimits
+    latency_s: Callable[[int], float]
+    receiver: Receiver = always_ok
+    arrival_s: Callable[[int], float] = lambda number: 0.0
+    batch_size: int = 10
+    retry_s: float = 5.0
+    """A message the receiver refused is tried again this much later (or after its Retry-After, when longer)."""
+
+
 @dataclass
 class _Environment:
     pacer: Pacer
@@ -101,37 +117,29 @@ class _Environment:
 def simulate_fleet(
     pacers: Sequence[Pacer],
     clock: FakeClock,
+    scenario: Scenario,
     *,
-    messages: int,
-    key: str,
-    limits: PaceLimits,
-    latency_s: Callable[[int], float],
-    receiver: Receiver = always_ok,
-    batch_size: int = 10,
-    retry_s: float = 5.0,
     step_s: float = 0.1,
     in_process_wait_s: float = 1.0,
     max_rounds: int = 100_000,
 ) -> FleetResult:
-    """Spread ``messages`` over the environments, all due at once, and run rounds until every one was delivered.
+    """Spread the scenario's messages over the environments and run rounds until every one was delivered.
 
-    Like a Lambda environment, each one takes a batch of up to ``batch_size`` due messages, and the next batch only
-    once every request of the last one has ended.
-
-    A request told to wait less than ``in_process_wait_s`` waits in its batch and is acquired again; a longer wait is
-    a re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does. A
-    message the receiver refuses is tried again ``retry_s`` later (or after its Retry-After, when longer).
+    Like a Lambda environment, each one takes a batch of up to ``batch_size`` due messages, prefetches their keys,
+    acquires for each key, and takes the next batch only once every request of the last one has ended. A request
+    told to wait less than ``in_process_wait_s`` waits in its batch and is acquired again; a longer wait is a
+    re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does.
     """
     environments = [_Environment(pacer) for pacer in pacers]
-    for number in range(messages):
-        heapq.heappush(environments[number % len(environments)].ready, (clock.now, number))
+    start = clock.now
+    for number in range(scenario.messages):
+        heapq.heappush(environments[number % len(environments)].ready, (start + scenario.arrival_s(number), number))
     result = FleetResult()
     delivered: set[int] = set()
     barrier = threading.Barrier(len(environments))
 
-    def round_of(environment: _Environment) -> None:
-        barrier.wait()  # every environment acts in the same instant of fake time
-        now = clock.now
+    def finish(environment: _Environment, now: float) -> bool:
+        """Release what ended; True when the environment's batch is over."""
         still_running = []
         for end, number, lease, status, retry_after in environment.running:
             if end > now:
@@ -142,26 +150,22 @@ def simulate_fleet(
                 with result.lock:
                     delivered.add(number)
             else:
-                heapq.heappush(environment.ready, (end + max(retry_s, retry_after or 0.0), number))
+                heapq.heappush(environment.ready, (end + max(scenario.retry_s, retry_after or 0.0), number))
         environment.running = still_running
-        if environment.running:
-            return  # the batch is not over
-        due = []
-        while environment.ready and environment.ready[0][0] <= now and len(due) < batch_size:
-            due.append(heapq.heappop(environment.ready)[1])
-        if not due:
-            return
-        admission = environment.pacer.acquire(key, limits, count=len(due))
+        return not still_running
+
+    def send(environment: _Environment, key: str, numbers: list[int], now: float) -> None:
+        admission = environment.pacer.acquire(key, scenario.limits, count=len(numbers))
         with result.lock:
             result.acquires += 1
-        for number, lease in zip(due, admission.leases, strict=False):
-            start = now + lease.start_in_s
-            end = start + latency_s(number)
-            status, retry_after = receiver(start)
+        for number, lease in zip(numbers, admission.leases, strict=False):
+            begin = now + lease.start_in_s
+            end = begin + scenario.latency_s(number)
+            status, retry_after = scenario.receiver(begin)
             environment.running.append((end, number, lease, status, retry_after))
             with result.lock:
-                result.spans.append((start, end))
-        for index, number in enumerate(due[admission.granted :]):
+                result.spans.append((begin, end))
+        for index, number in enumerate(numbers[admission.granted :]):
             delay = admission.delay_for(index)
             if delay < in_process_wait_s:
                 heapq.heappush(environment.ready, (now + delay, number))  # waited out in the batch, no re-enqueue
@@ -170,10 +174,26 @@ def simulate_fleet(
                 result.deferrals += 1
             heapq.heappush(environment.ready, (now + math.ceil(delay), number))  # SQS DelaySeconds: whole seconds
 
+    def round_of(environment: _Environment) -> None:
+        barrier.wait()  # every environment acts in the same instant of fake time
+        now = clock.now
+        if not finish(environment, now):
+            return  # the batch is not over
+        by_key: dict[str, list[int]] = {}
+        for _ in range(scenario.batch_size):
+            if not environment.ready or environment.ready[0][0] > now:
+                break
+            number = heapq.heappop(environment.ready)[1]
+            by_key.setdefault(scenario.key_of(number), []).append(number)
+        if by_key:
+            environment.pacer.prefetch(by_key)
+        for key, numbers in by_key.items():
+            send(environment, key, numbers, now)
+
     with ThreadPoolExecutor(max_workers=len(environments)) as pool:
         for _ in range(max_rounds):
             list(pool.map(round_of, environments))
-            if len(delivered) == messages:
+            if len(delivered) == scenario.messages:
                 break
             clock.advance(step_s)
     result.finished_at = clock.now

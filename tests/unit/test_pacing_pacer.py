@@ -21,7 +21,7 @@ from hookline.pacing import (
     endpoint_key,
     origin_key,
 )
-from tests.support.pacing import TokenBucketReceiver, peak_concurrency, peak_in_window, simulate_fleet
+from tests.support.pacing import Scenario, TokenBucketReceiver, peak_concurrency, peak_in_window, simulate_fleet
 from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
@@ -97,10 +97,12 @@ def test_one_environment_never_exceeds_the_rate_in_any_window(
     result = simulate_fleet(
         [Pacer(store)],
         clock,
-        messages=int(rate * 40),
-        key=KEY,
-        limits=PaceLimits(rate_limit_per_s=rate),
-        latency_s=lambda number: 0.05,
+        Scenario(
+            messages=int(rate * 40),
+            key_of=lambda number: KEY,
+            limits=PaceLimits(rate_limit_per_s=rate),
+            latency_s=lambda number: 0.05,
+        ),
     )
     assert len(result.spans) == result.delivered == int(rate * 40)  # every message delivered, none twice
     for window in (1, 5, 10):
@@ -140,7 +142,9 @@ def test_slot_wait_follows_the_latency_seen(store: MemoryPaceStore, clock: FakeC
         pacer.release(lease, status=200)
     pacer.acquire(KEY, limits, count=2)
     denied = pacer.acquire(KEY, limits, count=3)
-    assert denied.delays == pytest.approx((2.0, 2.0, 4.0))  # two waves of two slots, 2 s each
+    # Requests take 2 s, longer than the start delay allowed: the waiters are booked after the first wave ends,
+    # a slot gap (latency / slots) and a quarter apart.
+    assert denied.delays == pytest.approx((2.0, 3.25, 4.5))
 
 
 def test_a_crashed_holders_slots_come_back_after_the_lease(store: MemoryPaceStore, clock: FakeClock) -> None:
@@ -338,10 +342,12 @@ def test_four_environments_share_one_rate_and_one_in_flight_limit(store: MemoryP
     result = simulate_fleet(
         [Pacer(store) for _ in range(4)],
         clock,
-        messages=200,
-        key=KEY,
-        limits=PaceLimits(rate_limit_per_s=5, max_in_flight=2),
-        latency_s=lambda number: 0.3 if number % 3 else 0.05,
+        Scenario(
+            messages=200,
+            key_of=lambda number: KEY,
+            limits=PaceLimits(rate_limit_per_s=5, max_in_flight=2),
+            latency_s=lambda number: 0.3 if number % 3 else 0.05,
+        ),
     )
     assert len(result.spans) == result.delivered == 200
     assert peak_in_window(result.starts, 5) <= 1.2 * 5 * 5
@@ -357,11 +363,13 @@ def test_aimd_finds_a_receivers_own_limit_from_its_429s(
     result = simulate_fleet(
         [Pacer(store) for _ in range(4)],
         clock,
-        messages=600,
-        key=origin_key("https://hooks.example"),
-        limits=limits,
-        latency_s=lambda number: 0.1,
-        receiver=receiver,
+        Scenario(
+            messages=600,
+            key_of=lambda number: origin_key("https://hooks.example"),
+            limits=limits,
+            latency_s=lambda number: 0.1,
+            receiver=receiver,
+        ),
     )
     assert result.delivered == 600
     assert receiver.refused <= 0.12 * len(result.spans)  # 429s are the exception, not the way it runs

@@ -56,12 +56,12 @@ def test_rate_is_the_limit_until_a_throttle_and_climbs_back_in_a_straight_line()
 
 
 def test_an_unlimited_key_with_no_throttle_is_not_paced() -> None:
-    plan = plan_take(PaceRecord("k"), PaceLimits(), 100, NOW, CONFIG)
+    plan = plan_take(PaceRecord("k"), PaceLimits(), 100, NOW, CONFIG, latency_s=0.25)
     assert (plan.paced, plan.granted, plan.take) == (False, 100, None)
 
 
 def test_one_take_grants_the_burst_plus_what_starts_within_the_delay_allowed() -> None:
-    plan = plan_take(PaceRecord("k"), PaceLimits(rate_limit_per_s=5), 100, NOW, CONFIG)
+    plan = plan_take(PaceRecord("k"), PaceLimits(rate_limit_per_s=5), 100, NOW, CONFIG, latency_s=0.25)
     assert plan.granted == 6  # 1 at once + 5 more, 0.2 s apart, within max_start_delay_s = 1 s
     assert plan.take is not None
     assert plan.take.tat is not None
@@ -74,13 +74,13 @@ def test_one_take_grants_the_burst_plus_what_starts_within_the_delay_allowed() -
 
 def test_a_clock_ahead_of_now_grants_only_what_still_starts_in_time() -> None:
     record = PaceRecord("k", tat=NOW + 0.5)
-    plan = plan_take(record, PaceLimits(rate_limit_per_s=5), 10, NOW, CONFIG)
+    plan = plan_take(record, PaceLimits(rate_limit_per_s=5), 10, NOW, CONFIG, latency_s=0.25)
     assert plan.granted == 3  # starts at +0.5, +0.7, +0.9
     assert plan.take is not None
     assert plan.take.tat is not None
     assert not plan.take.tat.behind
     assert plan.take.tat.at_most == pytest.approx(NOW + 1.0 - 2 * 0.2)
-    nothing = plan_take(PaceRecord("k", tat=NOW + 1.5), PaceLimits(rate_limit_per_s=5), 10, NOW, CONFIG)
+    nothing = plan_take(PaceRecord("k", tat=NOW + 1.5), PaceLimits(rate_limit_per_s=5), 10, NOW, CONFIG, latency_s=0.25)
     assert nothing.granted == 0
     assert nothing.take is not None
     assert nothing.take.tat is None
@@ -92,19 +92,32 @@ def test_slots_limit_the_grant_and_expired_buckets_are_reaped() -> None:
     old = bucket - 60  # granted a minute ago: every lease of it has expired (lease 45 s + bucket 5 s)
     record = PaceRecord("k", in_flight=4, slots={bucket: 2, old: 2})
     assert expired_slots(record, NOW, CONFIG) == {old: 2}
-    plan = plan_take(record, PaceLimits(max_in_flight=3), 5, NOW, CONFIG)
-    assert (plan.granted, plan.slot_denied) == (1, 4)
+    plan = plan_take(record, PaceLimits(max_in_flight=3), 5, NOW, CONFIG, latency_s=0.25)
+    assert (plan.granted, plan.slots_full, plan.soon) == (1, True, 4)  # four waves of 0.25 s fit in 1 s
     assert plan.take is not None
     assert plan.take.slots is not None
     assert plan.take.slots.reap == {old: 2}
     assert plan.take.slots.at_most == 3 - 1 + 2
-    full = plan_take(PaceRecord("k", in_flight=3, slots={bucket: 3}), PaceLimits(max_in_flight=3), 5, NOW, CONFIG)
-    assert (full.granted, full.slot_denied, full.take) == (0, 5, None)
+    full = plan_take(
+        PaceRecord("k", in_flight=3, slots={bucket: 3}), PaceLimits(max_in_flight=3), 5, NOW, CONFIG, latency_s=0.25
+    )
+    assert (full.granted, full.soon, full.take) == (0, 5, None)
+
+
+def test_slot_waiters_beyond_the_start_delay_are_booked_a_slot_gap_apart() -> None:
+    full = PaceRecord("k", in_flight=2, slots={int(NOW): 2})
+    plan = plan_take(full, PaceLimits(max_in_flight=2), 7, NOW, CONFIG, latency_s=0.4)
+    assert (plan.granted, plan.soon) == (0, 4)  # two waves of two slots end within 1 s: waited in-process
+    assert plan.take is not None
+    assert plan.take.due is not None
+    assert plan.take.due.base == pytest.approx(NOW + 3 * 0.4)  # after the third wave
+    assert plan.take.due.add_s == pytest.approx(3 * 0.4 / 2 * 1.25)  # a quarter more than a slot frees up
+    assert plan_take(full, PaceLimits(max_in_flight=2), 7, NOW, CONFIG, latency_s=2.0).soon == 0
 
 
 def test_a_retry_after_hold_grants_nothing() -> None:
     record = PaceRecord("k", throttle=Throttle(rate_per_s=2, since=NOW, until=NOW + 90, not_before=NOW + 30))
-    plan = plan_take(record, PaceLimits(rate_limit_per_s=5), 3, NOW + 1, CONFIG)
+    plan = plan_take(record, PaceLimits(rate_limit_per_s=5), 3, NOW + 1, CONFIG, latency_s=0.25)
     assert (plan.granted, plan.take, plan.hold_until) == (0, None, NOW + 30)
 
 

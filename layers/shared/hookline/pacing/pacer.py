@@ -37,6 +37,8 @@ _TOO_MANY = 429
 _NO_LIMITS = PaceLimits()
 _LATENCY_WEIGHT = 0.2
 """Weight of the newest request in the running average of a key's latency."""
+_MIN_LATENCY_S = 0.001
+"""Floor of the latency estimate (an answer measured as instant must not make waves of zero length)."""
 
 
 @dataclass(frozen=True)
@@ -218,10 +220,10 @@ class Pacer:
             record, answered = self._read(state, key, now), True
         record = record or PaceRecord(key)
         for _ in range(self.config.max_races + 1):
-            plan = plan_take(record, limits, count, now, self.config)
+            plan = plan_take(record, limits, count, now, self.config, latency_s=self._latency(state, record))
             if not plan.paced:
                 return self._unpaced(state, key, count, now)
-            if plan.slot_denied and not answered:
+            if plan.slots_full and not answered:
                 # The cached count of slots may predate releases by other environments: look once more.
                 record, answered = self._read(state, key, now, consistent=True), True
                 continue
@@ -253,27 +255,31 @@ class Pacer:
         self._note_grants(state, now, plan.granted)
         return Admission(key, count, leases, self._delays(state, plan, record, now), paced=True)
 
-    def _delays(self, state: _KeyState, plan: Plan, record: PaceRecord, now: float) -> tuple[float, ...]:
-        """How long each request not granted waits: slot waiters for a wave of requests to end, rate waiters for their
-        booking on the ``due`` clock, everyone for a Retry-After hold."""
-        period = plan.period_s or 0.0
+    @staticmethod
+    def _delays(state: _KeyState, plan: Plan, record: PaceRecord, now: float) -> tuple[float, ...]:
+        """How long each request not granted waits: a wave of requests to end (in-process), its booking on the
+        ``due`` clock, or the Retry-After hold."""
+        denied = plan.requested - plan.granted
+        gap = plan.booking_s
         if plan.hold_until is not None:
-            held = plan.hold_until - now
-            return tuple(held + index * period for index in range(plan.requested))
-        # A slot frees up when a request ends: the j-th slot waiter waits for the (j // slots + 1)-th wave of them.
-        latency, slots = self._latency(state, record), state.limits.max_in_flight or 1
-        delays = [latency * (1 + index // slots) for index in range(plan.slot_denied)]
-        booked = plan.requested - plan.granted - plan.slot_denied
-        take = plan.take
-        if booked and take is not None and take.due is not None and record.due is not None:
-            # The record after our step: our bookings are the last ``booked`` periods before its clock.
-            first = record.due - booked * period - now
-            delays += [max(0.0, first + index * period) for index in range(booked)]
-        return tuple(delays)
+            first = plan.hold_until - now
+            return tuple(max(0.0, first + index * gap) for index in range(denied))
+        slots = state.limits.max_in_flight or 1
+        delays = [plan.wave_s * (1 + index // slots) for index in range(plan.soon)]
+        booked = denied - plan.soon
+        if not booked:
+            return tuple(delays)
+        if plan.take is not None and plan.take.due is not None and record.due is not None:
+            # The record after our step: our bookings are the last ``booked`` gaps before its clock.
+            first = max(0.0, record.due - booked * gap - now)
+        else:
+            first = plan.wave_s  # not reached by the plans of policy.plan_take; a short wait, never none
+        return (*delays, *(first + index * gap for index in range(booked)))
 
     def _latency(self, state: _KeyState, record: PaceRecord) -> float:
         """This environment's latency to the key, else the fleet's, else the default."""
-        return state.latency_s or record.latency_s or self.config.default_latency_s
+        latency = state.latency_s or record.latency_s or self.config.default_latency_s
+        return max(latency, _MIN_LATENCY_S)
 
     def _unpaced(self, state: _KeyState, key: str, count: int, now: float) -> Admission:
         self._note_grants(state, now, count)

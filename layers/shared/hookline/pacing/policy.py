@@ -27,6 +27,8 @@ __all__ = ["Plan", "bucket_of", "burst_size", "current_rate", "expired_slots", "
 
 _EPSILON = 1e-6
 """Slack on clock comparisons: DynamoDB keeps numbers as decimals, the pacer computes in binary floats."""
+_SLOT_MARGIN = 1.25
+"""Slot waiters are booked a quarter further apart than slots free up, so that one back on time finds its slot."""
 
 
 def burst_size(rate: float, config: PacerConfig) -> int:
@@ -66,9 +68,16 @@ class Plan:
     period_s: float | None = None
     """1 / pace, when the rate is paced."""
     tolerance_s: float = 0.0
-    slot_denied: int = 0
-    """Of the requests not granted, the first ``slot_denied`` lacked only an in-flight slot; the others lack a rate
-    token, or a Retry-After holds the key."""
+    soon: int = 0
+    """Of the requests not granted, the first ``soon`` wait in-process for a wave of requests to end (within
+    ``max_start_delay_s``); the others are booked on the ``due`` clock, ``booking_s`` apart."""
+    wave_s: float = 0.0
+    """How long a request to the key takes: each wave of ``max_in_flight`` slot waiters waits this much more."""
+    booking_s: float = 0.0
+    """Gap between bookings: the key's capacity gap (1 / pace, or latency / slots with a margin, whichever is
+    longer)."""
+    slots_full: bool = False
+    """Fewer granted than the rate allowed because every in-flight slot was taken."""
     hold_until: float | None = None
     """A Retry-After holds the key until then: nothing granted."""
 
@@ -117,32 +126,43 @@ def _slot_step(record: PaceRecord, slots: int, wanted: int, now: float, config: 
     return SlotStep(count=granted, bucket=bucket_of(now, config), at_most=slots - granted + reaped, reap=reap)
 
 
-def plan_take(record: PaceRecord, limits: PaceLimits, count: int, now: float, config: PacerConfig) -> Plan:
-    """Up to ``count`` requests for the key, as the record read says; the take's conditions check it still holds."""
+def plan_take(
+    record: PaceRecord, limits: PaceLimits, count: int, now: float, config: PacerConfig, *, latency_s: float
+) -> Plan:
+    """Up to ``count`` requests for the key, as the record read says; the take's conditions check it still holds.
+
+    ``latency_s`` is how long a request to the key takes lately: with ``max_in_flight``, a slot frees up about every
+    ``latency_s / max_in_flight`` seconds.
+    """
     throttle = record.throttle
     rate = current_rate(limits, throttle, now, config)
     period = 1.0 / rate if rate is not None else None
+    slots = limits.max_in_flight
+    booking = max(period or 0.0, latency_s / slots * _SLOT_MARGIN if slots is not None else 0.0)
     if throttle is not None and throttle.holds(now):
-        return Plan(requested=count, granted=0, period_s=period, hold_until=throttle.not_before)
-    if rate is None and limits.max_in_flight is None:
+        return Plan(requested=count, granted=0, period_s=period, booking_s=booking, hold_until=throttle.not_before)
+    if rate is None and slots is None:
         return Plan(requested=count, granted=count, paced=False)
     view = _RateView.of(record, rate, now, config) if rate is not None else None
     in_time = view.room(count, now, config) if view is not None else count
     granted, slot_step = in_time, None
-    if limits.max_in_flight is not None:
-        slot_step = _slot_step(record, limits.max_in_flight, in_time, now, config)
+    if slots is not None:
+        slot_step = _slot_step(record, slots, in_time, now, config)
         granted = slot_step.count if slot_step is not None else 0
-    tat_step = due_step = None
-    if view is not None:
-        tat_step = view.tat_step(granted, now, config) if granted else None
-        if in_time < count:
-            # Requests that lack a rate token are booked one period apart after those that got one (or lacked only
-            # a slot), so that they come back spread out, about when their turn comes. Only these are booked: a
-            # booking is never taken back, and one made for a request that merely met a busy slot would push every
-            # later booking back while capacity sits idle.
-            next_free = view.next_free(in_time, now)
-            behind = record.due is None or record.due <= next_free
-            due_step = ClockStep(base=next_free, add_s=(count - in_time) * view.period, behind=behind)
+    tat_step = view.tat_step(granted, now, config) if view is not None and granted else None
+    # Slot waiters whose wave of requests ends within the start delay allowed wait for it in-process; the others,
+    # and requests lacking a rate token, are booked one capacity gap apart on the ``due`` clock, after the next free
+    # start, so that they come back spread out about when their turn comes (each deferred about once). Booking a
+    # short slot wait instead would push every later booking back whenever a request back on time met a busy slot.
+    waves = math.floor((config.max_start_delay_s + _EPSILON) / latency_s) if slots is not None else 0
+    soon = min(in_time - granted, (slots or 0) * waves)
+    due_step = None
+    if granted + soon < count:
+        next_free = view.next_free(granted + soon, now) if view is not None else now
+        if slots is not None and granted < in_time:
+            next_free = max(next_free, now + latency_s * (waves + 1))
+        behind = record.due is None or record.due <= next_free
+        due_step = ClockStep(base=next_free, add_s=(count - granted - soon) * booking, behind=behind)
     steps = tat_step or due_step or slot_step
     return Plan(
         requested=count,
@@ -150,7 +170,10 @@ def plan_take(record: PaceRecord, limits: PaceLimits, count: int, now: float, co
         take=Take(throttle, tat_step, due_step, slot_step) if steps else None,
         period_s=period,
         tolerance_s=view.tolerance if view is not None else 0.0,
-        slot_denied=in_time - granted,
+        soon=soon,
+        wave_s=latency_s,
+        booking_s=booking,
+        slots_full=granted < in_time,
     )
 
 
