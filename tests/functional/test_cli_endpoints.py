@@ -105,8 +105,9 @@ def test_show_json_has_stable_keys_and_redacts_header_values(cli: CliHarness, ep
 
     assert set(data) == {
         "name", "url", "fallback_urls", "secret_id", "enabled", "disabled_reason", "scheme", "timeout_s",
-        "headers", "event_types", "health_check", "health",
+        "headers", "event_types", "rate_limit_per_s", "max_in_flight", "health_check", "health",
     }  # fmt: skip
+    assert (data["rate_limit_per_s"], data["max_in_flight"]) == (None, None)
     assert data["headers"] == {"Auth": "<redacted>"}
     assert "t0ken" not in json.dumps(data)
     assert data["health"]["state"] == "unknown"
@@ -135,7 +136,14 @@ def test_list_enable_disable_remove(cli: CliHarness, ep: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["show", "ghost"], ["enable", "ghost"], ["disable", "ghost"], ["remove", "ghost"], ["rotate-secret", "ghost"]],
+    [
+        ["show", "ghost"],
+        ["enable", "ghost"],
+        ["disable", "ghost"],
+        ["remove", "ghost"],
+        ["rotate-secret", "ghost"],
+        ["set", "ghost", "--rate-limit", "1"],
+    ],
 )
 def test_unknown_endpoint_is_bad_input(cli: CliHarness, command: list[str]) -> None:
     result = cli.invoke("endpoints", *command)
@@ -310,3 +318,53 @@ def test_a_failed_registration_does_not_leave_a_generated_secret(cli: CliHarness
     assert "whsec_" not in result.stdout + result.stderr
     secrets = cli.aws("secretsmanager").list_secrets()["SecretList"]
     assert f"hookline/{ep}" not in [item["Name"] for item in secrets]
+
+
+def test_set_and_clear_flow_control_limits(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    result = cli.invoke("endpoints", "set", ep, "--rate-limit", "0.5", "--max-in-flight", "4")
+
+    assert result.exit_code == 0, result.stderr
+    assert "rate limit 0.5/s, max in flight 4" in result.stdout
+    stored = _registry(cli).require(ep)
+    assert (stored.rate_limit_per_s, stored.max_in_flight) == (0.5, 4)
+    shown = cli.json("endpoints", "show", ep)
+    assert (shown["rate_limit_per_s"], shown["max_in_flight"]) == (0.5, 4)
+    listed = [item for item in cli.json("endpoints", "list") if item["name"] == ep]
+    assert (listed[0]["rate_limit_per_s"], listed[0]["max_in_flight"]) == (0.5, 4)
+    table = cli.invoke("endpoints", "list").stdout
+    assert "0.5/s, 4 in flight" in table
+    assert "0.5/s" in cli.invoke("endpoints", "show", ep).stdout
+
+    data = cli.json("endpoints", "set", ep, "--clear-rate-limit")
+
+    assert (data["rate_limit_per_s"], data["max_in_flight"]) == (None, 4)
+    raw = cli.aws("dynamodb").get_item(TableName=cli.stack.endpoints_table, Key={"name": {"S": ep}})["Item"]
+    assert "rate_limit_per_s" not in raw
+    cli.invoke("endpoints", "set", ep, "--clear-max-in-flight", "--rate-limit", "20")
+    stored = _registry(cli).require(ep)
+    assert (stored.rate_limit_per_s, stored.max_in_flight) == (20.0, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-limit", "5", "--clear-rate-limit"], "--rate-limit or --clear-rate-limit, not both"),
+        (["--max-in-flight", "2", "--clear-max-in-flight"], "--max-in-flight or --clear-max-in-flight, not both"),
+        (["--rate-limit", "0"], "--rate-limit must be"),
+        (["--rate-limit", "-2"], "--rate-limit must be"),
+        (["--rate-limit", "inf"], "--rate-limit must be"),
+        (["--max-in-flight", "0"], "--max-in-flight must be at least 1"),
+        ([], "nothing to set"),
+    ],
+)
+def test_set_rejects_bad_input_with_exit_2(cli: CliHarness, ep: str, args: list[str], message: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    cli.invoke("endpoints", "set", ep, "--rate-limit", "3")
+
+    result = cli.invoke("endpoints", "set", ep, *args)
+
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert _registry(cli).require(ep).rate_limit_per_s == 3.0

@@ -171,3 +171,86 @@ def test_listing_skips_broken_items_and_reports_them(registry: EndpointRegistry,
 def test_get_integration_health(registry: EndpointRegistry) -> None:
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     assert registry.get_integration_health("acme").state == "unknown"
+
+
+def test_flow_control_fields_round_trip_and_are_absent_by_default(registry: EndpointRegistry, dynamodb: Any) -> None:
+    plain = Endpoint(name="plain", url="https://a.example/", secret_id="s")
+    paced = Endpoint(name="paced", url="https://a.example/", secret_id="s", rate_limit_per_s=0.5, max_in_flight=3)
+    registry.register(plain)
+    registry.register(paced)
+
+    assert (plain.rate_limit_per_s, plain.max_in_flight) == (None, None)
+    assert "rate_limit_per_s" not in endpoint_to_item(plain)
+    assert "max_in_flight" not in endpoint_to_item(plain)
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "paced"}})["Item"]
+    assert (raw["rate_limit_per_s"], raw["max_in_flight"]) == ({"N": "0.5"}, {"N": "3"})
+    assert registry.require("paced") == paced
+    assert registry.require("plain") == plain
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"rate_limit_per_s": {"N": "0.25"}}, (0.25, None)),
+        ({"rate_limit_per_s": {"N": "100"}}, (100.0, None)),
+        ({"max_in_flight": {"N": "1"}}, (None, 1)),
+        ({"max_in_flight": {"N": "50.0"}}, (None, 50)),
+    ],
+)
+def test_flow_control_fields_written_by_other_tools(extra: dict[str, Any], expected: tuple[Any, Any]) -> None:
+    endpoint = endpoint_from_item(_raw_item(**extra))
+    assert (endpoint.rate_limit_per_s, endpoint.max_in_flight) == expected
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rate_limit_per_s": {"N": "0"}},
+        {"rate_limit_per_s": {"N": "-1"}},
+        {"rate_limit_per_s": {"S": "5"}},
+        {"rate_limit_per_s": {"BOOL": True}},
+        {"max_in_flight": {"N": "0"}},
+        {"max_in_flight": {"N": "2.5"}},
+        {"max_in_flight": {"S": "3"}},
+        {"max_in_flight": {"BOOL": True}},
+    ],
+)
+def test_flow_control_fields_that_break_the_contract_are_rejected(extra: dict[str, Any]) -> None:
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(_raw_item(**extra))
+
+
+@pytest.mark.parametrize(
+    "changes", [{"rate_limit_per_s": 0.0}, {"rate_limit_per_s": float("nan")}, {"max_in_flight": 0}]
+)
+def test_update_refuses_invalid_flow_control_values(registry: EndpointRegistry, changes: dict[str, Any]) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    with pytest.raises(RegistryItemError):
+        registry.update("acme", **changes)
+    assert registry.require("acme", fresh=True).rate_limit_per_s is None
+
+
+def test_update_with_none_removes_the_attribute(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    registry.update("acme", rate_limit_per_s=2.5, max_in_flight=4)
+    assert registry.require("acme", fresh=True).rate_limit_per_s == 2.5
+
+    updated = registry.update("acme", rate_limit_per_s=None, url="https://b.example/")
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "rate_limit_per_s" not in raw
+    assert raw["max_in_flight"] == {"N": "4"}
+    assert raw["url"] == {"S": "https://b.example/"}
+    assert registry.require("acme", fresh=True) == updated
+    assert (updated.rate_limit_per_s, updated.max_in_flight) == (None, 4)
+
+    registry.update("acme", max_in_flight=None)
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "max_in_flight" not in raw
+
+
+def test_update_refuses_unknown_and_health_state_fields(registry: EndpointRegistry) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    with pytest.raises(RegistryItemError, match="cannot update enabled, status"):
+        registry.update("acme", enabled=False, status=None)

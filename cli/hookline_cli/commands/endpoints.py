@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -72,6 +73,8 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "timeout_s": endpoint.timeout_s,
         "headers": dict.fromkeys(sorted(endpoint.headers), _REDACTED),
         "event_types": list(endpoint.event_types),
+        "rate_limit_per_s": endpoint.rate_limit_per_s,
+        "max_in_flight": endpoint.max_in_flight,
         "health_check": {
             "url": check.url,
             "method": check.method,
@@ -91,6 +94,18 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
             "last_error": status.last_error,
         },
     }
+
+
+def _rate_text(rate: float | None) -> str | None:
+    return None if rate is None else f"{rate:g}/s"
+
+
+def _limits_text(endpoint: Endpoint) -> str | None:
+    """The flow-control limits in a few characters for the list table (None = no limits)."""
+    parts = [_rate_text(endpoint.rate_limit_per_s)]
+    if endpoint.max_in_flight is not None:
+        parts.append(f"{endpoint.max_in_flight} in flight")
+    return ", ".join(part for part in parts if part) or None
 
 
 def require_endpoint(registry: EndpointRegistry, name: str) -> Endpoint:
@@ -278,11 +293,13 @@ def list_(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
                 len(endpoint.fallback_urls) or None,
                 endpoint.scheme,
                 ", ".join(endpoint.event_types) or "all",
+                _limits_text(endpoint),
                 endpoint.status.state,
             )
             for endpoint in endpoints
         ]
-        console.print(table("Endpoints", ["name", "status", "url", "fallbacks", "scheme", "events", "health"], rows))
+        columns = ["name", "status", "url", "fallbacks", "scheme", "events", "limits", "health"]
+        console.print(table("Endpoints", columns, rows))
 
     emit(ctx, data, render, json_flag=json_flag)
 
@@ -307,6 +324,8 @@ def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
             ("timeout", f"{endpoint.timeout_s:g} s"),
             ("headers", ", ".join(view["headers"]) or None),
             ("event types", ", ".join(endpoint.event_types) or "all"),
+            ("rate limit", _rate_text(endpoint.rate_limit_per_s) or "none"),
+            ("max in flight", endpoint.max_in_flight or "none"),
             ("health check", check["url"] and f"{check['method']} {check['url']}"),
             ("health", health["state"]),
             ("last checked", format_time(health["last_checked_at"])),
@@ -317,6 +336,69 @@ def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
         console.print(table(f"Endpoint {endpoint.name}", ["field", "value"], rows))
 
     emit(ctx, view, render, json_flag=json_flag)
+
+
+@app.command("set")
+@cli_errors
+def set_(
+    ctx: typer.Context,
+    name: str,
+    *,
+    rate_limit: Annotated[
+        float | None, typer.Option("--rate-limit", help="Requests per second, fleet-wide (> 0; 0.5 = one per 2 s).")
+    ] = None,
+    max_in_flight: Annotated[
+        int | None, typer.Option("--max-in-flight", help="Concurrent requests, fleet-wide (>= 1).")
+    ] = None,
+    clear_rate_limit: Annotated[bool, typer.Option("--clear-rate-limit", help="Remove the rate limit.")] = False,
+    clear_max_in_flight: Annotated[
+        bool, typer.Option("--clear-max-in-flight", help="Remove the in-flight limit.")
+    ] = False,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Set or clear an endpoint's flow-control limits; fields not named keep their value."""
+    changes = _limit_changes(rate_limit, max_in_flight, clear_rate_limit, clear_max_in_flight)
+    registry = get_resources(ctx).registry()
+    try:
+        endpoint = registry.update(name, **changes)
+    except EndpointNotFoundError:
+        raise UsageError(
+            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
+        ) from None
+    except RegistryItemError as error:
+        raise UsageError(str(error)) from None
+
+    def render(console: Console) -> None:
+        rate = _rate_text(endpoint.rate_limit_per_s) or "none"
+        console.print(
+            f"endpoint {name}: rate limit {rate}, max in flight {endpoint.max_in_flight or 'none'}", markup=False
+        )
+
+    emit(ctx, endpoint_view(endpoint), render, json_flag=json_flag)
+
+
+def _limit_changes(
+    rate_limit: float | None, max_in_flight: int | None, clear_rate_limit: bool, clear_max_in_flight: bool
+) -> dict[str, Any]:
+    """The registry changes `endpoints set` asks for; UsageError for contradictory or out-of-range options."""
+    if rate_limit is not None and clear_rate_limit:
+        raise UsageError("give --rate-limit or --clear-rate-limit, not both")
+    if max_in_flight is not None and clear_max_in_flight:
+        raise UsageError("give --max-in-flight or --clear-max-in-flight, not both")
+    if rate_limit is not None and not 0 < rate_limit < math.inf:
+        raise UsageError(f"--rate-limit must be a number of requests per second above 0, got {rate_limit:g}")
+    if max_in_flight is not None and max_in_flight < 1:
+        raise UsageError(f"--max-in-flight must be at least 1, got {max_in_flight}")
+    changes: dict[str, Any] = {}
+    if rate_limit is not None or clear_rate_limit:
+        changes["rate_limit_per_s"] = rate_limit
+    if max_in_flight is not None or clear_max_in_flight:
+        changes["max_in_flight"] = max_in_flight
+    if not changes:
+        raise UsageError(
+            "nothing to set: give --rate-limit, --max-in-flight, --clear-rate-limit or --clear-max-in-flight"
+        )
+    return changes
 
 
 @app.command("enable")

@@ -1,12 +1,14 @@
 """The endpoint registry (EndpointsTable): the stable item contract, parsing, caching reads and registration writes.
 
-DynamoDB types follow DESIGN.md so other tools can write items too: strings are S, ``fallback_urls`` and
-``event_types`` are L of S, ``enabled`` is BOOL, ``timeout_s`` is N (1-30), ``headers`` and ``health`` are M.
-Missing optional attributes take their defaults.
+DynamoDB types follow docs/contracts.md so other tools can write items too: strings are S, ``fallback_urls`` and
+``event_types`` are L of S, ``enabled`` is BOOL, ``timeout_s`` is N (1-30), ``rate_limit_per_s`` is N (> 0),
+``max_in_flight`` is N (whole, >= 1), ``headers`` and ``health`` are M. Missing optional attributes take their
+defaults (no limit for the two flow-control fields).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -54,6 +56,11 @@ _RESERVED_HEADERS = frozenset(
 )
 _DESERIALIZER = TypeDeserializer()
 _SERIALIZER = TypeSerializer()
+# Configuration fields update() may change; health state fields belong to the health function.
+_UPDATABLE = frozenset(
+    {"url", "secret_id", "fallback_urls", "scheme", "timeout_s", "headers", "event_types", "health"}
+    | {"rate_limit_per_s", "max_in_flight"}
+)
 
 
 class RegistryError(Exception):
@@ -131,6 +138,9 @@ class Endpoint:
     event_types: tuple[str, ...] = ()
     health: HealthCheck = field(default_factory=HealthCheck)
     status: HealthStatus = field(default_factory=HealthStatus)
+    # Fleet-wide flow control (docs/contracts.md): requests per second and concurrent requests; None = no limit.
+    rate_limit_per_s: float | None = None
+    max_in_flight: int | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -176,6 +186,25 @@ def _int(value: Any, key: str, *, low: int, high: int) -> int:
         raise RegistryItemError(f"registry attribute {key!r} must be a whole number")
     if not low <= int(value) <= high:
         raise RegistryItemError(f"registry attribute {key!r} must be between {low} and {high}")
+    return int(value)
+
+
+def _rate_limit(value: Any) -> float | None:
+    """``rate_limit_per_s``: absent, or a number above 0 (fractional rates such as 0.5/s are fine)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise RegistryItemError("registry attribute 'rate_limit_per_s' must be a number above 0")
+    return float(value)
+
+
+def _max_in_flight(value: Any) -> int | None:
+    """``max_in_flight``: absent, or a whole number of at least 1."""
+    if value is None:
+        return None
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        raise RegistryItemError("registry attribute 'max_in_flight' must be a whole number of at least 1")
     return int(value)
 
 
@@ -289,6 +318,8 @@ def endpoint_from_item(item: Mapping[str, Any]) -> Endpoint:
         event_types=_str_list(plain, "event_types"),
         health=_health_check(plain.get("health")),
         status=_health_status(plain),
+        rate_limit_per_s=_rate_limit(plain.get("rate_limit_per_s")),
+        max_in_flight=_max_in_flight(plain.get("max_in_flight")),
     )
 
 
@@ -332,6 +363,10 @@ def endpoint_to_item(endpoint: Endpoint) -> dict[str, Any]:
     }
     if endpoint.disabled_reason:
         item["disabled_reason"] = endpoint.disabled_reason
+    if endpoint.rate_limit_per_s is not None:
+        item["rate_limit_per_s"] = _number(endpoint.rate_limit_per_s)
+    if endpoint.max_in_flight is not None:
+        item["max_in_flight"] = endpoint.max_in_flight
     return item
 
 
@@ -436,26 +471,40 @@ class EndpointRegistry:
         return endpoint
 
     def update(self, name: str, **changes: Any) -> Endpoint:
-        """Change configuration fields of an endpoint (health state fields belong to the health function)."""
-        current = self.require(name, fresh=True)
-        allowed = {"url", "secret_id", "fallback_urls", "scheme", "timeout_s", "headers", "event_types", "health"}
-        unknown = set(changes) - allowed
+        """Change configuration fields of an endpoint (health state fields belong to the health function).
+
+        A field changed to a value the item does not store (None for ``rate_limit_per_s``, ``max_in_flight`` ...)
+        is removed from the item, so it takes its default again.
+        """
+        unknown = set(changes) - _UPDATABLE
         if unknown:
             raise RegistryItemError(f"cannot update {', '.join(sorted(unknown))}")
+        current = self.require(name, fresh=True)
         updated = replace(current, **changes)
         item = endpoint_to_item(updated)
         endpoint_from_item(item)
-        sets = sorted(allowed & set(changes))
-        self._client.update_item(
-            TableName=self.table_name,
-            Key={"name": {"S": name}},
-            UpdateExpression="SET " + ", ".join(f"#a{index} = :v{index}" for index, _ in enumerate(sets)),
-            ConditionExpression="attribute_exists(#n)",
-            ExpressionAttributeNames={"#n": "name", **{f"#a{index}": key for index, key in enumerate(sets)}},
-            ExpressionAttributeValues={
+        keys = sorted(changes)
+        sets = [key for key in keys if key in item]
+        removes = [key for key in keys if key not in item]
+        names = {f"#a{index}": key for index, key in enumerate(keys)}
+        alias = {key: placeholder for placeholder, key in names.items()}
+        clauses = []
+        if sets:
+            clauses.append("SET " + ", ".join(f"{alias[key]} = :v{index}" for index, key in enumerate(sets)))
+        if removes:
+            clauses.append("REMOVE " + ", ".join(alias[key] for key in removes))
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"name": {"S": name}},
+            "UpdateExpression": " ".join(clauses),
+            "ConditionExpression": "attribute_exists(#n)",
+            "ExpressionAttributeNames": {"#n": "name", **names},
+        }
+        if sets:  # DynamoDB refuses an empty ExpressionAttributeValues
+            request["ExpressionAttributeValues"] = {
                 f":v{index}": _SERIALIZER.serialize(item[key]) for index, key in enumerate(sets)
-            },
-        )
+            }
+        self._client.update_item(**request)
         self.invalidate(name)
         return updated
 
