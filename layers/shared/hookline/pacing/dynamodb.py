@@ -14,35 +14,24 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from hookline.pacing.exceptions import PacingStoreError
 from hookline.pacing.memory import DEFAULT_STATE_TTL_S
 from hookline.pacing.model import PaceRecord, Throttle
+from resilience._dynamodb import DynamoDBTable, Item
+from resilience._dynamodb import number as _n
+from resilience._dynamodb import read_number as _num
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from hookline.pacing.model import ClockStep, SlotStep, Take
     from resilience._clock import Clock
 
 __all__ = ["DynamoDBPaceStore"]
 
-_BATCH_GET_LIMIT = 100
-_UNPROCESSED_ROUNDS = 5
 _SLOT = re.compile(r"^s_(-?\d+)$")
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-Item = dict[str, Any]
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
-
-
-def _num(item: Item, name: str) -> float | None:
-    raw = item.get(name)
-    return float(raw["N"]) if raw is not None else None
 
 
 def _throttle_from_item(item: Item) -> Throttle | None:
@@ -163,34 +152,22 @@ class DynamoDBPaceStore:
     ) -> None:
         self.table_name = table_name
         self.clock = clock
-        self._client = client
+        self._table = DynamoDBTable(table_name, client=client, error=PacingStoreError)
         self._state_ttl_s = state_ttl_s
-        self.requests = 0
 
     @property
     def client(self) -> Any:
-        """The boto3 DynamoDB client, built on first use so that a cold start pays for it only when needed."""
-        if self._client is None:
-            import boto3
+        """The boto3 DynamoDB client (built on first use)."""
+        return self._table.client
 
-            self._client = boto3.client("dynamodb")
-        return self._client
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        """One request; a failed condition comes back as the ClientError, every other failure as PacingStoreError."""
-        self.requests += 1
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                raise
-            raise PacingStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
-        except BotoCoreError as error:
-            raise PacingStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
+    @property
+    def requests(self) -> int:
+        """Requests sent to DynamoDB so far."""
+        return self._table.requests
 
     def _update(self, key: str, update: _Update) -> tuple[bool, PaceRecord]:
         try:
-            response = self._call(
+            response = self._table.call(
                 "update_item",
                 TableName=self.table_name,
                 Key={"pk": {"S": key}},
@@ -208,24 +185,9 @@ class DynamoDBPaceStore:
 
     def load(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, PaceRecord]:
         """Read any number of keys with as few BatchGetItem calls as DynamoDB allows (100 keys each)."""
-        unique = list(dict.fromkeys(keys))
-        found: dict[str, PaceRecord] = {}
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            wanted = [{"pk": {"S": key}} for key in unique[start : start + _BATCH_GET_LIMIT]]
-            for item in self._batch_get(wanted, consistent):
-                key = item["pk"]["S"]
-                found[key] = _record_from_item(key, item)
-        return found
-
-    def _batch_get(self, keys: list[Item], consistent: bool) -> Iterator[Item]:
-        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
-        for _ in range(_UNPROCESSED_ROUNDS):
-            response = self._call("batch_get_item", RequestItems=request)
-            yield from response.get("Responses", {}).get(self.table_name, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return
-        raise PacingStoreError(f"DynamoDB kept {len(request[self.table_name]['Keys'])} keys unprocessed")
+        wanted = [{"pk": {"S": key}} for key in dict.fromkeys(keys)]
+        items = self._table.batch_get(wanted, consistent=consistent)
+        return {item["pk"]["S"]: _record_from_item(item["pk"]["S"], item) for item in items}
 
     def take(self, key: str, take: Take) -> tuple[bool, PaceRecord]:
         """One conditional UpdateItem applying every step of ``take``, or nothing."""
