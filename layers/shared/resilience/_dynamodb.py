@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["DynamoDBTable", "Item", "condition_failed", "number", "read_number"]
+__all__ = ["DynamoDBTable", "Item", "UpdateExpression", "condition_failed", "number", "read_number"]
 
 Item = dict[str, Any]
 
@@ -37,6 +37,62 @@ def read_number(item: Item, name: str) -> float | None:
 def condition_failed(error: ClientError) -> bool:
     """Whether DynamoDB refused a request because its condition did not hold."""
     return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class UpdateExpression:
+    """Builds one UpdateItem's expressions with placeholder names and values (and its condition, if any)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
+        self.conditions: list[str] = []
+        """Joined with AND, each in parentheses."""
+
+    def name(self, attribute: str) -> str:
+        """A placeholder for an attribute name."""
+        placeholder = f"#a{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        """A placeholder for a value (already in DynamoDB's typed form)."""
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        """SET the attribute to a typed value."""
+        self.clauses["SET"].append(f"{self.name(attribute)} = {self.value(value)}")
+
+    def add(self, attribute: str, amount: float) -> None:
+        """ADD a number to the attribute (atomic; created at 0 when absent)."""
+        self.clauses["ADD"].append(f"{self.name(attribute)} {self.value(number(amount))}")
+
+    def set_if_absent(self, attribute: str, value: Any) -> None:
+        """SET the attribute unless it exists."""
+        placeholder = self.name(attribute)
+        self.clauses["SET"].append(f"{placeholder} = if_not_exists({placeholder}, {self.value(value)})")
+
+    def remove(self, attribute: str) -> None:
+        """REMOVE the attribute."""
+        self.clauses["REMOVE"].append(self.name(attribute))
+
+    def update_expression(self) -> str:
+        """The UpdateExpression."""
+        return " ".join(f"{verb} {', '.join(parts)}" for verb, parts in self.clauses.items() if parts)
+
+    def request(self) -> dict[str, Any]:
+        """The UpdateItem arguments for the expressions: UpdateExpression, names, values, condition."""
+        request: dict[str, Any] = {
+            "UpdateExpression": self.update_expression(),
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            request["ExpressionAttributeValues"] = self.values
+        if self.conditions:
+            request["ConditionExpression"] = " AND ".join(f"({condition})" for condition in self.conditions)
+        return request
 
 
 class DynamoDBTable:

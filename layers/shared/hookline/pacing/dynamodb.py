@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from hookline.pacing.exceptions import PacingStoreError
 from hookline.pacing.memory import DEFAULT_STATE_TTL_S
 from hookline.pacing.model import PaceRecord, Throttle
-from resilience._dynamodb import DynamoDBTable, Item
+from resilience._dynamodb import DynamoDBTable, Item, UpdateExpression
 from resilience._dynamodb import number as _n
 from resilience._dynamodb import read_number as _num
 
@@ -62,35 +62,8 @@ def _record_from_item(key: str, item: Item) -> PaceRecord:
     )
 
 
-class _Update:
-    """One UpdateItem: clauses and conditions with placeholder names and values."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-        self.clauses: dict[str, list[str]] = {"SET": [], "ADD": [], "REMOVE": []}
-        self.conditions: list[str] = []
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#n{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = value
-        return placeholder
-
-    def request(self) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "UpdateExpression": " ".join(f"{verb} {', '.join(parts)}" for verb, parts in self.clauses.items() if parts),
-            "ExpressionAttributeNames": self.names,
-        }
-        if self.values:
-            request["ExpressionAttributeValues"] = self.values
-        if self.conditions:
-            request["ConditionExpression"] = " AND ".join(f"({condition})" for condition in self.conditions)
-        return request
+class _Update(UpdateExpression):
+    """One UpdateItem of a pace record: its clocks, slots and throttle."""
 
     def clock(self, attribute: str, step: ClockStep) -> None:
         clock = self.name(attribute)
@@ -114,10 +87,7 @@ class _Update:
             self.clauses["REMOVE"].append(counter)
         self.clauses["ADD"].append(f"{in_flight} {self.value(_n(step.count - sum(step.reap.values())))}")
         if step.count:
-            self.clauses["ADD"].append(f"{self.name(f's_{step.bucket}')} {self.value(_n(step.count))}")
-
-    def set(self, attribute: str, value: Any) -> None:
-        self.clauses["SET"].append(f"{self.name(attribute)} = {self.value(value)}")
+            self.add(f"s_{step.bucket}", step.count)
 
     def throttle_is(self, expected: Throttle | None) -> None:
         """Condition: the stored throttle is exactly ``expected`` (None: there is none)."""
@@ -222,7 +192,7 @@ class DynamoDBPaceStore:
         update.set("t_until", _n(throttle.until))
         update.set("t_est", {"BOOL": throttle.estimated})
         if throttle.not_before is None:
-            update.clauses["REMOVE"].append(update.name("t_nb"))
+            update.remove("t_nb")
         else:
             update.set("t_nb", _n(throttle.not_before))
         update.set("expires_at", self._expires_at())
