@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from resilience._dynamodb import DynamoDBTable, Item
+from resilience._dynamodb import DynamoDBTable, Item, UpdateExpression
 from resilience._dynamodb import number as _n
 from resilience._dynamodb import read_number as _num
 from resilience.breaker.memory import DEFAULT_HISTORY_TTL_S, DEFAULT_STATE_TTL_S
@@ -103,41 +103,6 @@ def _transition_from_item(item: Item) -> Transition:
     )
 
 
-class _Expression:
-    """Builds one UpdateExpression with placeholder names and values."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-        self.clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#a{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = value
-        return placeholder
-
-    def set(self, attribute: str, value: Any) -> None:
-        self.clauses["SET"].append(f"{self.name(attribute)} = {self.value(value)}")
-
-    def add(self, attribute: str, amount: int) -> None:
-        self.clauses["ADD"].append(f"{self.name(attribute)} {self.value(_n(amount))}")
-
-    def set_if_absent(self, attribute: str, value: Any) -> None:
-        placeholder = self.name(attribute)
-        self.clauses["SET"].append(f"{placeholder} = if_not_exists({placeholder}, {self.value(value)})")
-
-    def remove(self, attribute: str) -> None:
-        self.clauses["REMOVE"].append(self.name(attribute))
-
-    def update_expression(self) -> str:
-        return " ".join(f"{verb} {', '.join(parts)}" for verb, parts in self.clauses.items() if parts)
-
-
 class DynamoDBStateStore:
     """Breaker state in DynamoDB: batched reads, conditional state writes, atomic counter adds, TTL on every item."""
 
@@ -192,7 +157,7 @@ class DynamoDBStateStore:
     ) -> BreakerRecord | None:
         """Write the state fields as version ``expected_version + 1`` if nobody changed the item meanwhile."""
         version = expected_version + 1
-        expression = _Expression()
+        expression = UpdateExpression()
         expression.set("name", {"S": record.name})
         expression.set("state", {"S": record.state.value})
         expression.set("version", _n(version))
@@ -249,7 +214,7 @@ class DynamoDBStateStore:
         return self._update_outcomes(name, delta, reset_run=False)
 
     def _update_outcomes(self, name: str, delta: OutcomeDelta, *, reset_run: bool) -> BreakerRecord:
-        expression = _Expression()
+        expression = UpdateExpression()
         adding: set[str] = set()
         for start, counts in delta.buckets.items():
             for prefix, amount in (("c", counts.calls), ("f", counts.failures)):
