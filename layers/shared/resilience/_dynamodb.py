@@ -15,7 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["DynamoDBTable", "Item", "UpdateExpression", "condition_failed", "number", "read_number"]
+    from resilience._clock import Clock
+
+__all__ = ["DynamoDBTable", "Item", "TableStore", "UpdateExpression", "condition_failed", "number", "read_number"]
 
 Item = dict[str, Any]
 
@@ -140,3 +142,22 @@ class DynamoDBTable:
                     break
             else:
                 raise self._error(f"DynamoDB kept {len(request[self.name]['Keys'])} keys unprocessed")
+
+
+class TableStore:
+    """Base of the layer's DynamoDB stores: the table, the wall clock that stamps writes, the request count."""
+
+    def __init__(self, table_name: str, *, client: Any, clock: Clock, error: Callable[[str], Exception]) -> None:
+        self.table_name = table_name
+        self.clock = clock
+        self._table = DynamoDBTable(table_name, client=client, error=error)
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client, built on first use so that a cold start pays for it only when needed."""
+        return self._table.client
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to DynamoDB so far."""
+        return self._table.requests

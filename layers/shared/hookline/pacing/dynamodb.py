@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from hookline.pacing.exceptions import PacingStoreError
 from hookline.pacing.memory import DEFAULT_STATE_TTL_S
 from hookline.pacing.model import PaceRecord, Throttle
-from resilience._dynamodb import DynamoDBTable, Item, UpdateExpression
+from resilience._dynamodb import Item, TableStore, UpdateExpression
 from resilience._dynamodb import number as _n
 from resilience._dynamodb import read_number as _num
 
@@ -109,7 +109,7 @@ class _Update(UpdateExpression):
             self.conditions.append(f"{not_before} = {self.value(_n(expected.not_before))}")
 
 
-class DynamoDBPaceStore:
+class DynamoDBPaceStore(TableStore):
     """Pace records in DynamoDB: batched reads, conditional clock moves, atomic slot counts, TTL on every item."""
 
     def __init__(
@@ -120,20 +120,8 @@ class DynamoDBPaceStore:
         clock: Clock = time.time,
         state_ttl_s: float = DEFAULT_STATE_TTL_S,
     ) -> None:
-        self.table_name = table_name
-        self.clock = clock
-        self._table = DynamoDBTable(table_name, client=client, error=PacingStoreError)
+        super().__init__(table_name, client=client, clock=clock, error=PacingStoreError)
         self._state_ttl_s = state_ttl_s
-
-    @property
-    def client(self) -> Any:
-        """The boto3 DynamoDB client (built on first use)."""
-        return self._table.client
-
-    @property
-    def requests(self) -> int:
-        """Requests sent to DynamoDB so far."""
-        return self._table.requests
 
     def _update(self, key: str, update: _Update) -> tuple[bool, PaceRecord]:
         try:
