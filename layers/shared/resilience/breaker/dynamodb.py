@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from resilience._dynamodb import DynamoDBTable, Item, UpdateExpression
+from resilience._dynamodb import Item, TableStore, UpdateExpression
 from resilience._dynamodb import number as _n
 from resilience._dynamodb import read_number as _num
 from resilience.breaker.memory import DEFAULT_HISTORY_TTL_S, DEFAULT_STATE_TTL_S
@@ -103,7 +103,7 @@ def _transition_from_item(item: Item) -> Transition:
     )
 
 
-class DynamoDBStateStore:
+class DynamoDBStateStore(TableStore):
     """Breaker state in DynamoDB: batched reads, conditional state writes, atomic counter adds, TTL on every item."""
 
     def __init__(
@@ -116,24 +116,12 @@ class DynamoDBStateStore:
         state_ttl_s: float = DEFAULT_STATE_TTL_S,
         history_ttl_s: float = DEFAULT_HISTORY_TTL_S,
     ) -> None:
-        self.table_name = table_name
-        self.clock = clock
+        super().__init__(table_name, client=client, clock=clock, error=StateStoreError)
         self.cache_ttl_s = cache_ttl_s
-        self._table = DynamoDBTable(table_name, client=client, error=StateStoreError)
         self._state_ttl_s = state_ttl_s
         self._history_ttl_s = history_ttl_s
         # Counter attributes seen per breaker, so a later add can REMOVE the stale ones (DynamoDB cannot by pattern).
         self._counters_seen: dict[str, set[str]] = {}
-
-    @property
-    def client(self) -> Any:
-        """The boto3 DynamoDB client, built on first use so that a cold start pays for it only when needed."""
-        return self._table.client
-
-    @property
-    def requests(self) -> int:
-        """Requests sent to DynamoDB so far."""
-        return self._table.requests
 
     def _remember(self, item: Item) -> BreakerRecord:
         record = _record_from_item(item)
