@@ -25,15 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the template's table, the serial moto server and the fleet simulation
 sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
 from hookline.pacing import PaceLimits, Pacer, endpoint_key  # noqa: E402
 from hookline.pacing.dynamodb import DynamoDBPaceStore  # noqa: E402
+from tests.support.aws import client  # noqa: E402
 from tests.support.breaker import serial_moto_server  # noqa: E402
 from tests.support.pacing import (  # noqa: E402
     FleetResult,
@@ -65,14 +63,7 @@ class _Counted:
 
 
 def _client(endpoint: str, counted: _Counted) -> Any:
-    dynamodb = boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 10, "mode": "standard"}),
-    )
+    dynamodb = client("dynamodb", endpoint)
     dynamodb.meta.events.register("before-call.dynamodb", counted.before)
     dynamodb.meta.events.register("after-call.dynamodb", counted.after)
     return dynamodb

@@ -8,15 +8,13 @@ released together), as Lambda environments polling one queue do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from hookline.pacing import PaceLimits, Pacer, endpoint_key, origin_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
-from tests.support.aws import REGION
+from tests.support.aws import client
 from tests.support.breaker import serial_moto_server
 from tests.support.pacing import Scenario, peak_concurrency, peak_in_window, simulate_fleet
 from tests.support.template import create_table
@@ -35,22 +33,11 @@ def endpoint() -> Iterator[str]:
         yield url
 
 
-def dynamodb(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 10, "mode": "standard"}),
-    )
-
-
 @pytest.fixture
 def fleet(endpoint: str) -> tuple[list[Pacer], FakeClock, list[DynamoDBPaceStore]]:
     clock = FakeClock(start=START)
-    table = create_table(dynamodb(endpoint), "PacingTable")
-    stores = [DynamoDBPaceStore(table, client=dynamodb(endpoint), clock=clock) for _ in range(ENVIRONMENTS)]
+    table = create_table(client("dynamodb", endpoint), "PacingTable")
+    stores = [DynamoDBPaceStore(table, client=client("dynamodb", endpoint), clock=clock) for _ in range(ENVIRONMENTS)]
     return [Pacer(store) for store in stores], clock, stores
 
 
