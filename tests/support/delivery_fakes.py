@@ -20,6 +20,7 @@ from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally
 from hookline.http import build_async_client, send_limited
+from hookline.pacing import MemoryPaceStore, Pacer
 from hookline.registry import Endpoint, EndpointNotFoundError
 from hookline.secrets import SecretMissingError
 from hookline.settings import Settings
@@ -210,6 +211,7 @@ class ServiceKit:
         self.clock = FakeClock(1000.0)
         self.store = MemoryStateStore(clock=self.clock)
         self.tally = EventTally()
+        self.pacer = Pacer(MemoryPaceStore(clock=wall), metrics_hook=self.tally)
         self.breakers = BreakerRegistry(
             self.store, config=breaker_config or BreakerConfig(), clock=self.clock, metrics_hook=self.tally
         )
@@ -225,7 +227,12 @@ class ServiceKit:
         self.service = DeliveryService(
             self.settings,
             config=config,
-            stores=Stores(registry=self.registry, secrets=self.secrets, breakers=self.breakers),  # type: ignore[arg-type]
+            stores=Stores(
+                registry=self.registry,  # type: ignore[arg-type]
+                secrets=self.secrets,  # type: ignore[arg-type]
+                breakers=self.breakers,
+                pacer=self.pacer,
+            ),
             outbox=Outbox(
                 sqs=self.sqs,  # type: ignore[arg-type]
                 dead_letters=DeadLetterWriter(
@@ -236,7 +243,7 @@ class ServiceKit:
             ),
             transport=Transport(http=self.http, send=send),
             telemetry=Telemetry(emit=self.emitted.append, logger=self.logger, breaker_events=self.tally),
-            clocks=Clocks(wall=wall, monotonic=self.clock, random=random),
+            clocks=Clocks(wall=wall, monotonic=self.clock, random=random, sleep=self.clock.async_sleep),
             deadline_margin_s=deadline_margin_s,
             run=self.runner.run,
         )

@@ -86,7 +86,9 @@ async def test_fallback_without_time_makes_a_failed_attempt() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "state"), [(503, BreakerState.OPEN), (429, BreakerState.OPEN), (404, BreakerState.CLOSED)]
+    # A 429 shows the receiver alive: it slows the endpoint's pace down and is no breaker failure (408, 5xx are).
+    ("status", "state"),
+    [(503, BreakerState.OPEN), (408, BreakerState.OPEN), (429, BreakerState.CLOSED), (404, BreakerState.CLOSED)],
 )
 async def test_what_the_breaker_counts(status: int, state: BreakerState) -> None:
     clock = FakeClock()

@@ -232,3 +232,20 @@ def test_policy_decides_without_io() -> None:
     assert step.reason is Reason.EXPIRED  # 30 s old plus the next 20 s is past 41 s
     paced = RetryState(first_seen=0.0, attempts=1, position=1, first_failure=0.0, paced_s=1000.0)
     assert not policy.expired(paced, 1030.0)  # waiting for pace never ages a message
+
+
+def test_a_429_paces_the_endpoint_and_a_pace_wait_uses_no_attempt(kit: ServiceKit, wall: FakeClock) -> None:
+    kit.receiver.route(ACME.url, httpx.Response(429, headers={"Retry-After": "30"}))
+    kit.handle(make_sqs_event(make_record(_message(id="msg_first"))))
+    # The 429 was a real answer: an attempt, Retry-After honoured; and it holds the endpoint fleet-wide for 30 s.
+    assert [(state["n"], state["s"]) for state in kit.sqs.states()] == [(1, 429)]
+    assert kit.sqs.delays() == [30]
+    assert kit.breakers.get(ORIGIN).snapshot(refresh=True).state.value == "closed"  # not a breaker failure
+    wall.advance(5)
+    kit.handle(make_sqs_event(make_record(_message(id="msg_second"))))
+    assert len(kit.receiver.requests) == 1  # the second record was paced: no request
+    second = kit.sqs.states()[-1]
+    assert (second["n"], second.get("x"), second["w"]) == (0, None, 25)  # no attempt, no failure, waited 25 s
+    assert kit.sqs.delays()[-1] == 25
+    assert kit.metrics.counts["DeliveryPaced"] == 1
+    assert kit.metrics.counts["DeliveryAttempts"] == 0

@@ -16,6 +16,7 @@ __all__ = [
     "DELIVERY_DEAD_LETTERED",
     "DELIVERY_FAILED",
     "DELIVERY_LATENCY",
+    "DELIVERY_PACED",
     "DELIVERY_RETRIED",
     "DELIVERY_SUCCEEDED",
     "FALLBACK_USED",
@@ -40,6 +41,7 @@ FALLBACK_USED = "FallbackUsed"  # one per message delivered by a fallback URL
 BREAKER_REJECTED = "BreakerRejected"  # one per target skipped because its breaker was open
 BREAKER_OPENED = "BreakerOpened"  # one per breaker transition into open seen by this environment
 DELIVERY_LATENCY = "DeliveryLatency"  # milliseconds, one value per HTTP request
+DELIVERY_PACED = "DeliveryPaced"  # one per record re-enqueued to wait for its endpoint's pace (no attempt used)
 
 REASON_DIMENSION = "Reason"
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Self
 from hookline import metrics as names
 from hookline.delivery.attempt import MIN_REQUEST_S, AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_letter_body, describe_target, scrub
-from hookline.delivery.gates import BreakerGate
+from hookline.delivery.gates import BreakerGate, GateChain, PacingGate
 from hookline.delivery.logline import DeliveryLog, LogLine, LogOutcome
 from hookline.delivery.requeue import (
     MAX_ATTRIBUTES,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
+    from hookline.delivery.attempt import Gate
     from hookline.delivery.service import DeliveryService
     from hookline.signing import SigningSecrets
 
@@ -145,8 +146,14 @@ class DeliveryBatch:
         request_id = getattr(context, "aws_request_id", None) if context is not None else None
         self._out = DeliveryLog(service.telemetry.logger, request_id=request_id)
         self._policy = RetryPolicy(service.settings.retry_schedule, expiry_slack_s=service.config.expiry_slack_s)
-        breakers = service.stores.breakers
-        self._gate = BreakerGate(breakers) if breakers is not None else None
+        stores, clocks = service.stores, service.clocks
+        self._pacing = (
+            PacingGate(stores.pacer, sleep=clocks.sleep, monotonic=clocks.monotonic) if stores.pacer else None
+        )
+        gates: list[Gate] = [self._pacing] if self._pacing is not None else []
+        if stores.breakers is not None:
+            gates.append(BreakerGate(stores.breakers))
+        self._gate = GateChain(gates) if gates else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -177,24 +184,35 @@ class DeliveryBatch:
         read.endpoints = dict(zip(names_needed, endpoints, strict=True))
         origins: set[str] = set()
         secret_ids: set[str] = set()
-        for message in messages:
+        due: list[DeliveryPlan] = []
+        now = self.service.clocks.wall()
+        for record in self.records:
+            parsed = read.parsed[str(record.get("messageId", ""))]
+            if parsed.message is None:
+                continue
             try:
-                plan = self._plan(message, "prefetch", read.endpoints)
+                plan = self._plan(parsed.message, "prefetch", read.endpoints)
             except Exception:  # noqa: BLE001 - each record meets its own error again when it is delivered
                 continue
             origins.update(plan.origins)
             secret_ids.add(plan.secret_id)
+            if not _waiting(self._state_of(record), now):
+                due.append(plan)
         ordered_ids = sorted(secret_ids)
         work: list[Awaitable[Any]] = [asyncio.to_thread(stores.secrets.get, sid) for sid in ordered_ids]
         if stores.breakers is not None and origins:
-            work.append(asyncio.to_thread(stores.breakers.prefetch, sorted(origins)))
+            work.append(stores.breakers.prefetch_async(sorted(origins)))
+        if self._pacing is not None and due:
+            work.append(self._pacing.reserve(due))
         # Failures here are not fatal: each record meets them again (and handles them) when it is delivered.
         results = await asyncio.gather(*work, return_exceptions=True)
         read.secrets = dict(zip(ordered_ids, results[: len(ordered_ids)], strict=True))
 
     def _close(self) -> None:
-        """Flush breaker outcomes, emit metrics."""
+        """Give back unused pace leases, flush breaker outcomes, emit metrics."""
         stores, telemetry = self.service.stores, self.service.telemetry
+        if self._pacing is not None:
+            self._pacing.close()
         if stores.breakers is not None:
             try:
                 stores.breakers.flush()
@@ -243,24 +261,28 @@ class DeliveryBatch:
         finally:
             self._requeue.leave()
 
-    def _state_of(self, record: SQSRecord) -> RetryState:
-        attribute = (record.raw_event.get("messageAttributes") or {}).get(RETRY_ATTRIBUTE) or {}
+    def _state_of(self, record: Mapping[str, Any]) -> RetryState:
+        """The record's retry state: its attribute, else its receive count (a raw record of the event)."""
+        attribute = (record.get("messageAttributes") or {}).get(RETRY_ATTRIBUTE) or {}
         text = attribute.get("stringValue") if isinstance(attribute, dict) else None
         if text:
             try:
                 return RetryState.decode(str(text))
             except RetryStateError as error:
                 self._log(logging.WARNING, "retry state unreadable; counting receives instead", error=str(error))
-        sent_ms = record.attributes.sent_timestamp
-        sent_at = int(sent_ms) / 1000 if sent_ms and str(sent_ms).isdigit() else self.service.clocks.wall()
-        receives = attempt_number(record.attributes.approximate_receive_count)
+        system = record.get("attributes") or {}
+        sent_ms = str(system.get("SentTimestamp") or "")
+        sent_at = int(sent_ms) / 1000 if sent_ms.isdigit() else self.service.clocks.wall()
+        receives = attempt_number(system.get("ApproximateReceiveCount"))
         return RetryState.from_receive_count(receives, sent_at=sent_at)
 
     async def _deliver(self, record: SQSRecord) -> RecordResult:
         read = self._read
         parsed = read.parsed.get(record.message_id) or _parse_record(record.message_id, record.body or "")
         self._out.bind(parsed.message_id)
-        job = _Job(record=record, message_id=parsed.message_id, state=self._state_of(record), message=parsed.message)
+        job = _Job(
+            record=record, message_id=parsed.message_id, state=self._state_of(record.raw_event), message=parsed.message
+        )
         remaining = self._remaining()
         if remaining is not None and remaining() < MIN_REQUEST_S:
             return self._defer(job, "no time left in this invocation")
@@ -277,10 +299,10 @@ class DeliveryBatch:
         if room is not None:
             return await self._dead_letter(job, Reason.MESSAGE_TOO_LARGE, room)
         now = self.service.clocks.wall()
-        due_at = job.state.due_at
-        if due_at is not None and due_at - now >= _EARLY_S:
+        if _waiting(job.state, now):
             # A wait longer than one SQS delay: hop again until it is due (no attempt, no change of state).
-            delay = await self._requeue_job(job, job.state, due_at - now)
+            assert job.state.due_at is not None
+            delay = await self._requeue_job(job, job.state, job.state.due_at - now)
             self._line(job, LogOutcome.WAITING, delay_s=delay)
             return RecordResult(job.message_id, "waiting")
         if self._policy.expired(job.state, now):
@@ -367,6 +389,8 @@ class DeliveryBatch:
             return await self._give_up(job, GiveUp(tried, Reason.TARGET_REFUSED), last_error, result)
         if result.outcome is Outcome.OUT_OF_TIME:
             return self._defer(job, "no time left in this invocation")
+        if not result.real and result.count("paced"):
+            return await self._pace(job, result, now)
         step = self._policy.after_failure(
             job.state,
             now=now,
@@ -383,6 +407,14 @@ class DeliveryBatch:
         self.metrics.count(names.DELIVERY_RETRIED)
         self._tried_line(job, LogOutcome.RETRY, result, last_error, delay_s=step.delay_s)
         return RecordResult(job.message_id, "retry")
+
+    async def _pace(self, job: _Job, result: AttemptResult, now: float) -> RecordResult:
+        """Over the endpoint's pace: wait as long as the pacer says; no attempt used, no age added."""
+        wait = max(result.soonest("paced") or 1.0, 1.0)
+        delay = await self._requeue_job(job, job.state.paced(now, math.ceil(wait)), math.ceil(wait))
+        self.metrics.count(names.DELIVERY_PACED)
+        self._line(job, LogOutcome.PACED, delay_s=delay)
+        return RecordResult(job.message_id, "paced")
 
     async def _requeue_job(self, job: _Job, state: RetryState, delay_s: float) -> int:
         """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s``, at most 900 s
@@ -470,6 +502,11 @@ class DeliveryBatch:
         else:
             self._line(job, LogOutcome.DEAD_LETTERED, status=last_status, reason=str(reason), error=last_error)
         return RecordResult(job.message_id, "dead_lettered", reason)
+
+
+def _waiting(state: RetryState, now: float) -> bool:
+    """Whether a record came back before its due time (a wait longer than one SQS delay hops on)."""
+    return state.due_at is not None and state.due_at - now >= _EARLY_S
 
 
 def _parse_record(sqs_message_id: str, body: str) -> _Parsed:

@@ -41,6 +41,8 @@ class DeliveryConfig:
     """DELIVERY_LANE: ``fast`` (DeliveryFunction) or ``slow`` (SlowDeliveryFunction); it names the lane in logs."""
     retry_queue_url: str = ""
     """Where retries are re-enqueued (RETRY_QUEUE_URL); empty: back to the queue the record came from."""
+    pacing_table: str = ""
+    """PACING_TABLE: the pacer's DynamoDB table; empty: pacing in memory (one environment, tests, local runs)."""
     expiry_slack_s: float = DEFAULT_EXPIRY_SLACK_S
     """RETRY_EXPIRY_SLACK_S: a failing message ends (``expired``) once its age passes the schedule plus this."""
 
@@ -54,6 +56,7 @@ class DeliveryConfig:
         return cls(
             lane=lane,
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
+            pacing_table=env.get("PACING_TABLE", ""),
             expiry_slack_s=_seconds(
                 "RETRY_EXPIRY_SLACK_S", env.get("RETRY_EXPIRY_SLACK_S", ""), default=DEFAULT_EXPIRY_SLACK_S
             ),

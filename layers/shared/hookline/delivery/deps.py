@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random as _random
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from hookline.http import send_limited
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     import httpx
     from aws_lambda_powertools import Logger
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from hookline.delivery.attempt import Sender
     from hookline.delivery.deadletter import DeadLetterWriter
     from hookline.delivery.telemetry import BatchMetrics, EventTally
+    from hookline.pacing import Pacer
     from hookline.registry import Endpoint
     from hookline.secrets import SigningSecretStore
     from resilience.breaker import BreakerRegistry
@@ -40,20 +42,23 @@ class EndpointStore(Protocol):
 
 @dataclass(frozen=True)
 class Clocks:
-    """Wall clock (signing, dead letters, retry state), monotonic clock (deadlines, latency) and random (jitter)."""
+    """Wall clock (signing, dead letters, retry state), monotonic clock (deadlines, latency), random (jitter) and
+    sleep (a pace lease's start time)."""
 
     wall: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     random: Callable[[], float] = _random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 @dataclass(frozen=True)
 class Stores:
-    """What delivery reads and steers: the registry, the signing secrets, the breakers."""
+    """What delivery reads and steers: the registry, the signing secrets, the breakers, the endpoints' pace."""
 
     registry: EndpointStore
     secrets: SigningSecretStore
     breakers: BreakerRegistry | None = None
+    pacer: Pacer | None = None
 
 
 @dataclass(frozen=True)

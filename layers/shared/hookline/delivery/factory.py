@@ -17,6 +17,7 @@ from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally, PowertoolsEmitter
 from hookline.http import build_async_client, send_limited
+from hookline.pacing import build_pacer
 from hookline.registry import EndpointRegistry
 from hookline.secrets import SECRET_CACHE_TTL_S, SigningSecretStore
 from hookline.settings import Settings
@@ -95,6 +96,7 @@ def build_delivery_environment(
         max_connections=settings.max_concurrency,
         transport=transport,
     )
+    config = delivery_config or DeliveryConfig.from_env()
     tally = EventTally()
     breakers = BreakerRegistry(
         DynamoDBStateStore(settings.breaker_table, client=dynamodb),
@@ -108,11 +110,12 @@ def build_delivery_environment(
     )
     service = DeliveryService(
         settings,
-        config=delivery_config or DeliveryConfig.from_env(),
+        config=config,
         stores=Stores(
             registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
             secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
             breakers=breakers,
+            pacer=build_pacer(config.pacing_table or None, client=dynamodb, metrics_hook=tally),
         ),
         outbox=Outbox(sqs=sqs, dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs)),
         transport=Transport(http=http, send=send or send_limited),

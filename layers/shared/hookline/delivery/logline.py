@@ -136,7 +136,7 @@ class DeliveryLog:
     def trim(self) -> None:
         """Remove the Powertools keys the schema does not need (they are added again on every invocation)."""
         # Python 3.12+ names the asyncio task on every record ("Task-7"): noise on every line.
-        logging.logAsyncioTasks = False
+        logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (not in typeshed yet)
         if self._logger is not None:
             self._logger.remove_keys(list(TRIMMED_KEYS))
 

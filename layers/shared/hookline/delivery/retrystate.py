@@ -89,6 +89,10 @@ class RetryState:
             due_at=None,
         )
 
+    def paced(self, now: float, wait_s: float) -> RetryState:
+        """The state of a message told to wait ``wait_s`` for its endpoint's pace: no attempt, no age."""
+        return replace(self, paced_s=self.paced_s + wait_s, due_at=now + wait_s)
+
     def encode(self, *, max_error_bytes: int = MAX_LAST_ERROR_BYTES) -> str:
         """The attribute value; the error is cut to ``max_error_bytes`` UTF-8 bytes (0 drops it)."""
         data: dict[str, Any] = {**self.extra, "v": FORMAT_VERSION, "n": self.attempts, "p": self.position}

@@ -38,14 +38,18 @@ class BatchMetrics:
         self.latencies_ms.append(milliseconds)
 
 
-class EventTally:
-    """A thread-safe BreakerRegistry ``metrics_hook``: counts BreakerOpened until a batch drains it.
+_COUNTED = frozenset({names.BREAKER_OPENED, "PacingSlowedDown", "PacingStoreErrors"})
 
-    Breakers report from worker threads (their store calls run off the event loop); the other breaker metrics are
-    counted by delivery itself, per target.
+
+class EventTally:
+    """A thread-safe ``metrics_hook`` for the breakers and the pacer: counts their own events (BreakerOpened,
+    PacingSlowedDown, PacingStoreErrors) until a batch drains them.
+
+    Both report from worker threads (their store calls run off the event loop); what delivery counts itself per
+    target (BreakerRejected, DeliveryPaced) is not counted here.
     """
 
-    def __init__(self, counted: frozenset[str] = frozenset({names.BREAKER_OPENED})) -> None:
+    def __init__(self, counted: frozenset[str] = _COUNTED) -> None:
         self._counted = counted
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
