@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 
 from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.deps import Clocks, Outbox, Stores, Telemetry, Transport
+from hookline.delivery.lanes import MemorySlowMarks, SlowMarks
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally
@@ -212,6 +213,8 @@ class ServiceKit:
         self.store = MemoryStateStore(clock=self.clock)
         self.tally = EventTally()
         self.pacer = Pacer(MemoryPaceStore(clock=wall), metrics_hook=self.tally)
+        self.marks_store = MemorySlowMarks()
+        self.slow_marks = SlowMarks(self.marks_store, clock=wall)
         self.breakers = BreakerRegistry(
             self.store, config=breaker_config or BreakerConfig(), clock=self.clock, metrics_hook=self.tally
         )
@@ -232,6 +235,7 @@ class ServiceKit:
                 secrets=self.secrets,  # type: ignore[arg-type]
                 breakers=self.breakers,
                 pacer=self.pacer,
+                slow_marks=self.slow_marks,
             ),
             outbox=Outbox(
                 sqs=self.sqs,  # type: ignore[arg-type]

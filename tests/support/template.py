@@ -72,6 +72,17 @@ def properties(logical_id: str) -> dict[str, Any]:
     return dict(resource(logical_id).get("Properties", {}))
 
 
+def policy_statements(function_logical_id: str) -> list[dict[str, Any]]:
+    """Every IAM statement a function's ``Policies`` grant: inline ones and those of managed policies it references."""
+    statements: list[dict[str, Any]] = []
+    for policy in properties(function_logical_id).get("Policies", []):
+        if isinstance(policy, dict) and "Ref" in policy:
+            statements.extend(properties(policy["Ref"])["PolicyDocument"]["Statement"])
+        elif isinstance(policy, dict):
+            statements.extend(policy.get("Statement", []))
+    return statements
+
+
 def parameter_default(name: str) -> Any:
     """The Default of one template parameter."""
     return load_template()["Parameters"][name]["Default"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.template import load_template, parameter_default, properties
+from tests.support.template import load_template, parameter_default, policy_statements, properties
 
 
 def _function() -> dict[str, Any]:
@@ -49,8 +49,26 @@ def test_queue_visibility_is_at_least_six_times_the_timeout() -> None:
         assert properties(queue)["VisibilityTimeout"] >= 6 * timeout
 
 
+def test_both_lanes_run_the_same_code_with_the_same_policy() -> None:
+    slow = properties("SlowDeliveryFunction")
+    fast = _function()
+    for key in ("CodeUri", "Handler", "Policies"):
+        assert slow[key] == fast[key]
+    assert fast["Policies"] == [{"Ref": "DeliveryAccessPolicy"}]
+    assert slow["Environment"]["Variables"]["DELIVERY_LANE"] == "slow"
+    assert fast["Environment"]["Variables"]["DELIVERY_LANE"] == "fast"
+    for variable in ("RETRY_QUEUE_URL", "SLOW_QUEUE_URL", "REQUEST_BUDGET_S", "RETRY_EXPIRY_SLACK_S", "PACING_TABLE"):
+        assert slow["Environment"]["Variables"][variable] == fast["Environment"]["Variables"][variable]
+    [event] = slow["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SlowQueue", "Arn"]}
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SlowLaneMaxConcurrency"}
+    assert properties("SlowQueue")["VisibilityTimeout"] >= 6 * slow["Timeout"]
+    queue = load_template()["Resources"]["SlowQueue"]
+    assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain"
+
+
 def test_policies_name_their_resources() -> None:
-    statements = [statement for policy in _function()["Policies"] for statement in policy["Statement"]]
+    statements = policy_statements("DeliveryFunction")
     granted: dict[str, list[Any]] = {}
     for statement in statements:
         for action in statement["Action"]:
@@ -59,7 +77,7 @@ def test_policies_name_their_resources() -> None:
     assert {"Fn::GetAtt": ["BreakerTable", "Arn"]} in granted["dynamodb:BatchGetItem"]
     assert granted["sqs:SendMessage"] == [
         {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-        {"Fn::GetAtt": ["RetryQueue", "Arn"]},
+        [{"Fn::GetAtt": ["RetryQueue", "Arn"]}, {"Fn::GetAtt": ["SlowQueue", "Arn"]}],
     ]
     assert "sqs:ChangeMessageVisibility" not in granted
     secret_arn = granted["secretsmanager:GetSecretValue"][0]["Fn::Sub"]

@@ -12,7 +12,7 @@ from botocore.config import Config
 from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
 from tests.support.aws import REGION, client, free_port
-from tests.support.template import create_table, resource
+from tests.support.template import create_table, policy_statements, resource
 from tests.support.timefakes import FakeClock
 
 KEY = endpoint_key("acme")
@@ -52,9 +52,7 @@ def test_only_the_delivery_function_may_use_the_table_and_only_as_the_pacer_does
         ("DeliveryFunction", {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}),
         ("HealthFunction", set()),
     ):
-        statements = [
-            statement for policy in resource(function)["Properties"]["Policies"] for statement in policy["Statement"]
-        ]
+        statements = policy_statements(function)
         granted = {
             action for statement in statements if statement["Resource"] == table_arn for action in statement["Action"]
         }

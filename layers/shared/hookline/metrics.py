@@ -18,6 +18,7 @@ __all__ = [
     "DELIVERY_LATENCY",
     "DELIVERY_PACED",
     "DELIVERY_RETRIED",
+    "DELIVERY_SLOW_LANE",
     "DELIVERY_SUCCEEDED",
     "FALLBACK_USED",
     "INTEGRATION_DIMENSION",
@@ -41,6 +42,7 @@ FALLBACK_USED = "FallbackUsed"  # one per message delivered by a fallback URL
 BREAKER_REJECTED = "BreakerRejected"  # one per target skipped because its breaker was open
 BREAKER_OPENED = "BreakerOpened"  # one per breaker transition into open seen by this environment
 DELIVERY_LATENCY = "DeliveryLatency"  # milliseconds, one value per HTTP request
+DELIVERY_SLOW_LANE = "DeliverySlowLane"  # one per record moved to the slow lane (cut by the budget, or marked slow)
 DELIVERY_PACED = "DeliveryPaced"  # one per record re-enqueued to wait for its endpoint's pace (no attempt used)
 
 REASON_DIMENSION = "Reason"

@@ -24,6 +24,7 @@ from hookline import metrics as names
 from hookline.delivery.attempt import MIN_REQUEST_S, AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_letter_body, describe_target, scrub
 from hookline.delivery.gates import BreakerGate, GateChain, PacingGate
+from hookline.delivery.lanes import LaneGate
 from hookline.delivery.logline import DeliveryLog, LogLine, LogOutcome
 from hookline.delivery.requeue import (
     MAX_ATTRIBUTES,
@@ -150,7 +151,14 @@ class DeliveryBatch:
         self._pacing = (
             PacingGate(stores.pacer, sleep=clocks.sleep, monotonic=clocks.monotonic) if stores.pacer else None
         )
-        gates: list[Gate] = [self._pacing] if self._pacing is not None else []
+        config = service.config
+        self._marks = stores.slow_marks if config.slow_queue_url else None
+        # The lane first (no I/O: a marked origin takes no pace lease and no breaker probe), then pace, then breaker.
+        gates: list[Gate] = []
+        if self._marks is not None:
+            gates.append(LaneGate(self._marks, lane=config.lane, budget_s=config.request_budget_s))
+        if self._pacing is not None:
+            gates.append(self._pacing)
         if stores.breakers is not None:
             gates.append(BreakerGate(stores.breakers))
         self._gate = GateChain(gates) if gates else None
@@ -202,11 +210,22 @@ class DeliveryBatch:
         work: list[Awaitable[Any]] = [asyncio.to_thread(stores.secrets.get, sid) for sid in ordered_ids]
         if stores.breakers is not None and origins:
             work.append(stores.breakers.prefetch_async(sorted(origins)))
-        if self._pacing is not None and due:
-            work.append(self._pacing.reserve(due))
+        work.append(self._reserve(due, origins))
         # Failures here are not fatal: each record meets them again (and handles them) when it is delivered.
         results = await asyncio.gather(*work, return_exceptions=True)
         read.secrets = dict(zip(ordered_ids, results[: len(ordered_ids)], strict=True))
+
+    async def _reserve(self, due: list[DeliveryPlan], origins: set[str]) -> None:
+        """Read the slow marks, then take pace leases for the records due now that stay in this lane."""
+        marks = self._marks
+        if marks is not None and origins:
+            await asyncio.to_thread(marks.prefetch, sorted(origins))
+        if self._pacing is None:
+            return
+        if marks is not None and self.service.config.lane == "fast":
+            due = [plan for plan in due if not marks.is_slow(plan.origins[0])]
+        if due:
+            await self._pacing.reserve(due)
 
     def _close(self) -> None:
         """Give back unused pace leases, flush breaker outcomes, emit metrics."""
@@ -371,6 +390,7 @@ class DeliveryBatch:
             monotonic=clocks.monotonic,
             remaining_s=self._remaining(),
             max_response_bytes=transport.max_response_bytes,
+            budget_s=service.config.budget_s,
         )
         self._count(result)
         last_error = scrub(result.last_error, _secret_strings(signing))
@@ -389,8 +409,10 @@ class DeliveryBatch:
             return await self._give_up(job, GiveUp(tried, Reason.TARGET_REFUSED), last_error, result)
         if result.outcome is Outcome.OUT_OF_TIME:
             return self._defer(job, "no time left in this invocation")
+        if not result.real and result.count("slow") and self._marks is not None:
+            return await self._to_slow_lane(job, result, last_error)
         if not result.real and result.count("paced"):
-            return await self._pace(job, result, now)
+            return await self._pace(job, result, now, plan)
         step = self._policy.after_failure(
             job.state,
             now=now,
@@ -403,22 +425,50 @@ class DeliveryBatch:
         )
         if isinstance(step, GiveUp):
             return await self._give_up(job, step, last_error, result)
-        await self._requeue_job(job, step.state, step.delay_s)
+        await self._requeue_job(job, step.state, step.delay_s, plan)
         self.metrics.count(names.DELIVERY_RETRIED)
         self._tried_line(job, LogOutcome.RETRY, result, last_error, delay_s=step.delay_s)
         return RecordResult(job.message_id, "retry")
 
-    async def _pace(self, job: _Job, result: AttemptResult, now: float) -> RecordResult:
+    async def _to_slow_lane(self, job: _Job, result: AttemptResult, last_error: str) -> RecordResult:
+        """Cut by the budget, or marked slow: the record moves to the slow lane at once, no attempt used."""
+        queue_url = self.service.config.slow_queue_url
+        await self._requeue_job(job, job.state, 0, queue_url=queue_url)
+        self.metrics.count(names.DELIVERY_SLOW_LANE)
+        self._tried_line(job, LogOutcome.SLOW_LANE, result, last_error)
+        return RecordResult(job.message_id, "slow_lane")
+
+    async def _pace(self, job: _Job, result: AttemptResult, now: float, plan: DeliveryPlan) -> RecordResult:
         """Over the endpoint's pace: wait as long as the pacer says; no attempt used, no age added."""
         wait = max(result.soonest("paced") or 1.0, 1.0)
-        delay = await self._requeue_job(job, job.state.paced(now, math.ceil(wait)), math.ceil(wait))
+        delay = await self._requeue_job(job, job.state.paced(now, math.ceil(wait)), math.ceil(wait), plan)
         self.metrics.count(names.DELIVERY_PACED)
         self._line(job, LogOutcome.PACED, delay_s=delay)
         return RecordResult(job.message_id, "paced")
 
-    async def _requeue_job(self, job: _Job, state: RetryState, delay_s: float) -> int:
+    def _destination(self, job: _Job, plan: DeliveryPlan | None) -> str:
+        """Where a record waits: the slow lane while an origin of its plan is marked slow, else the retry queue; a
+        record hopping on (no plan read) stays in its lane."""
+        config = self.service.config
+        source = queue_url_from_arn(job.record.event_source_arn)
+        marks = self._marks
+        if plan is not None and marks is not None and any(marks.is_slow(origin) for origin in plan.origins):
+            return config.slow_queue_url
+        if plan is None and config.lane == "slow":
+            return source
+        return config.retry_queue_url or source
+
+    async def _requeue_job(
+        self,
+        job: _Job,
+        state: RetryState,
+        delay_s: float,
+        plan: DeliveryPlan | None = None,
+        *,
+        queue_url: str | None = None,
+    ) -> int:
         """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s``, at most 900 s
-        (returned)."""
+        (returned), to ``queue_url`` or where it belongs (``_destination``)."""
         room = MAX_MESSAGE_BYTES - len(job.body.encode("utf-8")) - attributes_size(job.carried)
         error_room = min(MAX_LAST_ERROR_BYTES, room - _RETRY_ATTRIBUTE_RESERVE)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
@@ -426,9 +476,8 @@ class DeliveryBatch:
             RETRY_ATTRIBUTE: {"DataType": "String", "StringValue": state.encode(max_error_bytes=error_room)},
         }
         delay = min(MAX_DELAY_S, max(0, math.ceil(delay_s)))
-        queue_url = self.service.config.retry_queue_url or queue_url_from_arn(job.record.event_source_arn)
         try:
-            await self._requeue.send(queue_url, Entry(job.body, attributes, delay))
+            await self._requeue.send(queue_url or self._destination(job, plan), Entry(job.body, attributes, delay))
         except RequeueError as error:
             self._defer(job, f"not re-enqueued ({error})")
         return delay

@@ -41,10 +41,22 @@ class DeliveryConfig:
     """DELIVERY_LANE: ``fast`` (DeliveryFunction) or ``slow`` (SlowDeliveryFunction); it names the lane in logs."""
     retry_queue_url: str = ""
     """Where retries are re-enqueued (RETRY_QUEUE_URL); empty: back to the queue the record came from."""
+    slow_queue_url: str = ""
+    """SLOW_QUEUE_URL: the slow lane's queue; empty: no slow lane (nothing is cut or moved)."""
+    request_budget_s: float = 3.0
+    """REQUEST_BUDGET_S: a fast-lane request over this is cut and its record moved to the slow lane; in the slow lane,
+    an answer within it lifts the origin's slow mark."""
+    slow_mark_s: float = 300.0
+    """SLOW_MARK_S: how long an origin stays marked slow after it was last seen slow."""
     pacing_table: str = ""
     """PACING_TABLE: the pacer's DynamoDB table; empty: pacing in memory (one environment, tests, local runs)."""
     expiry_slack_s: float = DEFAULT_EXPIRY_SLACK_S
     """RETRY_EXPIRY_SLACK_S: a failing message ends (``expired``) once its age passes the schedule plus this."""
+
+    @property
+    def budget_s(self) -> float | None:
+        """The request budget that cuts requests: the fast lane's when there is a slow lane to move records to."""
+        return self.request_budget_s if self.lane == "fast" and self.slow_queue_url else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliveryConfig:
@@ -56,6 +68,9 @@ class DeliveryConfig:
         return cls(
             lane=lane,
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
+            slow_queue_url=env.get("SLOW_QUEUE_URL", ""),
+            request_budget_s=_seconds("REQUEST_BUDGET_S", env.get("REQUEST_BUDGET_S", ""), default=3.0, low=0.1),
+            slow_mark_s=_seconds("SLOW_MARK_S", env.get("SLOW_MARK_S", ""), default=300.0, low=1.0),
             pacing_table=env.get("PACING_TABLE", ""),
             expiry_slack_s=_seconds(
                 "RETRY_EXPIRY_SLACK_S", env.get("RETRY_EXPIRY_SLACK_S", ""), default=DEFAULT_EXPIRY_SLACK_S

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from hookline.delivery.attempt import Sender
     from hookline.delivery.deadletter import DeadLetterWriter
+    from hookline.delivery.lanes import SlowMarks
     from hookline.delivery.telemetry import BatchMetrics, EventTally
     from hookline.pacing import Pacer
     from hookline.registry import Endpoint
@@ -53,12 +54,14 @@ class Clocks:
 
 @dataclass(frozen=True)
 class Stores:
-    """What delivery reads and steers: the registry, the signing secrets, the breakers, the endpoints' pace."""
+    """What delivery reads and steers: the registry, the signing secrets, the breakers, the endpoints' pace, the
+    origins marked slow."""
 
     registry: EndpointStore
     secrets: SigningSecretStore
     breakers: BreakerRegistry | None = None
     pacer: Pacer | None = None
+    slow_marks: SlowMarks | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from botocore.config import Config
 from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.deps import Outbox, Stores, Telemetry, Transport
+from hookline.delivery.lanes import SlowMarks, SlowMarksStore
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally, PowertoolsEmitter
@@ -116,6 +117,7 @@ def build_delivery_environment(
             secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
             breakers=breakers,
             pacer=build_pacer(config.pacing_table or None, client=dynamodb, metrics_hook=tally),
+            slow_marks=SlowMarks(SlowMarksStore(settings.breaker_table, client=dynamodb), mark_s=config.slow_mark_s),
         ),
         outbox=Outbox(sqs=sqs, dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs)),
         transport=Transport(http=http, send=send or send_limited),
