@@ -17,15 +17,17 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-import httpcore
 import httpx
 
 import hookline
 from hookline.exceptions import ConnectError, RequestTimeoutError, TargetError, TargetRefusedError
+from hookline.http_pool import Http11ConnectionPool
 from hookline.netguard import GuardedNetworkBackend, check_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    import httpcore
 
     from hookline.netguard import Resolver
 
@@ -77,7 +79,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, with a connection pool whose network backend is the network guard.
 
     httpx.AsyncHTTPTransport takes no network backend, so after its constructor has run we swap its pool for an
-    httpcore.AsyncConnectionPool built from the same public arguments plus ``network_backend``. Request and
+    ``Http11ConnectionPool`` (httpcore's pool with a linear assignment pass, hookline.http_pool) built from the same
+    public arguments plus ``network_backend``. Request and
     response conversion and httpcore-to-httpx exception mapping stay httpx's own, which a hand-written transport
     would have to copy. Tests assert the guard really sits under the pool.
     """
@@ -100,7 +103,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self.network_backend = GuardedNetworkBackend(
             allow_private=allow_private, resolver=resolver, inner=network_backend
         )
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = Http11ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
