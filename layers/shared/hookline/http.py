@@ -8,6 +8,7 @@ returned as a normal result (callers treat it as failure), every connect vetted 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 import time
@@ -15,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -114,6 +115,36 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that never keeps a cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore Set-Cookie (httpx would otherwise build urllib request/response adapters for every response)."""
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """httpx.AsyncClient without a cookie jar.
+
+    Receivers of different customers often share a host (hooks.zapier.com, an ALB): a cookie set in one answer must
+    not ride along to the next customer's delivery. Cookies passed per request still go out.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """A jar that stays empty."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        if cookies:
+            raise ValueError("hookline's HTTP client keeps no cookies")
+        self._no_cookies = _NoCookies()
+
+
 def _request_guard(allow_private: bool) -> Callable[[httpx.Request], object]:
     async def guard(request: httpx.Request) -> None:
         # Scheme, userinfo and literal addresses are judged before the pool is even asked for a connection.
@@ -133,7 +164,8 @@ def build_async_client(
     verify: ssl.SSLContext | bool = True,
     network_backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> httpx.AsyncClient:
-    """One pooled client per environment: guarded connects, no redirects, no proxies from the environment.
+    """One pooled client per environment: guarded connects, no redirects, no proxies from the environment, no
+    cookie jar.
 
     ``transport`` replaces the guarded transport (tests pass httpx.MockTransport; URLs are still checked by
     ``check_url``). ``resolver`` and ``network_backend`` (the backend under the guard) are for tests too;
@@ -151,7 +183,7 @@ def build_async_client(
             ),
             network_backend=network_backend,
         )
-    return httpx.AsyncClient(
+    return _CookielessClient(
         transport=transport,
         # Read/write/pool timeouts are a backstop for direct use; send_limited bounds the whole request itself.
         timeout=httpx.Timeout(MAX_TIMEOUT_S, connect=connect_timeout_s),
@@ -192,8 +224,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Parsing a URL costs about as much as framing the whole HTTP/1.1 request, and a delivery environment sends to a
+# handful of URLs again and again; httpx.URL is immutable, so one parse per text serves every request.
+_parse_url = functools.lru_cache(maxsize=1024)(httpx.URL)
+
+
 def _origin(url: str | httpx.URL) -> str:
-    """scheme://host[:port] only: paths and queries of webhook URLs often embed tokens."""
+    """scheme://host[:port] only, for error messages: paths and queries of webhook URLs often embed tokens."""
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         host = parsed.host if ":" not in parsed.host else f"[{parsed.host}]"
@@ -343,17 +380,17 @@ async def send_limited(
     """
     if timeout_s <= 0 or max_body_bytes < 0:
         raise ValueError("timeout_s must be positive and max_body_bytes non-negative")
-    origin = _origin(url)
     started = clock()
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
-            request = client.build_request(method, url, content=content, headers=headers)
+            target = url if isinstance(url, httpx.URL) else _parse_url(url)
+            request = client.build_request(method, target, content=content, headers=headers)
             response = await client.send(request, stream=True, follow_redirects=False)
     except TimeoutError:
-        raise RequestTimeoutError("timeout", f"no response from {origin} within {timeout_s:g} s") from None
+        raise RequestTimeoutError("timeout", f"no response from {_origin(url)} within {timeout_s:g} s") from None
     except httpx.TransportError as error:
-        raise _transport_error(error, origin) from None
+        raise _transport_error(error, _origin(url)) from None
     except httpx.InvalidURL:
         raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
     # The status has arrived: from here on a failure only cuts the body short, it does not undo the answer (a
@@ -368,7 +405,7 @@ async def send_limited(
     except TimeoutError:
         body_error, truncated = "timeout", True
     except httpx.TransportError as error:
-        body_error, truncated = _transport_error(error, origin).reason, True
+        body_error, truncated = _transport_error(error, _origin(url)).reason, True
     finally:
         await response.aclose()
     latency_ms = (clock() - started) * 1000.0
