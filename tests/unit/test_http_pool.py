@@ -29,6 +29,7 @@ class HeldStream(httpcore.AsyncNetworkStream):
     gate: asyncio.Event
     origin: tuple[str, int]
     requests: int = 0
+    writes: list[bytes] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
     closed: bool = False
@@ -36,7 +37,8 @@ class HeldStream(httpcore.AsyncNetworkStream):
     _pending: int = 0
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer.endswith(b"\r\n\r\n"):
+        self.writes.append(buffer)
+        for _ in range(buffer.count(b"POST /")):
             self.requests += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -89,8 +91,10 @@ class CountingPool(Http11ConnectionPool):
         return super()._assign_requests_to_connections()
 
 
-async def _post(pool: httpcore.AsyncConnectionPool, url: str = "http://93.184.216.34/hook") -> int:
-    response = await pool.request("POST", url, content=b"{}")
+async def _post(
+    pool: httpcore.AsyncConnectionPool, url: str = "http://93.184.216.34/hook", content: bytes = b"{}"
+) -> int:
+    response = await pool.request("POST", url, content=content)
     return response.status
 
 
@@ -154,6 +158,52 @@ async def test_a_full_pool_closes_an_idle_connection_to_another_origin() -> None
         await _post(pool, "http://93.184.216.35/b")
     assert [stream.origin for stream in backend.streams] == [("93.184.216.34", 80), ("93.184.216.35", 80)]
     assert backend.streams[0].closed
+
+
+async def test_head_and_body_leave_in_one_write() -> None:
+    backend = HeldBackend()
+    backend.gate.set()
+    async with Http11ConnectionPool(network_backend=backend) as pool:
+        await _post(pool, content=b'{"n":1}')
+        await _post(pool, content=b'{"n":2}')
+    (stream,) = backend.streams
+    assert len(stream.writes) == 2
+    assert all(write.startswith(b"POST /hook HTTP/1.1\r\n") for write in stream.writes)
+    assert stream.writes[1].endswith(b'\r\n\r\n{"n":2}')
+
+
+async def test_a_large_body_is_written_without_waiting_for_the_read() -> None:
+    backend = HeldBackend()  # gate closed: nothing is answered until the test opens it
+    async with Http11ConnectionPool(network_backend=backend) as pool:
+        task = asyncio.create_task(_post(pool, content=b"x" * 100_000))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sum(len(write) for write in backend.streams[0].writes) > 100_000
+        backend.gate.set()
+        assert await task == 204
+
+
+async def test_a_failed_write_still_reads_the_answer() -> None:
+    """A receiver may answer (413, 503) and close before reading the request: the answer counts, as in httpcore."""
+
+    @dataclass(eq=False)
+    class ClosedForWriting(HeldStream):
+        async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            await super().write(buffer, timeout)
+            raise httpcore.WriteError("broken pipe")
+
+    @dataclass
+    class Backend(HeldBackend):
+        async def connect_tcp(
+            self, host: str, port: int, *args: object, **kwargs: object
+        ) -> httpcore.AsyncNetworkStream:
+            self.streams.append(ClosedForWriting(self.gate, (host, port)))
+            return self.streams[-1]
+
+    backend = Backend()
+    backend.gate.set()
+    async with Http11ConnectionPool(network_backend=backend) as pool:
+        assert await _post(pool) == 204
 
 
 @pytest.mark.parametrize("count", [1, 7])
