@@ -185,8 +185,9 @@ def build_async_client(
         )
     return _CookielessClient(
         transport=transport,
-        # Read/write/pool timeouts are a backstop for direct use; send_limited bounds the whole request itself.
-        timeout=httpx.Timeout(MAX_TIMEOUT_S, connect=connect_timeout_s),
+        # send_limited bounds the whole request with one deadline; per-read/write/pool timers under it would only
+        # cost a timer per socket operation. The connect timeout also bounds the guard's resolve + connect.
+        timeout=httpx.Timeout(None, connect=connect_timeout_s),
         follow_redirects=False,
         trust_env=False,
         # identity: a compressed body could inflate far beyond the read limit (send_limited decodes gzip/deflate
