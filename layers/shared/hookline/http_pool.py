@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpcore
 
+from hookline.asyncio_backend import AsyncioBackend
+
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Iterable
@@ -43,7 +45,7 @@ class Http11ConnectionPool(httpcore.AsyncConnectionPool):
     """
 
     def __init__(self, *, network_backend: httpcore.AsyncNetworkBackend | None = None, **options: Any) -> None:
-        inner = network_backend if network_backend is not None else httpcore.AnyIOBackend()
+        inner = network_backend if network_backend is not None else AsyncioBackend()
         super().__init__(network_backend=_WriteOnReadBackend(inner), **options)
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:

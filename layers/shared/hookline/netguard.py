@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import httpcore
 import httpx
 
+from hookline.asyncio_backend import AsyncioBackend
 from hookline.exceptions import ConnectError, TargetRefusedError
 
 if TYPE_CHECKING:
@@ -317,7 +318,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self.allow_private = allow_private
         self._resolver: Resolver = system_resolver if resolver is None else resolver
-        self._inner = httpcore.AnyIOBackend() if inner is None else inner
+        self._inner = AsyncioBackend() if inner is None else inner
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         """Every address ``host`` stands for, each vetted; TargetRefusedError if any is forbidden."""
