@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -468,7 +469,9 @@ def sizing_worker(spec: dict[str, Any]) -> dict[str, Any]:
     handler.invoke(handler.event(spec["concurrency"], spec["endpoint"]))
     handler.cpu.clear()
     walls = [handler.invoke(handler.event(spec["size"], spec["endpoint"])) for _ in range(spec["repeats"])]
-    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed}
+    # Peak resident memory of the whole worker process (Linux reports KiB), to check MemorySize has room.
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed, "peak_rss_mib": peak_rss_mib}
     handler.close()
     return result
 
@@ -482,6 +485,7 @@ class SizingRow:
     latency_s: float
     duration_s: float
     cpu_per_message_ms: float
+    peak_rss_mib: float
     emulated: bool
 
     @property
@@ -522,7 +526,17 @@ def sizing_section(deployment: Deployment, repeats: int, memories: Sequence[int]
                 wall, cpu = statistics.median(result["walls"]), statistics.median(result["cpu"])
                 # Without a cgroup the worker ran on a whole core: stretch its CPU time to the memory size's share.
                 duration = wall if group else wall + cpu * (1 / share - 1)
-                rows.append(SizingRow(memory_mb, batch, latency_s, duration, cpu / batch * 1000, group is not None))
+                rows.append(
+                    SizingRow(
+                        memory_mb,
+                        batch,
+                        latency_s,
+                        duration,
+                        cpu / batch * 1000,
+                        result["peak_rss_mib"],
+                        emulated=group is not None,
+                    )
+                )
     return rows
 
 
@@ -534,13 +548,18 @@ def print_sizing(rows: list[SizingRow]) -> None:
         else "CPU share modelled as wall + CPU x (1 / share - 1): no cgroup could be made here"
     )
     print(f"\nLambda cost per message, batch = MAX_CONCURRENCY ({how}); arm64 list prices:\n")
-    print("| receiver | batch = in flight | MemorySize | batch duration | GB-s per message | $ per million |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| receiver | batch = in flight | MemorySize | batch duration | GB-s per message | $ per million messages "
+        "| CPU per message | peak RSS |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row.latency_s:g} s | {row.batch} | {row.memory_mb} MB | {row.duration_s:.3f} s | "
-            f"{row.gb_s_per_message:.5f} | {row.usd_per_million:.2f} |"
+            f"{row.gb_s_per_message:.5f} | {row.usd_per_million:.2f} | {row.cpu_per_message_ms:.2f} ms | "
+            f"{row.peak_rss_mib:.0f} MiB |"
         )
+    print("\n$ per million messages: Lambda GB-s and requests only (SQS, DynamoDB and logs do not depend on the size).")
 
 
 # ---------------------------------------------------------------------------------------------------- cold start
