@@ -59,11 +59,12 @@ class Http11ConnectionPool(httpcore.AsyncConnectionPool):
         connections: list[httpcore.AsyncConnectionInterface] = []
         idle: list[httpcore.AsyncConnectionInterface] = []  # HTTP/1.1: idle = free to take a request
         for connection in self._connections:
-            if connection.is_closed():
-                continue
-            connections.append(connection)
-            if id(connection) not in reserved and connection.is_idle():
-                idle.append(connection)
+            if id(connection) in reserved:
+                connections.append(connection)  # in use, or handed to a request that has yet to start on it
+            elif not connection.is_closed():
+                connections.append(connection)
+                if connection.is_idle():
+                    idle.append(connection)
         for pool_request in queued:
             origin = pool_request.request.url.origin
             chosen = self._take_idle(idle, origin, closing)
@@ -83,6 +84,11 @@ class Http11ConnectionPool(httpcore.AsyncConnectionPool):
         gone = {id(connection) for connection in closing}
         self._connections = [connection for connection in connections if id(connection) not in gone]
         return closing
+
+    async def _close_connections(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
+        # httpcore opens a cancellation shield (an anyio cancel scope) even for an empty list, twice per request.
+        if closing:
+            await super()._close_connections(closing)
 
     @staticmethod
     def _take_idle(
