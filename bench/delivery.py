@@ -6,6 +6,8 @@ processes, so the handler's process holds only the handler (its CPU time is the 
 * transport: a batch of 10 at 10 in flight and a batch of 100 at 100 in flight against a receiver answering in
   200 ms: bare httpx, bare aiohttp, httpx with hookline's transport (no handler), the handler, and the ideal
   (200 ms x ceil(N / in flight)); wall time per batch and CPU per message in this process.
+* alternatives: the transports considered under the httpx API, bare, in the same cases: httpx's stock pool, stock
+  pools of 10 dealt round-robin, the httpx-aiohttp transport, hookline's transport, and bare aiohttp.
 * requests: AWS requests per delivered message (botocore ``before-send`` hooks) and peak traced memory.
 * sizing: Lambda GB-s per message at 0.2 s and 2 s receivers for batch = MAX_CONCURRENCY = 10 and 100, at several
   memory sizes. The handler runs in a worker process held to the CPU share Lambda gives that memory size
@@ -17,7 +19,7 @@ processes, so the handler's process holds only the handler (its CPU time is the 
   from a built layer (``--layer-path .aws-sam/build/SharedLayer/python``).
 
     nice .venv/bin/python bench/delivery.py                       # everything, a few minutes; prints the tables
-    nice .venv/bin/python bench/delivery.py --only transport      # one section: transport|requests|sizing|cold-start
+    nice .venv/bin/python bench/delivery.py --only transport      # one section (see SECTIONS)
     nice .venv/bin/python bench/delivery.py --only cold-start --layer-path .aws-sam/build/SharedLayer/python
 """
 
@@ -64,6 +66,7 @@ SIZING_MEMORY_MB = (256, 512, 1024, 1769)
 _CGROUP_PERIOD_US = 10_000  # a short CFS period: the share is spread evenly, not granted in 100 ms bursts
 
 _ENDPOINT = "bench"
+SECTIONS = ("transport", "alternatives", "requests", "sizing", "cold-start")
 
 # ---------------------------------------------------------------------------------------------------- processes
 
@@ -327,6 +330,71 @@ def bare_clients(concurrency: int) -> list[BareClient]:
     ]
 
 
+class _ShardedTransport:
+    """httpx's stock transport split into pools of ``shard_size`` connections, requests dealt round-robin."""
+
+    def __init__(self, concurrency: int, shard_size: int = 10) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
+        self._shards = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(max(1, concurrency // shard_size))]
+        self._next = 0
+
+    async def handle_async_request(self, request: Any) -> Any:
+        self._next = (self._next + 1) % len(self._shards)
+        return await self._shards[self._next].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
+def alternative_clients(concurrency: int) -> list[BareClient]:
+    """The transports considered under the httpx API, and bare aiohttp as the reference."""
+    import aiohttp
+    import httpx
+
+    from hookline.http import build_async_client
+
+    async def post_httpx(client: httpx.AsyncClient, url: str) -> None:
+        await client.post(url, content=b"{}")
+
+    async def post_aiohttp(session: aiohttp.ClientSession, url: str) -> None:
+        async with session.post(url, data=b"{}") as response:
+            await response.read()
+
+    def sharded() -> httpx.AsyncClient:
+        transport: Any = _ShardedTransport(concurrency)
+        return httpx.AsyncClient(transport=transport)
+
+    def httpx_aiohttp() -> httpx.AsyncClient:
+        from httpx_aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(
+            client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+        )
+        return httpx.AsyncClient(transport=transport)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return [
+        BareClient("httpx (stock pool)", concurrency, lambda: httpx.AsyncClient(limits=limits), post_httpx),
+        BareClient("httpx, stock pools of 10", concurrency, sharded, post_httpx),
+        BareClient("httpx + httpx-aiohttp", concurrency, httpx_aiohttp, post_httpx),
+        BareClient(
+            "httpx + hookline transport",
+            concurrency,
+            lambda: build_async_client(allow_private=True, max_connections=concurrency),
+            post_httpx,
+        ),
+        BareClient(
+            "bare aiohttp",
+            concurrency,
+            lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)),
+            post_aiohttp,
+        ),
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------- sections
 
 
@@ -347,28 +415,46 @@ class Measured:
         return statistics.median(self.cpu_per_message_s) * 1000
 
 
-def transport_section(handler: Handler, url: str, repeats: int) -> dict[tuple[int, int], list[Measured]]:
-    """The contenders, interleaved batch by batch so that load on the machine falls on all of them alike."""
+def race(
+    url: str, repeats: int, make_clients: Callable[[int], list[BareClient]], handler: Handler | None = None
+) -> dict[tuple[int, int], list[Measured]]:
+    """Each contender (and the handler, if given) in each case, interleaved batch by batch so that load on the
+    machine falls on all of them alike."""
     results: dict[tuple[int, int], list[Measured]] = {}
     for size, concurrency in TRANSPORT_CASES:
-        clients = bare_clients(concurrency)
-        handler.configure(concurrency)
-        handler.invoke(handler.event(concurrency))  # warm: clients built, connections open
-        handler.cpu.clear()
+        clients = make_clients(concurrency)
+        labels = [client.label for client in clients]
+        if handler is not None:
+            handler.configure(concurrency)
+            handler.invoke(handler.event(concurrency))  # warm: clients built, connections open
+            handler.cpu.clear()
+            labels.append("hookline handler")
         for client in clients:
             client.batch(url, concurrency)
             client.cpu.clear()
-        measured = {label: Measured(label, [], []) for label in [c.label for c in clients] + ["hookline handler"]}
+        measured = {label: Measured(label, [], []) for label in labels}
         for _ in range(repeats):
             for client in clients:
                 measured[client.label].walls.append(client.batch(url, size))
                 measured[client.label].cpu_per_message_s.append(client.cpu[-1] / size)
-            measured["hookline handler"].walls.append(handler.invoke(handler.event(size)))
-            measured["hookline handler"].cpu_per_message_s.append(handler.cpu[-1] / size)
+            if handler is not None:
+                measured["hookline handler"].walls.append(handler.invoke(handler.event(size)))
+                measured["hookline handler"].cpu_per_message_s.append(handler.cpu[-1] / size)
         for client in clients:
             client.close()
         results[size, concurrency] = list(measured.values())
     return results
+
+
+def print_alternatives(results: dict[tuple[int, int], list[Measured]]) -> None:
+    labels = [measured.label for measured in next(iter(results.values()))]
+    print("\nTransports under the httpx API, bare (wall time per batch x ideal / CPU ms per message):\n")
+    print("| requests in flight | " + " | ".join(labels) + " |")
+    print("|---|" + "---:|" * len(labels))
+    for (size, concurrency), row in results.items():
+        ideal = LATENCY_S * math.ceil(size / concurrency)
+        cells = [f"{m.wall / ideal:.2f}x / {m.cpu_ms:.2f} ms" for m in row]
+        print(f"| {concurrency} (batch {size}) | " + " | ".join(cells) + " |")
 
 
 def print_transport(results: dict[tuple[int, int], list[Measured]]) -> None:
@@ -732,7 +818,7 @@ def main() -> None:
         default=list(SIZING_MEMORY_MB),
         help="Lambda memory sizes (MB) for the sizing table",
     )
-    parser.add_argument("--only", choices=["transport", "requests", "sizing", "cold-start"], help="one section only")
+    parser.add_argument("--only", choices=SECTIONS, help="one section only")
     parser.add_argument("--layer-path", type=Path, help="cold start from a built layer's python/ folder")
     args = parser.parse_args()
     if args.layer_path is not None and not (args.layer_path / "hookline").is_dir():
@@ -741,7 +827,7 @@ def main() -> None:
         parser.error("repeats must be at least 1 and memory sizes at least 128 MB")
     started = time.perf_counter()
     print(f"load average at start: {_load_average()}")
-    sections = [args.only] if args.only else ["transport", "requests", "sizing", "cold-start"]
+    sections = [args.only] if args.only else list(SECTIONS)
     if set(sections) - {"cold-start"}:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         with (
@@ -752,7 +838,9 @@ def main() -> None:
             deployment = deploy(moto_endpoint, {_ENDPOINT: url, "bench-slow": slow_url})
             handler = Handler(deployment)
             if "transport" in sections:
-                print_transport(transport_section(handler, url, args.repeats))
+                print_transport(race(url, args.repeats, bare_clients, handler))
+            if "alternatives" in sections:
+                print_alternatives(race(url, args.repeats, alternative_clients))
             if "requests" in sections:
                 requests_section(handler)
             handler.close()
