@@ -298,36 +298,47 @@ async def _call_async(build: Callable[[], Any]) -> Any:
     return build()  # inside the loop: aiohttp binds its session to the running loop
 
 
-def bare_clients(concurrency: int) -> list[BareClient]:
-    """Bare httpx, bare aiohttp and httpx with hookline's transport, each pooled for ``concurrency`` in flight."""
-    import aiohttp
-    import httpx
+async def _post_httpx(client: Any, url: str) -> None:
+    await client.post(url, content=b"{}")
 
+
+async def _post_aiohttp(session: Any, url: str) -> None:
+    async with session.post(url, data=b"{}") as response:
+        await response.read()
+
+
+def _hookline_transport(concurrency: int) -> BareClient:
     from hookline.http import build_async_client
 
-    async def post_httpx(client: httpx.AsyncClient, url: str) -> None:
-        await client.post(url, content=b"{}")
+    return BareClient(
+        "httpx + hookline transport",
+        concurrency,
+        lambda: build_async_client(allow_private=True, max_connections=concurrency),
+        _post_httpx,
+    )
 
-    async def post_aiohttp(session: aiohttp.ClientSession, url: str) -> None:
-        async with session.post(url, data=b"{}") as response:
-            await response.read()
+
+def _bare_aiohttp(concurrency: int) -> BareClient:
+    import aiohttp
+
+    return BareClient(
+        "bare aiohttp",
+        concurrency,
+        lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)),
+        _post_aiohttp,
+    )
+
+
+def bare_clients(concurrency: int) -> list[BareClient]:
+    """Bare httpx, bare aiohttp and httpx with hookline's transport, each pooled for ``concurrency`` in flight."""
+    return [_stock_httpx(concurrency, "bare httpx"), _bare_aiohttp(concurrency), _hookline_transport(concurrency)]
+
+
+def _stock_httpx(concurrency: int, label: str) -> BareClient:
+    import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return [
-        BareClient("bare httpx", concurrency, lambda: httpx.AsyncClient(limits=limits), post_httpx),
-        BareClient(
-            "bare aiohttp",
-            concurrency,
-            lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)),
-            post_aiohttp,
-        ),
-        BareClient(
-            "httpx + hookline transport",
-            concurrency,
-            lambda: build_async_client(allow_private=True, max_connections=concurrency),
-            post_httpx,
-        ),
-    ]
+    return BareClient(label, concurrency, lambda: httpx.AsyncClient(limits=limits), _post_httpx)
 
 
 class _ShardedTransport:
@@ -354,15 +365,6 @@ def alternative_clients(concurrency: int) -> list[BareClient]:
     import aiohttp
     import httpx
 
-    from hookline.http import build_async_client
-
-    async def post_httpx(client: httpx.AsyncClient, url: str) -> None:
-        await client.post(url, content=b"{}")
-
-    async def post_aiohttp(session: aiohttp.ClientSession, url: str) -> None:
-        async with session.post(url, data=b"{}") as response:
-            await response.read()
-
     def sharded() -> httpx.AsyncClient:
         transport: Any = _ShardedTransport(concurrency)
         return httpx.AsyncClient(transport=transport)
@@ -375,23 +377,12 @@ def alternative_clients(concurrency: int) -> list[BareClient]:
         )
         return httpx.AsyncClient(transport=transport)
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return [
-        BareClient("httpx (stock pool)", concurrency, lambda: httpx.AsyncClient(limits=limits), post_httpx),
-        BareClient("httpx, stock pools of 10", concurrency, sharded, post_httpx),
-        BareClient("httpx + httpx-aiohttp", concurrency, httpx_aiohttp, post_httpx),
-        BareClient(
-            "httpx + hookline transport",
-            concurrency,
-            lambda: build_async_client(allow_private=True, max_connections=concurrency),
-            post_httpx,
-        ),
-        BareClient(
-            "bare aiohttp",
-            concurrency,
-            lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)),
-            post_aiohttp,
-        ),
+        _stock_httpx(concurrency, "httpx (stock pool)"),
+        BareClient("httpx, stock pools of 10", concurrency, sharded, _post_httpx),
+        BareClient("httpx + httpx-aiohttp", concurrency, httpx_aiohttp, _post_httpx),
+        _hookline_transport(concurrency),
+        _bare_aiohttp(concurrency),
     ]
 
 
