@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import math
@@ -204,11 +206,10 @@ class Handler:
     def configure(self, concurrency: int) -> None:
         """(Re)build the cached environment for ``concurrency`` requests in flight."""
         from hookline.delivery.factory import get_delivery_environment, reset_delivery_environment
-        from tests.support.delivery import load_delivery_app
 
         os.environ.update({**self.deployment.environment, "MAX_CONCURRENCY": str(concurrency)})
         reset_delivery_environment()
-        self.app = load_delivery_app()
+        self.app = _delivery_app()
         self.counter = RequestCounter()
         # Built here with the handler's own Logger and Metrics (exactly what its first call would build).
         environment = get_delivery_environment(logger=self.app.logger, metrics=self.app.metrics)
@@ -244,6 +245,18 @@ class Handler:
         from hookline.delivery.factory import reset_delivery_environment
 
         reset_delivery_environment()
+
+
+@functools.cache
+def _delivery_app() -> Any:
+    """functions/delivery/app.py, imported by path once (its Powertools objects are module globals, as in Lambda).
+
+    Not through tests.support.delivery, which imports moto: the sizing workers' peak RSS must be the handler's."""
+    spec = importlib.util.spec_from_file_location("hookline_delivery_app", ROOT / "functions" / "delivery" / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextmanager
