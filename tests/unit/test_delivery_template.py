@@ -32,7 +32,9 @@ def test_sqs_events_report_batch_item_failures_with_parameters() -> None:
         assert props["BatchSize"] == {"Ref": "DeliveryBatchSize"}
         assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "DeliveryBatchWindow"}
         assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DeliveryMaxConcurrency"}
-    assert parameter_default("DeliveryBatchSize") == 10
+    # Sized together (docs/delivery.md, "Sizing"): a batch above 10 needs a batching window of at least 1 s.
+    assert parameter_default("DeliveryBatchSize") == parameter_default("MaxConcurrency") == 100
+    assert parameter_default("DeliveryBatchWindow") >= 1
 
 
 def test_queues_holding_retries_survive_the_stack() -> None:

@@ -25,7 +25,7 @@ from hookline.settings import Settings
 from resilience.breaker import BreakerConfig, BreakerRegistry, DynamoDBStateStore
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import httpx
     from aws_lambda_powertools import Logger, Metrics
@@ -88,7 +88,8 @@ def build_delivery_environment(
     )
     session = boto3.session.Session()
     dynamodb = dynamodb or session.client("dynamodb", config=boto_config)
-    sqs = sqs or session.client("sqs", config=boto_config)
+    # Only dead letters and re-enqueued retries use SQS: its client (~20 ms of a cold start) waits for the first.
+    sqs = sqs or _LazyClient(lambda: session.client("sqs", config=boto_config))
     secretsmanager = secretsmanager or session.client("secretsmanager", config=boto_config)
     runner = asyncio.Runner()
     http = build_async_client(
@@ -138,6 +139,24 @@ def breaker_config_for(settings: Settings) -> BreakerConfig:
     return BreakerConfig(
         open_s=open_s, max_open_s=10 * open_s, probe_lease_s=min(BreakerConfig().probe_lease_s, 5 * open_s)
     )
+
+
+class _LazyClient:
+    """A boto3 client built on first attribute access (thread-safe: records also run in worker threads)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._building = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._building:
+                if self._client is None:
+                    self._client = self._build()
+                client = self._client
+        return getattr(client, name)
 
 
 _lock = threading.Lock()
