@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hookline.exceptions import HooklineError
 from hookline.metrics import Reason
 
 __all__ = [
@@ -62,7 +63,7 @@ _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 _URL_RE = re.compile(URL_PATTERN)
 
 
-class MessageError(ValueError):
+class MessageError(HooklineError, ValueError):
     """A message breaks the contract; ``reason`` is the dead-letter reason."""
 
     def __init__(self, reason: Reason, detail: str, *, data: Any = None) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from hookline.delivery.attempt import AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import describe_target
 from hookline.delivery.targets import DeliveryPlan, check_targets
+from hookline.exceptions import HooklineError
 from hookline.http import build_async_client, send_limited
 from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
 from hookline.producer import new_message_id
@@ -110,7 +111,7 @@ class DeliveryResult:
         return self.attempts[-1].served_by if self.attempts else None
 
 
-class DeliveryFailedError(Exception):
+class DeliveryFailedError(HooklineError):
     """``deliver(..., raise_on_failure=True)`` could not deliver; ``result`` says what happened."""
 
     def __init__(self, result: DeliveryResult) -> None:
