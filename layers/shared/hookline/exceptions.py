@@ -25,7 +25,7 @@ HooklineError
  +-- PlanError                    hookline.delivery.targets: the message cannot be delivered as it stands (ValueError;
  |                                dead-letter at once with ``reason``)
  +-- DeliveryFailedError          hookline.delivery.client: ``deliver(..., raise_on_failure=True)`` did not deliver
- +-- SecretError                  hookline.secrets: a signing secret could not be obtained (names the id, never the value)
+ +-- SecretError                  hookline.secrets: a signing secret could not be obtained (names its id, not value)
  |    +-- SecretMissingError      it does not exist or cannot be read (permanent; reason secret_missing)
  |    +-- SecretInvalidError      it exists but is not a valid signing secret (permanent; reason secret_invalid)
  |    +-- SecretUnavailableError  Secrets Manager failed transiently (throttled, unreachable); retry the message
