@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 
 from hookline.registry import EndpointRegistry
 from hookline.signing import generate_secret, parse_secret_string
 from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, FailingClient, with_fresh_queues
-from tests.support.template import create_stack_resources
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from tests.support.template import StackResources
+from tests.support.cli import CliHarness, FailingClient
 
 RECEIVER = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture
@@ -257,58 +235,6 @@ def test_generated_secret_that_exists_already_is_bad_input(cli: CliHarness, ep: 
 
     assert result.exit_code == 2
     assert f"--secret-id hookline/{ep}" in result.stderr
-
-
-def test_rotate_secret_writes_the_rotation_form_and_prints_only_the_new_secret(cli: CliHarness, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    old = _secret_value(cli, f"hookline/{ep}")
-
-    result = cli.invoke("endpoints", "rotate-secret", ep)
-
-    assert result.exit_code == 0, result.stderr
-    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
-    assert document["previous"] == old
-    assert document["previous_expires_at"] == (NOW + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    secrets = parse_secret_string(json.dumps(document))
-    assert secrets.active(NOW) == (document["current"], old)
-    assert secrets.active(NOW + timedelta(hours=25)) == (document["current"],)
-    assert document["current"] in result.stdout
-    assert old not in result.stdout + result.stderr
-
-
-def test_rotate_secret_twice_keeps_only_the_latest_previous_and_honours_overlap(cli: CliHarness, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    cli.invoke("endpoints", "rotate-secret", ep)
-    middle = json.loads(_secret_value(cli, f"hookline/{ep}"))["current"]
-
-    data = cli.json("endpoints", "rotate-secret", ep, "--overlap", "90m")
-
-    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
-    assert (document["current"], document["previous"]) == (data["secret"], middle)
-    assert data["previous_expires_at"] == (NOW + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert set(data) == {"endpoint", "secret_id", "secret", "previous_expires_at"}
-
-
-@pytest.mark.parametrize("overlap", ["soon", "0", "-5h"])
-def test_rotate_secret_rejects_bad_overlap(cli: CliHarness, overlap: str, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    before = _secret_value(cli, f"hookline/{ep}")
-
-    result = cli.invoke("endpoints", "rotate-secret", ep, "--overlap", overlap)
-
-    assert result.exit_code == 2
-    assert _secret_value(cli, f"hookline/{ep}") == before
-
-
-def test_rotate_secret_of_a_missing_secret_is_bad_input(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"hookline/team-{ep}", generate_secret())
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}")
-    cli.aws("secretsmanager").delete_secret(SecretId=f"hookline/team-{ep}", ForceDeleteWithoutRecovery=True)
-
-    result = cli.invoke("endpoints", "rotate-secret", ep)
-
-    assert result.exit_code == 2
-    assert f"hookline/team-{ep}" in result.stderr
 
 
 def test_a_failed_registration_does_not_leave_a_generated_secret(cli: CliHarness, ep: str) -> None:

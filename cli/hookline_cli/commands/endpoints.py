@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import timedelta
@@ -24,7 +23,14 @@ from hookline.registry import (
     TargetNotAllowedError,
     endpoint_from_item,
 )
-from hookline.secrets import SecretInvalidError, SecretMissingError, SecretUnavailableError, SigningSecretStore
+from hookline.rotation import OverlapTooShortError, PreviousStillSigningError, format_instant, plan_rotation
+from hookline.secrets import (
+    SECRET_CACHE_TTL_S,
+    SecretInvalidError,
+    SecretMissingError,
+    SecretUnavailableError,
+    SigningSecretStore,
+)
 from hookline.signing import SCHEMES, generate_secret, parse_secret_string
 from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, report_error, table
 from hookline_cli.resources import Resources, get_resources
@@ -494,15 +500,25 @@ def rotate_secret(
     ctx: typer.Context,
     name: str,
     overlap: Annotated[
-        str, typer.Option("--overlap", help="How long the old secret keeps signing too (e.g. 24h, 90m).")
+        str,
+        typer.Option(
+            "--overlap",
+            help=f"How long both secrets sign every webhook, from signs_from (e.g. 24h, 90m; at least "
+            f"{SECRET_CACHE_TTL_S} s).",
+        ),
     ] = "24h",
+    drop_previous: Annotated[
+        bool,
+        typer.Option(
+            "--drop-previous",
+            help="Rotate even while the previous rotation's old secret still signs; it stops signing now.",
+        ),
+    ] = False,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Generate a new signing secret; the old one keeps signing during --overlap. Prints the new one once."""
+    """Generate a new signing secret; prints it once, with signs_from and the old secret's expiry."""
     resources = get_resources(ctx)
     window = parse_duration(overlap)
-    if window <= timedelta(0):
-        raise UsageError("--overlap must be positive")
     endpoint = require_endpoint(resources.registry(), name)
     client = resources.client("secretsmanager")
     try:
@@ -514,29 +530,41 @@ def rotate_secret(
     if not isinstance(raw, str):
         raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
     try:
-        old = parse_secret_string(raw)
+        stored = parse_secret_string(raw)
     except SecretFormatError as error:
         raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
-    now = resources.clock()
-    expires = now + window
-    new = generate_secret()
-    document = {
-        "current": new,
-        "previous": old.current,
-        "previous_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    client.put_secret_value(SecretId=endpoint.secret_id, SecretString=json.dumps(document))
+    try:
+        rotation = plan_rotation(stored, now=resources.clock(), overlap=window, drop_previous=drop_previous)
+    except OverlapTooShortError as error:
+        raise UsageError(f"--overlap {overlap}: {error}") from None
+    except PreviousStillSigningError as error:
+        raise UsageError(str(error), hint="wait until then, or pass --drop-previous to stop it now") from None
+    client.put_secret_value(SecretId=endpoint.secret_id, SecretString=rotation.secret_string)
+    written_at = resources.clock()
+    signs_from = format_instant(rotation.signs_from(written_at))
+    expires = format_instant(rotation.previous_expires_at)
+    if rotation.overlap(written_at) < timedelta(seconds=rotation.cache_ttl_s):
+        report_error(f"the write took so long that both secrets sign only from {signs_from} until {expires}")
     data = {
         "endpoint": name,
         "secret_id": endpoint.secret_id,
-        "secret": new,
-        "previous_expires_at": document["previous_expires_at"],
+        "secret": rotation.secret,
+        "signs_from": signs_from,
+        "previous_expires_at": expires,
     }
 
     def render(console: Console) -> None:
-        console.print(f"rotated the signing secret of {name} ({endpoint.secret_id})", markup=False)
-        console.print(f"the previous secret keeps signing until {document['previous_expires_at']}", markup=False)
-        console.print("new signing secret (shown once, give it to the receiver now):", markup=False)
-        console.print(new, markup=False)
+        lines = [
+            f"rotated the signing secret of {name} ({endpoint.secret_id})",
+            f"until {signs_from} some webhooks carry only the old secret's signature (functions cache secrets for "
+            f"{rotation.cache_ttl_s:g} s)",
+            f"from {signs_from} every webhook carries a signature by the new secret",
+            f"until {expires} every webhook also carries one by the old secret",
+            f"switch the receiver to the new secret between {signs_from} and {expires} (accepting both meanwhile)",
+            "new signing secret (shown once, give it to the receiver now):",
+            rotation.secret,
+        ]
+        for line in lines:
+            console.print(line, markup=False)
 
     emit(ctx, data, render, json_flag=json_flag)
