@@ -25,6 +25,10 @@ HooklineError
  +-- PlanError                    hookline.delivery.targets: the message cannot be delivered as it stands (ValueError;
  |                                dead-letter at once with ``reason``)
  +-- DeliveryFailedError          hookline.delivery.client: ``deliver(..., raise_on_failure=True)`` did not deliver
+ +-- RotationError                hookline.rotation: a rotation was refused, it would break a promise to receivers
+ |    |                           (ValueError)
+ |    +-- OverlapTooShortError    the overlap asked for is shorter than the functions' secret cache age
+ |    +-- PreviousStillSigningError   the last rotation's old secret still signs (``expires_at``)
  +-- SecretError                  hookline.secrets: a signing secret could not be obtained (names its id, not value)
  |    +-- SecretMissingError      it does not exist or cannot be read (permanent; reason secret_missing)
  |    +-- SecretInvalidError      it exists but is not a valid signing secret (permanent; reason secret_invalid)
