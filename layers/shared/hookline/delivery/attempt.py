@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from hookline import __version__
 from hookline.delivery.targets import origin_of
 from hookline.exceptions import RequestTimeoutError, TargetError, TargetRefusedError
-from hookline.http import send_limited
+from hookline.http import DEFAULT_USER_AGENT, send_limited
 from hookline.signing import signature_headers
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ __all__ = [
     "verdict_of",
 ]
 
-USER_AGENT = f"hookline/{__version__}"
+USER_AGENT = DEFAULT_USER_AGENT  # defined once, in hookline.http
 MIN_REQUEST_S = 1.0
 """A target is not started with less than this much time left before the deadline."""
 _MAX_ERROR_BODY = 200
