@@ -25,6 +25,13 @@ HooklineError
  +-- PlanError                    hookline.delivery.targets: the message cannot be delivered as it stands (ValueError;
  |                                dead-letter at once with ``reason``)
  +-- DeliveryFailedError          hookline.delivery.client: ``deliver(..., raise_on_failure=True)`` did not deliver
+ +-- RequeueError                 hookline.delivery.requeue: SQS did not accept a record's re-enqueue entry (the record
+ |                                comes back through batchItemFailures)
+ +-- RetryStateError              hookline.delivery.retrystate: a retry attribute this version cannot read (ValueError;
+ |                                the record's receive count counts instead)
+ +-- PacingError                  hookline.pacing: per-endpoint flow control
+ |    +-- PacingConfigError       invalid limits or pacer configuration (ValueError)
+ |    +-- PacingStoreError        the pace store failed (the pacer fails open: its callers never see it)
  +-- RotationError                hookline.rotation: a rotation was refused, it would break a promise to receivers
  |    |                           (ValueError)
  |    +-- OverlapTooShortError    the overlap asked for is shorter than the functions' secret cache age
