@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hookline.exceptions import HooklineError
 from hookline.messages import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ _MAX_BATCH_BYTES = MAX_MESSAGE_BYTES
 _DEFAULT_LINGER_S = 0.05
 
 
-class RequeueError(Exception):
+class RequeueError(HooklineError):
     """SQS did not accept this record's entry; the record must come back through batchItemFailures."""
 
 

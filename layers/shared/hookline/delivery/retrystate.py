@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Self
 
 from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, sanitize_attribute
+from hookline.exceptions import HooklineError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
 
 
-class RetryStateError(ValueError):
+class RetryStateError(HooklineError, ValueError):
     """The attribute does not hold a retry state this version can read."""
 
 
