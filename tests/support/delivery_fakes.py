@@ -34,6 +34,7 @@ from tests.support.timefakes import FakeClock
 if TYPE_CHECKING:
     from hookline.delivery.attempt import Sender
     from hookline.delivery.config import DeliveryConfig
+    from hookline.delivery.parking import Parking
     from hookline.delivery.telemetry import BatchMetrics
 
 __all__ = ["FakeRegistry", "FakeSecrets", "FakeSqs", "MockReceiver", "ServiceKit", "WALL_CLOCK"]
@@ -194,6 +195,7 @@ class ServiceKit:
         send: Sender = send_limited,
         wall: Callable[[], float] = lambda: WALL_CLOCK,
         config: DeliveryConfig | None = None,
+        parking: Parking | None = None,
     ) -> None:
         self.settings = settings or Settings(
             endpoints_table="endpoints",
@@ -244,6 +246,7 @@ class ServiceKit:
                     client=self.sqs,  # type: ignore[arg-type]
                     clock=lambda: WALL_CLOCK,
                 ),
+                parking=parking,
             ),
             transport=Transport(http=self.http, send=send),
             telemetry=Telemetry(emit=self.emitted.append, logger=self.logger, breaker_events=self.tally),

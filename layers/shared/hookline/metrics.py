@@ -17,6 +17,7 @@ __all__ = [
     "DELIVERY_FAILED",
     "DELIVERY_LATENCY",
     "DELIVERY_PACED",
+    "DELIVERY_PARKED",
     "DELIVERY_RETRIED",
     "DELIVERY_SLOW_LANE",
     "DELIVERY_SUCCEEDED",
@@ -43,6 +44,7 @@ BREAKER_REJECTED = "BreakerRejected"  # one per target skipped because its break
 BREAKER_OPENED = "BreakerOpened"  # one per breaker transition into open seen by this environment
 DELIVERY_LATENCY = "DeliveryLatency"  # milliseconds, one value per HTTP request
 DELIVERY_SLOW_LANE = "DeliverySlowLane"  # one per record moved to the slow lane (cut by the budget, or marked slow)
+DELIVERY_PARKED = "DeliveryParked"  # one per wait longer than PARK_AFTER_S parked on EventBridge Scheduler
 DELIVERY_PACED = "DeliveryPaced"  # one per record re-enqueued to wait for its endpoint's pace (no attempt used)
 
 REASON_DIMENSION = "Reason"

@@ -26,6 +26,7 @@ from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_
 from hookline.delivery.gates import BreakerGate, GateChain, PacingGate
 from hookline.delivery.lanes import LaneGate
 from hookline.delivery.logline import DeliveryLog, LogLine, LogOutcome
+from hookline.delivery.parking import schedule_name
 from hookline.delivery.requeue import (
     MAX_ATTRIBUTES,
     MAX_DELAY_S,
@@ -475,9 +476,17 @@ class DeliveryBatch:
             **job.carried,
             RETRY_ATTRIBUTE: {"DataType": "String", "StringValue": state.encode(max_error_bytes=error_room)},
         }
+        destination = queue_url or self._destination(job, plan)
+        parking = self.service.outbox.parking
+        if parking is not None and state.due_at is not None and parking.should_park(delay_s):
+            name = schedule_name(job.message_id, attributes[RETRY_ATTRIBUTE]["StringValue"])
+            entry = Entry(job.body, attributes)
+            if await asyncio.to_thread(parking.park, destination, entry, due_at=state.due_at, name=name):
+                self.metrics.count(names.DELIVERY_PARKED)
+                return math.ceil(delay_s)
         delay = min(MAX_DELAY_S, max(0, math.ceil(delay_s)))
         try:
-            await self._requeue.send(queue_url or self._destination(job, plan), Entry(job.body, attributes, delay))
+            await self._requeue.send(destination, Entry(job.body, attributes, delay))
         except RequeueError as error:
             self._defer(job, f"not re-enqueued ({error})")
         return delay

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hookline.delivery.parking import ParkingConfig
 from hookline.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -48,10 +49,25 @@ class DeliveryConfig:
     an answer within it lifts the origin's slow mark."""
     slow_mark_s: float = 300.0
     """SLOW_MARK_S: how long an origin stays marked slow after it was last seen slow."""
+    park_after_s: float = 3600.0
+    """PARK_AFTER_S: waits longer than this are parked on EventBridge Scheduler (PARK_GROUP) instead of hopping."""
+    park_group: str = ""
+    """PARK_GROUP: the schedule group parked messages go to; empty: long waits hop (900 s at a time)."""
+    park_role_arn: str = ""
+    """PARK_ROLE_ARN: the role EventBridge Scheduler assumes to send a parked message back."""
+    park_dead_letter_arn: str = ""
+    """PARK_DLQ_ARN: where Scheduler sends a parked message whose send kept failing for 24 h."""
     pacing_table: str = ""
     """PACING_TABLE: the pacer's DynamoDB table; empty: pacing in memory (one environment, tests, local runs)."""
     expiry_slack_s: float = DEFAULT_EXPIRY_SLACK_S
     """RETRY_EXPIRY_SLACK_S: a failing message ends (``expired``) once its age passes the schedule plus this."""
+
+    @property
+    def parking(self) -> ParkingConfig | None:
+        """Where long waits are parked, or None (they hop)."""
+        if not (self.park_group and self.park_role_arn):
+            return None
+        return ParkingConfig(self.park_group, self.park_role_arn, self.park_after_s, self.park_dead_letter_arn)
 
     @property
     def budget_s(self) -> float | None:
@@ -72,6 +88,10 @@ class DeliveryConfig:
             request_budget_s=_seconds("REQUEST_BUDGET_S", env.get("REQUEST_BUDGET_S", ""), default=3.0, low=0.1),
             slow_mark_s=_seconds("SLOW_MARK_S", env.get("SLOW_MARK_S", ""), default=300.0, low=1.0),
             pacing_table=env.get("PACING_TABLE", ""),
+            park_after_s=_seconds("PARK_AFTER_S", env.get("PARK_AFTER_S", ""), default=3600.0, low=900.0),
+            park_group=env.get("PARK_GROUP", ""),
+            park_role_arn=env.get("PARK_ROLE_ARN", ""),
+            park_dead_letter_arn=env.get("PARK_DLQ_ARN", ""),
             expiry_slack_s=_seconds(
                 "RETRY_EXPIRY_SLACK_S", env.get("RETRY_EXPIRY_SLACK_S", ""), default=DEFAULT_EXPIRY_SLACK_S
             ),

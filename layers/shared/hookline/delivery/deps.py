@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hookline.delivery.attempt import Sender
     from hookline.delivery.deadletter import DeadLetterWriter
     from hookline.delivery.lanes import SlowMarks
+    from hookline.delivery.parking import Parking
     from hookline.delivery.telemetry import BatchMetrics, EventTally
     from hookline.pacing import Pacer
     from hookline.registry import Endpoint
@@ -66,10 +67,12 @@ class Stores:
 
 @dataclass(frozen=True)
 class Outbox:
-    """Where records go when they leave the batch: SQS (re-enqueued retries) and the dead-letter queue."""
+    """Where records go when they leave the batch: SQS (re-enqueued retries), the dead-letter queue and, for waits
+    longer than an hour, EventBridge Scheduler."""
 
     sqs: SQSClient
     dead_letters: DeadLetterWriter
+    parking: Parking | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.deps import Outbox, Stores, Telemetry, Transport
 from hookline.delivery.lanes import SlowMarks, SlowMarksStore
+from hookline.delivery.parking import Parking
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally, PowertoolsEmitter
@@ -120,7 +121,11 @@ def build_delivery_environment(
             pacer=build_pacer(config.pacing_table or None, client=dynamodb, metrics_hook=tally),
             slow_marks=SlowMarks(SlowMarksStore(settings.breaker_table, client=dynamodb), mark_s=config.slow_mark_s),
         ),
-        outbox=Outbox(sqs=sqs, dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs)),
+        outbox=Outbox(
+            sqs=sqs,
+            dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
+            parking=_parking(config, session, boto_config),
+        ),
         transport=Transport(http=http, send=send or send_limited),
         telemetry=Telemetry(emit=emitter, logger=logger, breaker_events=tally),
         run=runner.run,
@@ -139,6 +144,14 @@ def breaker_config_for(settings: Settings) -> BreakerConfig:
     return BreakerConfig(
         open_s=open_s, max_open_s=10 * open_s, probe_lease_s=min(BreakerConfig().probe_lease_s, 5 * open_s)
     )
+
+
+def _parking(config: DeliveryConfig, session: Any, boto_config: Config) -> Parking | None:
+    parking = config.parking
+    if parking is None:
+        return None
+    # Only waits longer than an hour park: the client waits for the first of them.
+    return Parking(_LazyClient(lambda: session.client("scheduler", config=boto_config)), parking)
 
 
 class _LazyClient:
