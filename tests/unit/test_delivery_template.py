@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from tests.support.template import load_template, parameter_default, policy_statements, properties
@@ -93,3 +95,38 @@ def test_policies_name_their_resources() -> None:
 def test_log_group_has_retention() -> None:
     assert _function()["LoggingConfig"]["LogGroup"] == {"Ref": "DeliveryFunctionLogGroup"}
     assert properties("DeliveryFunctionLogGroup")["RetentionInDays"] > 0
+
+
+def test_alarms_watch_each_lane_and_the_new_failure_modes() -> None:
+    def alarm(name: str) -> dict[str, Any]:
+        props = properties(name)
+        assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlertTopic"}]
+        return props
+
+    # DeliveryQueue holds producers' messages only: its oldest-message age is the wait before a first attempt.
+    assert alarm("DeliveryBacklogAlarm")["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeliveryQueue", "QueueName"]}
+    for name, queue in (("RetryBacklogAlarm", "RetryQueue"), ("SlowLaneAgeAlarm", "SlowQueue")):
+        metrics = {metric["Id"]: metric for metric in alarm(name)["Metrics"]}
+        stat = metrics["age"]["MetricStat"]["Metric"]
+        assert (stat["MetricName"], stat["Dimensions"][0]["Value"]) == (
+            "ApproximateAgeOfOldestMessage",
+            {"Fn::GetAtt": [queue, "QueueName"]},
+        )
+        assert metrics["overdue"]["Expression"] == "age - 900"  # a record may wait 900 s delayed on purpose
+    assert alarm("SlowLaneDepthAlarm")["Threshold"] == {"Ref": "SlowLaneDepthThreshold"}
+    expired = alarm("ExpiredDeadLettersAlarm")
+    assert {d["Name"]: d["Value"] for d in expired["Dimensions"]} == {
+        "Reason": "expired",
+        "service": "hookline-delivery",
+    }
+    assert alarm("RateLimitBacklogAlarm")["MetricName"] == "DeliveryPaced"
+    assert alarm("SlowDeliveryErrorsAlarm")["Dimensions"][0]["Value"] == {"Ref": "SlowDeliveryFunction"}
+
+
+def test_the_dashboard_is_json_and_shows_the_lanes() -> None:
+    body, names = properties("Dashboard")["DashboardBody"]["Fn::Sub"]
+    text = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(text)["widgets"]
+    titles = {widget["properties"]["title"] for widget in widgets}
+    assert {"Queues", "Slow lane", "Lanes, pace and long waits"} <= titles
+    assert {"RetryQueueName", "SlowQueueName"} <= set(names)
