@@ -47,6 +47,9 @@ def test_demo_settles_summarizes_and_cleans_up() -> None:
     health = {row["name"]: row for row in summary["health"]}
     assert health["initech-crm"]["state"] == "unhealthy"
     assert not health["umbrella-legacy"]["enabled"]
+    queues = summary["queues"]
+    assert 1 <= queues["DeliveryQueue"]["peak_in_flight"] <= queues["DeliveryQueue"]["quota"] == 120_000
+    assert queues["DeadLetterQueue"]["peak_in_flight"] == 0  # the summary reads peaks before peeking at the DLQ
 
     # Nothing left behind: local.json removed (unless another stack owned it), moto's port closed.
     assert state.exists() == had_state
