@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {Handler: app.handler, Runtime: python3.13, Timeout: 5}
 Resources:
   FastQueue:
     Type: AWS::SQS::Queue
@@ -42,9 +44,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/fast
-      Handler: app.handler
-      Runtime: python3.13
-      Timeout: 5
       Events:
         Jobs:
           Type: SQS
@@ -53,9 +52,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/slow
-      Handler: app.handler
-      Runtime: python3.13
-      Timeout: 5
       Events:
         Jobs:
           Type: SQS
@@ -67,8 +63,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/sweep
-      Handler: app.handler
-      Runtime: python3.13
       Events:
         Daily:
           Type: Schedule
