@@ -12,10 +12,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: help venv lint typecheck validate unit test bench demo local build layer-requirements sam-local clean
+.PHONY: help venv lint typecheck validate unit test bench demo local build layer-requirements runtime-site sam-local clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt layers/shared/requirements-layer.txt pyproject.toml
 	@if [ -z "$(PYTHON_313)" ]; then echo "warning: python3.13 not found (pyenv prefix 3.13.0 / PATH); falling back to $$($(PYTHON) --version). Lambda runs python3.13." >&2; fi
@@ -59,6 +59,11 @@ build: venv ## sam build (python3.13 from .venv on PATH; the layer's makefile bu
 
 layer-requirements: venv ## resolve layers/shared/requirements.txt into requirements-layer.txt (needs PyPI)
 	$(BIN)/python scripts/layer_requirements.py
+
+runtime-site: venv ## .hookline/runtime-python: the Lambda runtime's own packages, to run .aws-sam/build as Lambda does
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --upgrade --only-binary=:all: --platform any \
+		--python-version 3.13 --implementation py --abi none --target .hookline/runtime-python \
+		-r layers/shared/requirements-runtime.txt
 
 sam-local: venv ## sam build (x86_64) + sam local invoke/start-lambda against the local stack, in Docker (root)
 	$(BIN)/python -m scripts.sam_local
