@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scripts.sam_local.system import kill_pids, mounts_under, processes_mentioning, unmount_under
+from scripts.sam_local.system import kill_pids, mounts_under, processes_mentioning, stop_process, unmount_under
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,12 +85,7 @@ def _stop(daemon: Dockerd, process: subprocess.Popen[bytes]) -> None:
         containers = daemon.docker("ps", "--all", "--quiet", check=False).stdout.split()
         if containers:
             daemon.docker("rm", "--force", "--volumes", *containers, check=False)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=_STOP_TIMEOUT_S)
+    stop_process(process, timeout_s=_STOP_TIMEOUT_S)
     # containerd and its shims stop with dockerd; whatever did not (a crash) names our exec root.
     kill_pids(processes_mentioning(str(daemon.exec_root)))
     unmount_under(daemon.exec_root)

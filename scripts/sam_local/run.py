@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from scripts.sam_local.environment import (
     webhook_targets,
     write_files,
 )
-from scripts.sam_local.system import ensure_commands, processes_mentioning
+from scripts.sam_local.system import ensure_commands, free_loopback_port, processes_mentioning, stop_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -222,17 +221,7 @@ def _local_stack(run: Run) -> Iterator[None]:
                 time.sleep(0.5)
         yield
     finally:
-        _stop(process, timeout_s=30.0)
-
-
-def _stop(process: subprocess.Popen[Any], *, timeout_s: float) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout_s)
+        stop_process(process, timeout_s=30.0)
 
 
 def _register(run: Run) -> str:
@@ -328,11 +317,9 @@ def _invoke_health(run: Run) -> str:
     return f"checked {result['checked']}, healthy {result['healthy']}, errors 0"
 
 
-def _free_port() -> int:
+def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _start_lambda(run: Run) -> str:
@@ -341,7 +328,7 @@ def _start_lambda(run: Run) -> str:
     from botocore.config import Config
 
     assert run.files is not None and run.receiver is not None
-    port = _free_port()
+    port = free_loopback_port()
     log = WORK / "logs" / "start-lambda.log"
     with log.open("w", encoding="utf-8") as output:
         process = subprocess.Popen(
@@ -352,7 +339,7 @@ def _start_lambda(run: Run) -> str:
     run.started_pids.append(process.pid)
     try:
         deadline = time.monotonic() + _STACK_TIMEOUT_S
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        while not _listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"sam local start-lambda did not listen on {port}:\n{_tail(log)}")
             time.sleep(0.5)
@@ -373,7 +360,7 @@ def _start_lambda(run: Run) -> str:
             raise RuntimeError(f"DeliveryFunction failed: {payload}")
         return f"lambda.invoke on 127.0.0.1:{port}: {_delivery_result(payload)}; {_verified_webhooks(run, since=since)}"
     finally:
-        _stop(process, timeout_s=30.0)
+        stop_process(process, timeout_s=30.0)
 
 
 def _nothing_left(run: Run) -> str:

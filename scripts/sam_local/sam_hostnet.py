@@ -20,7 +20,6 @@ SAM's once-a-week PyPI version check is skipped as well.
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any
 
@@ -32,6 +31,7 @@ from samcli.local.docker.lambda_container import LambdaContainer  # type: ignore
 from samcli.local.lambdafn.env_vars import EnvironmentVariables  # type: ignore[import-untyped]
 
 from scripts.sam_local.environment import confinement_problems
+from scripts.sam_local.system import free_loopback_port
 
 __all__ = ["ConfinementError", "host_network_entrypoint", "install", "main"]
 
@@ -40,13 +40,6 @@ _RIE = "/var/rapid/aws-lambda-rie"
 
 class ConfinementError(RuntimeError):
     """A Lambda container would run on the host's network with an environment that could leave loopback."""
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def host_network_entrypoint(entrypoint: list[str], *, invoke_port: int, runtime_api_port: int) -> list[str]:
@@ -75,7 +68,7 @@ def install() -> None:
             if problems:
                 raise ConfinementError("refusing to start a Lambda container: " + "; ".join(problems))
             self._entrypoint = host_network_entrypoint(
-                list(self._entrypoint or []), invoke_port=self.rapid_port_host, runtime_api_port=_free_loopback_port()
+                list(self._entrypoint or []), invoke_port=self.rapid_port_host, runtime_api_port=free_loopback_port()
             )
             self._container_opts = {**(self._container_opts or {}), "network_mode": "host"}
             self._exposed_ports = None

@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "Mount",
     "ensure_commands",
+    "free_loopback_port",
     "kill_pids",
     "mounts_under",
     "processes_mentioning",
+    "stop_process",
     "unmount_under",
 ]
 
@@ -89,3 +93,22 @@ def kill_pids(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout_s: float) -> None:
+    """Stop a child we started: SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout_s)
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a listener we start next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
