@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from scripts.sam_local.environment import (
     webhook_targets,
     write_files,
 )
-from scripts.sam_local.system import ensure_commands, free_loopback_port, processes_mentioning, stop_process
+from scripts.sam_local.system import ensure_commands, free_loopback_port, stop_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -65,12 +66,17 @@ class Aborted(Exception):
     """A step the rest depends on failed; stop here (cleanup still runs)."""
 
 
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 @dataclass
 class Report:
     """The checks of one run: one line each as they finish, then ``N passed, M failed``."""
 
     clock: Callable[[], float] = time.monotonic
-    write: Callable[[str], object] = sys.stdout.write
+    write: Callable[[str], object] = _print
     passed: int = 0
     failed: int = 0
     started: float = field(default=0.0)
@@ -135,7 +141,7 @@ class Run:
     receiver: LoopbackServer | None = None
     secrets_by_path: dict[str, str] = field(default_factory=dict)
     targets: list[WebhookTarget] = field(default_factory=list)
-    started_pids: list[int] = field(default_factory=list)
+    started: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def sam_environment(self) -> dict[str, str]:
         """The environment of every `sam` command: our dockerd, fake credentials, no telemetry, no AWS profile."""
@@ -206,7 +212,7 @@ def _local_stack(run: Run) -> Iterator[None]:
         process = subprocess.Popen(
             [str(BIN / "hookline"), "local", "up"], cwd=ROOT, stdout=output, stderr=output, stdin=subprocess.DEVNULL
         )
-    run.started_pids.append(process.pid)
+    run.started.append(process)
     try:
         deadline = time.monotonic() + _STACK_TIMEOUT_S
         while not run.state:
@@ -214,7 +220,7 @@ def _local_stack(run: Run) -> Iterator[None]:
                 raise RuntimeError(f"hookline local up exited {process.returncode}:\n{_tail(log)}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the local stack did not start within {_STACK_TIMEOUT_S:.0f} s:\n{_tail(log)}")
-            state = json.loads(LOCAL_STATE.read_text(encoding="utf-8")) if LOCAL_STATE.exists() else {}
+            state = _read_json(LOCAL_STATE)
             if state.get("pid") == process.pid:
                 run.state = state
             else:
@@ -222,6 +228,25 @@ def _local_stack(run: Run) -> Iterator[None]:
         yield
     finally:
         stop_process(process, timeout_s=30.0)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON document, or {} while it does not exist or is still being written."""
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return document
+
+
+def _hookline(*arguments: str) -> str:
+    """Run the `hookline` CLI against the local stack (found through .hookline/local.json); its stdout."""
+    result = subprocess.run(
+        [str(BIN / "hookline"), *arguments], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode:
+        raise RuntimeError(f"hookline {' '.join(arguments[:4])} exited {result.returncode}: {result.stderr.strip()}")
+    return result.stdout
 
 
 def _register(run: Run) -> str:
@@ -243,12 +268,9 @@ def _register(run: Run) -> str:
     for target in run.targets:
         if target.endpoint:
             path = f"/{target.endpoint}"
-            added = subprocess.run(
-                [str(BIN / "hookline"), "--json", "endpoints", "add", target.endpoint, "--url", run.receiver.url(path),
-                 "--generate-secret"],
-                cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
-            )  # fmt: skip
-            run.secrets_by_path[path] = json.loads(added.stdout)["secret"]
+            added = _hookline("--json", "endpoints", "add", target.endpoint, "--url", run.receiver.url(path),
+                              "--generate-secret")  # fmt: skip
+            run.secrets_by_path[path] = json.loads(added)["secret"]
         elif target.secret_id:
             secret = generate_secret()
             secrets.create_secret(Name=target.secret_id, SecretString=secret)
@@ -336,7 +358,7 @@ def _start_lambda(run: Run) -> str:
              "--host", "127.0.0.1", "--port", str(port), *run.local_arguments()],
             cwd=ROOT, env=run.sam_environment(), stdout=output, stderr=output, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-    run.started_pids.append(process.pid)
+    run.started.append(process)
     try:
         deadline = time.monotonic() + _STACK_TIMEOUT_S
         while not _listening(port):
@@ -365,8 +387,7 @@ def _start_lambda(run: Run) -> str:
 
 def _nothing_left(run: Run) -> str:
     found = leftovers(run.daemon)
-    found += [f"process {pid} (started by this run) still runs" for pid in run.started_pids if _alive(pid)]
-    found += [f"process {pid} still runs" for pid in processes_mentioning(str(WORK / "logs"))]
+    found += [f"process {process.pid} (ours) still runs" for process in run.started if process.poll() is None]
     if LOCAL_STATE.exists():
         found.append(f"{LOCAL_STATE} is still there (the local stack did not stop cleanly)")
     if found:
@@ -374,18 +395,15 @@ def _nothing_left(run: Run) -> str:
     return "no process, container, network namespace or mount of this run is left"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the cleanup like Ctrl-C
 
 
 def main() -> None:
     """Run every step, print the checks and exit 1 if any failed."""
     from tests.support.loopback import loopback_server
 
+    signal.signal(signal.SIGTERM, _terminate)
     report = Report()
     run = Run()
     WORK.mkdir(parents=True, exist_ok=True)
