@@ -100,6 +100,12 @@ def test_raw_item_with_every_type_from_the_contract() -> None:
         ({"health": {"M": {"method": {"S": "POST"}}}}, "health.method"),
         ({"health_state": {"S": "sick"}}, "health_state"),
         ({"name": {"S": "bad name"}}, "endpoint name"),
+        ({"health": {"M": {"expect_status": {"S": "200-100"}}}}, "reversed range 200-100"),
+        ({"health": {"M": {"expect_status": {"S": "200-99999999"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "99-200"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200,204-600"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200-"}}}}, "not a status, list or range"),
+        ({"health": {"M": {"expect_status": {"N": "600"}}}}, "between 100 and 599"),
     ],
 )
 def test_items_that_break_the_contract_are_rejected(extra: dict[str, Any], message: str) -> None:
@@ -168,6 +174,166 @@ def test_listing_skips_broken_items_and_reports_them(registry: EndpointRegistry,
     assert registry.invalid_items() == [("broken", "timeout_s must be a number from 1 to 30")]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"last_latency_ms": {"S": "slow"}},
+        {"last_latency_ms": {"N": "-5"}},
+        {"last_latency_ms": {"M": {}}},
+        {"consecutive_failures": {"S": "x"}},
+        {"consecutive_failures": {"N": "1.5"}},
+        {"consecutive_successes": {"L": []}},
+        {"last_checked_at": {"N": "1"}},
+        {"disabled_reason": {"BOOL": True}},
+    ],
+)
+def test_malformed_health_state_is_a_registry_item_error(extra: dict[str, Any]) -> None:
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(_raw_item(**extra))
+
+
+def test_listing_skips_items_with_malformed_numbers(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="good", url="https://a.example/", secret_id="s"))
+    for name, extra in (
+        ("bad-latency", {"last_latency_ms": {"S": "slow"}}),
+        ("bad-count", {"consecutive_failures": {"L": []}}),
+    ):
+        dynamodb.put_item(TableName=registry.table_name, Item=_raw_item(name={"S": name}, **extra))
+
+    assert [endpoint.name for endpoint in registry.list_endpoints()] == ["good"]
+    assert [name for name, _ in registry.invalid_items()] == ["bad-count", "bad-latency"]
+
+
 def test_get_integration_health(registry: EndpointRegistry) -> None:
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     assert registry.get_integration_health("acme").state == "unknown"
+
+
+def test_flow_control_fields_round_trip_and_are_absent_by_default(registry: EndpointRegistry, dynamodb: Any) -> None:
+    plain = Endpoint(name="plain", url="https://a.example/", secret_id="s")
+    paced = Endpoint(name="paced", url="https://a.example/", secret_id="s", rate_limit_per_s=0.5, max_in_flight=3)
+    registry.register(plain)
+    registry.register(paced)
+
+    assert (plain.rate_limit_per_s, plain.max_in_flight) == (None, None)
+    assert "rate_limit_per_s" not in endpoint_to_item(plain)
+    assert "max_in_flight" not in endpoint_to_item(plain)
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "paced"}})["Item"]
+    assert (raw["rate_limit_per_s"], raw["max_in_flight"]) == ({"N": "0.5"}, {"N": "3"})
+    assert registry.require("paced") == paced
+    assert registry.require("plain") == plain
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"rate_limit_per_s": {"N": "0.25"}}, (0.25, None)),
+        ({"rate_limit_per_s": {"N": "100"}}, (100.0, None)),
+        ({"max_in_flight": {"N": "1"}}, (None, 1)),
+        ({"max_in_flight": {"N": "50.0"}}, (None, 50)),
+    ],
+)
+def test_flow_control_fields_written_by_other_tools(extra: dict[str, Any], expected: tuple[Any, Any]) -> None:
+    endpoint = endpoint_from_item(_raw_item(**extra))
+    assert (endpoint.rate_limit_per_s, endpoint.max_in_flight) == expected
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rate_limit_per_s": {"N": "0"}},
+        {"rate_limit_per_s": {"N": "-1"}},
+        {"rate_limit_per_s": {"S": "5"}},
+        {"rate_limit_per_s": {"BOOL": True}},
+        {"max_in_flight": {"N": "0"}},
+        {"max_in_flight": {"N": "2.5"}},
+        {"max_in_flight": {"S": "3"}},
+        {"max_in_flight": {"BOOL": True}},
+    ],
+)
+def test_flow_control_fields_that_break_the_contract_are_rejected(extra: dict[str, Any]) -> None:
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(_raw_item(**extra))
+
+
+@pytest.mark.parametrize(
+    "changes", [{"rate_limit_per_s": 0.0}, {"rate_limit_per_s": float("nan")}, {"max_in_flight": 0}]
+)
+def test_update_refuses_invalid_flow_control_values(registry: EndpointRegistry, changes: dict[str, Any]) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    with pytest.raises(RegistryItemError):
+        registry.update("acme", **changes)
+    assert registry.require("acme", fresh=True).rate_limit_per_s is None
+
+
+def test_update_with_none_removes_the_attribute(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    registry.update("acme", rate_limit_per_s=2.5, max_in_flight=4)
+    assert registry.require("acme", fresh=True).rate_limit_per_s == 2.5
+
+    updated = registry.update("acme", rate_limit_per_s=None, url="https://b.example/")
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "rate_limit_per_s" not in raw
+    assert raw["max_in_flight"] == {"N": "4"}
+    assert raw["url"] == {"S": "https://b.example/"}
+    assert registry.require("acme", fresh=True) == updated
+    assert (updated.rate_limit_per_s, updated.max_in_flight) == (None, 4)
+
+    registry.update("acme", max_in_flight=None)
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "max_in_flight" not in raw
+
+
+def test_update_refuses_unknown_and_health_state_fields(registry: EndpointRegistry) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    with pytest.raises(RegistryItemError, match="cannot update enabled, status"):
+        registry.update("acme", enabled=False, status=None)
+
+
+class _DeletesBeforeUpdate:
+    """A DynamoDB client on which the item disappears between update()'s read and its write (a concurrent remove)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self._inner.delete_item(TableName=kwargs["TableName"], Key=kwargs["Key"])
+        return self._inner.update_item(**kwargs)
+
+
+def test_update_of_an_endpoint_removed_meanwhile_is_not_found(dynamodb: Any) -> None:
+    table = create_table(dynamodb, "EndpointsTable")
+    EndpointRegistry(table, client=dynamodb).register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    racing = EndpointRegistry(table, client=_DeletesBeforeUpdate(dynamodb))
+
+    with pytest.raises(EndpointNotFoundError, match="acme"):
+        racing.update("acme", url="https://b.example/")
+    assert racing.get("acme", fresh=True) is None
+
+
+def test_service_type_is_part_of_the_model(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s", service_type="payments"))
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert raw["service_type"] == {"S": "payments"}
+    assert registry.require("acme").service_type == "payments"
+
+    registry.update("acme", service_type="webhook")  # the default label is not stored
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "service_type" not in raw
+    assert registry.require("acme", fresh=True).service_type == "webhook"
+    with pytest.raises(RegistryItemError, match="service_type"):
+        registry.update("acme", service_type="bad label!")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "webhook"), ({"N": "3"}, "webhook"), ({"S": "crm"}, "crm")])
+def test_service_type_is_read_leniently(value: dict[str, Any] | None, expected: str) -> None:
+    """A label is not part of delivery: an odd one written by another tool never makes the item unusable."""
+    item = _raw_item() if value is None else _raw_item(service_type=value)
+    assert endpoint_from_item(item).service_type == expected

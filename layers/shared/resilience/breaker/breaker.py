@@ -1,13 +1,20 @@
-"""The circuit breaker: a state machine over a shared StateStore, with a local cache and an outcome buffer.
+"""The circuit breaker: a local cache, an outcome buffer and one compare-and-set loop over a shared StateStore.
+
+The rules of the state machine live in ``resilience.breaker.transitions`` as pure functions; this module decides
+when to read and write, and applies a transition with ``_apply``, its only compare-and-set loop.
 
 Healthy path: ``allow()`` answers from the cached record and outcomes are buffered, so nothing is written per call;
 buffered successes go out as one atomic ADD when the cached record goes stale, and that write's answer is the
 refresh. A failure is written at the next ``allow()`` (or ``flush()``), and the store's answer carries the fleet-wide
 counters, so the environment that sees failures also decides, at once, whether the fleet should trip.
+
+Async callers use ``allow_async()``, ``record_*_async()`` and ``flush_async()``: what can be answered from the
+cache and the buffer is answered on the event loop, and every store call runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import inspect
@@ -19,8 +26,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+from resilience.breaker import transitions
+from resilience.breaker.buffer import OutcomeBuffer
 from resilience.breaker.config import BreakerConfig
-from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Counts, OutcomeDelta, Transition
+from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Transition
+from resilience.breaker.transitions import Admit, Change, Probe, Refuse
 from resilience.exceptions import CircuitOpenError, StateStoreError
 
 if TYPE_CHECKING:
@@ -94,46 +104,20 @@ class Permit:
         """Report that the call failed."""
         self.breaker.record_failure(latency_s, error=error, permit=self)
 
+    async def record_success_async(self, latency_s: float | None = None) -> None:
+        """Report that the call succeeded, from a coroutine (a probe's outcome is written from a thread)."""
+        await self.breaker.record_success_async(latency_s, permit=self)
 
-@dataclass
-class _Buffer:
-    """Outcomes of this environment not yet written, all of one counter epoch."""
+    async def record_failure_async(self, latency_s: float | None = None, *, error: str | None = None) -> None:
+        """Report that the call failed, from a coroutine (a probe's outcome is written from a thread)."""
+        await self.breaker.record_failure_async(latency_s, error=error, permit=self)
 
-    epoch: int = 0
-    buckets: dict[int, Counts] = field(default_factory=dict)
-    trailing_failures: int = 0
-    last_success_at: float | None = None
-    run_started_at: float | None = None
 
-    @property
-    def calls(self) -> int:
-        return sum(counts.calls for counts in self.buckets.values())
+@dataclass(frozen=True)
+class _Lost:
+    """Every compare-and-set of a transition lost its race; ``record`` is the last one read."""
 
-    @property
-    def failures(self) -> int:
-        return sum(counts.failures for counts in self.buckets.values())
-
-    def add(self, bucket: int, failed: bool, now: float, keep_after: float) -> None:
-        if bucket not in self.buckets:
-            # Bounded while the store is unreachable: buckets that left the window would be dropped anyway.
-            for start in [start for start in self.buckets if start <= keep_after]:
-                del self.buckets[start]
-        self.buckets[bucket] = self.buckets.get(bucket, Counts()) + Counts(1, int(failed))
-        if failed:
-            if not self.trailing_failures:
-                self.run_started_at = now
-            self.trailing_failures += 1
-        else:
-            self.trailing_failures = 0
-            self.run_started_at = None
-            self.last_success_at = now
-
-    def reset(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.buckets = {}
-        self.trailing_failures = 0
-        self.last_success_at = None
-        self.run_started_at = None
+    record: BreakerRecord
 
 
 class CircuitBreaker:
@@ -169,7 +153,7 @@ class CircuitBreaker:
         self._record: BreakerRecord | None = None
         self._fetched_at = 0.0
         self._written_at = float("-inf")
-        self._buffer = _Buffer()
+        self._buffer = OutcomeBuffer()
         self._probes: deque[str] = deque()
         self._active: contextvars.ContextVar[tuple[tuple[Permit, float], ...]] = contextvars.ContextVar(
             f"breaker:{name}", default=()
@@ -211,22 +195,26 @@ class CircuitBreaker:
         self._store_health.failed(now, self.config.store_retry_s, error)
         self._metric("BreakerStoreErrors")
 
+    def _refresh_due(self, now: float) -> bool:
+        """True when deciding needs the store first: the cache is stale or failures are due, and the store is up."""
+        failures_due = self._buffer.failures and now - self._written_at >= self.config.failure_flush_s
+        return bool(self._stale(now) or failures_due) and not self._store_health.is_down(now)
+
+    def _cached(self, now: float) -> BreakerRecord | None:
+        """The cached record while it is fresh enough to act on, else None (act closed: fail open)."""
+        return None if self._stale(now) else self._record
+
     def _current(self, now: float) -> BreakerRecord | None:
         """The record to decide on, refreshed (by a flush or a read) when due.
 
         None when a refresh is due and the store does not answer: the caller then acts closed (fails open). A record
         that is still fresh keeps being used through a store outage.
         """
-        record = self._record
-        stale = self._stale(now)
-        failures_due = self._buffer.failures and now - self._written_at >= self.config.failure_flush_s
-        if not stale and not failures_due:
-            return record
-        fallback = None if stale else record
-        if self._store_health.is_down(now):
+        fallback = self._cached(now)
+        if not self._refresh_due(now):
             return fallback
         try:
-            if failures_due or self._buffer.calls:
+            if self._buffer.calls:
                 return self._flush_locked(now)
             found = self.store.load([self.name]).get(self.name)
         except StateStoreError as error:
@@ -258,38 +246,54 @@ class CircuitBreaker:
                 self._store_failed(now, error)
                 return Permit(self)
 
+    def allow_nowait(self) -> Permit | None:
+        """``allow()``'s answer if it needs no store call (a Permit, or ``CircuitOpenError``), else None.
+
+        None means only the store can answer: a refresh or a failure write is due, a probe lease is to be granted, or
+        another thread is talking to the store for this breaker right now. Never blocks.
+        """
+        now = self._clock()
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._refresh_due(now):
+                return None
+            record = self._cached(now)
+            if record is None:
+                return Permit(self)  # stale and the store is down: act closed, as allow() does
+            verdict = transitions.admission(record, now, self.config)
+            return None if isinstance(verdict, Probe) else self._answer(verdict)
+        finally:
+            self._lock.release()
+
+    async def allow_async(self) -> Permit:
+        """``allow()`` for a coroutine: answered on the event loop when no store call is needed, else in a thread."""
+        permit = self.allow_nowait()
+        if permit is not None:
+            return permit
+        return await asyncio.to_thread(self.allow)
+
     def _admit(self, record: BreakerRecord, now: float) -> Permit:
-        for _ in range(self.config.cas_retries + 1):
-            state = record.state
-            if state is BreakerState.DISABLED:
-                return Permit(self, tracked=False)
-            if state is BreakerState.CLOSED:
-                return Permit(self)
-            if state is BreakerState.FORCED_OPEN:
-                raise self._refusal(self.config.open_s, state)
-            if state is BreakerState.OPEN and record.open_until is not None and now < record.open_until:
-                raise self._refusal(record.open_until - now, state)
-            live = record.live_probes(now)
-            if len(live) >= self.config.half_open_probes:
-                raise self._refusal(min(live.values()) - now, state)
-            probe_id = f"{self.writer}-{uuid.uuid4().hex[:8]}"
-            wanted = record.evolve(
-                state=BreakerState.HALF_OPEN,
-                probes={**live, probe_id: now + self.config.probe_lease_s},
-                half_open_successes=record.half_open_successes if state is BreakerState.HALF_OPEN else 0,
-                updated_at=now,
-                updated_by=self.writer,
-            )
-            stored = self.store.compare_and_set(wanted, expected_version=record.version)
-            if stored is not None:
-                self._set_record(stored, now)
-                self._probes.append(probe_id)
-                self._metric("BreakerProbeGranted")
-                if state is not BreakerState.HALF_OPEN:
-                    self._transitioned(record, stored, now, "open period over, probing", "fleet")
-                return Permit(self, probe_id=probe_id)
-            record = self._reload(now)
-        raise self._refusal(self.config.suspect_cache_ttl_s, record.state)
+        config = self.config
+        probe_id = f"{self.writer}-{uuid.uuid4().hex[:8]}"
+
+        def decide(current: BreakerRecord) -> Change | Admit | Refuse:
+            verdict = transitions.admission(current, now, config)
+            return transitions.grant_probe(current, now, config, probe_id) if isinstance(verdict, Probe) else verdict
+
+        applied: Change | Admit | Refuse | _Lost = self._apply(decide, record, now)
+        if isinstance(applied, _Lost):
+            raise self._refusal(config.suspect_cache_ttl_s, applied.record.state)
+        if isinstance(applied, Change):
+            self._probes.append(probe_id)
+            self._metric("BreakerProbeGranted")
+            return Permit(self, probe_id=probe_id)
+        return self._answer(applied)
+
+    def _answer(self, verdict: Admit | Refuse) -> Permit:
+        if isinstance(verdict, Refuse):
+            raise self._refusal(verdict.retry_after, verdict.state)
+        return Permit(self, tracked=verdict.tracked)
 
     def _refusal(self, retry_after: float, state: BreakerState) -> CircuitOpenError:
         self._metric("BreakerRejected")
@@ -299,11 +303,8 @@ class CircuitBreaker:
 
     def record_success(self, latency_s: float | None = None, *, permit: Permit | None = None) -> None:
         """Report a successful call (a call slower than ``slow_call_s`` counts as a failure)."""
-        slow = self.config.slow_call_s
-        if slow is not None and latency_s is not None and latency_s > slow:
-            self.record_failure(latency_s, error=f"slow call ({latency_s:.3f}s)", permit=permit)
-            return
-        self._record_outcome(failed=False, error=None, permit=permit)
+        slow = self._slow_call(latency_s)
+        self._record_outcome(failed=slow is not None, error=slow, permit=permit)
 
     def record_failure(
         self, latency_s: float | None = None, *, error: str | None = None, permit: Permit | None = None
@@ -312,22 +313,57 @@ class CircuitBreaker:
         del latency_s  # a failure counts the same however long it took
         self._record_outcome(failed=True, error=error, permit=permit)
 
+    async def record_success_async(self, latency_s: float | None = None, *, permit: Permit | None = None) -> None:
+        """``record_success()`` for a coroutine: a probe's outcome is written from a thread, never on the loop."""
+        slow = self._slow_call(latency_s)
+        await self._record_outcome_async(failed=slow is not None, error=slow, permit=permit)
+
+    async def record_failure_async(
+        self, latency_s: float | None = None, *, error: str | None = None, permit: Permit | None = None
+    ) -> None:
+        """``record_failure()`` for a coroutine: a probe's outcome is written from a thread, never on the loop."""
+        del latency_s
+        await self._record_outcome_async(failed=True, error=error, permit=permit)
+
+    def _slow_call(self, latency_s: float | None) -> str | None:
+        """The failure a success turns into when it was slower than ``slow_call_s``, else None."""
+        slow = self.config.slow_call_s
+        if slow is not None and latency_s is not None and latency_s > slow:
+            return f"slow call ({latency_s:.3f}s)"
+        return None
+
     def _record_outcome(self, *, failed: bool, error: str | None, permit: Permit | None) -> None:
         now = self._clock()
         with self._lock:
-            if permit is not None and not permit.tracked:
-                return
-            probe_id = self._claim_probe(permit)
+            probe_id = self._buffer_outcome(failed, permit, now)
             if probe_id is not None:
-                try:
-                    self._finish_probe(probe_id, failed=failed, error=error, now=now)
-                except StateStoreError as store_error:
-                    self._store_failed(now, store_error)
-                return
-            if self._record is not None and self._record.state is BreakerState.DISABLED:
-                return
-            bucket = int(now // self.config.bucket_s * self.config.bucket_s)
-            self._buffer.add(bucket, failed, now, self._keep_after(now))
+                self._settle_probe(probe_id, failed, error, now)
+
+    async def _record_outcome_async(self, *, failed: bool, error: str | None, permit: Permit | None) -> None:
+        now = self._clock()
+        if not self._lock.acquire(blocking=False):
+            # Another thread holds the breaker (talking to the store): wait for it in a thread, not on the loop.
+            await asyncio.to_thread(self._record_outcome, failed=failed, error=error, permit=permit)
+            return
+        try:
+            probe_id = self._buffer_outcome(failed, permit, now)
+        finally:
+            self._lock.release()
+        if probe_id is not None:
+            await asyncio.to_thread(self._settle_probe, probe_id, failed, error, now)
+
+    def _buffer_outcome(self, failed: bool, permit: Permit | None, now: float) -> str | None:
+        """Buffer an outcome (no I/O); returns the probe it answers instead, whose outcome must be written."""
+        if permit is not None and not permit.tracked:
+            return None
+        probe_id = self._claim_probe(permit)
+        if probe_id is not None:
+            return probe_id
+        if self._record is not None and self._record.state is BreakerState.DISABLED:
+            return None
+        bucket = int(now // self.config.bucket_s * self.config.bucket_s)
+        self._buffer.add(bucket, failed, now, self._keep_after(now))
+        return None
 
     def _claim_probe(self, permit: Permit | None) -> str | None:
         """The probe this outcome answers: the permit's own, else the oldest probe this environment holds."""
@@ -338,46 +374,17 @@ class CircuitBreaker:
             return None
         return self._probes.popleft() if self._probes else None
 
-    def _finish_probe(self, probe_id: str, *, failed: bool, error: str | None, now: float) -> None:
-        record = self._record or self._reload(now)
-        config = self.config
-        for _ in range(config.cas_retries + 1):
-            if record.state is not BreakerState.HALF_OPEN:
-                return  # closed, reopened or forced by someone else meanwhile: this probe no longer matters
-            probes = {probe: until for probe, until in record.live_probes(now).items() if probe != probe_id}
-            reset = True
-            if failed:
-                reopen = record.reopen_count + 1
-                wanted = record.evolve(
-                    state=BreakerState.OPEN,
-                    opened_at=now,
-                    open_until=now + config.open_duration(reopen),
-                    reopen_count=reopen,
-                    probes={},
-                    half_open_successes=0,
-                    reason=f"probe failed: {error or 'error'}",
-                )
-            elif record.half_open_successes + 1 >= config.success_threshold:
-                wanted = record.evolve(
-                    state=BreakerState.CLOSED,
-                    opened_at=None,
-                    open_until=None,
-                    reopen_count=0,
-                    probes={},
-                    half_open_successes=0,
-                    reason=f"{record.half_open_successes + 1} probes succeeded",
-                )
-            else:
-                reset = False
-                wanted = record.evolve(probes=probes, half_open_successes=record.half_open_successes + 1)
-            wanted = wanted.evolve(updated_at=now, updated_by=self.writer)
-            stored = self.store.compare_and_set(wanted, expected_version=record.version, reset_counters=reset)
-            if stored is not None:
-                self._set_record(stored, now)
-                if stored.state is not record.state:
-                    self._transitioned(record, stored, now, wanted.reason, "probe")
-                return
-            record = self._reload(now)
+    def _settle_probe(self, probe_id: str, failed: bool, error: str | None, now: float) -> None:
+        """Write a probe's outcome (``transitions.finish_probe``); a store error fails open like ``allow()``."""
+
+        def finish(current: BreakerRecord) -> Change | None:
+            return transitions.finish_probe(current, now, self.config, probe_id, failed=failed, error=error)
+
+        with self._lock:
+            try:
+                self._apply(finish, self._record or self._reload(now), now)
+            except StateStoreError as store_error:
+                self._store_failed(now, store_error)
 
     # ------------------------------------------------------------------ flushing and tripping
 
@@ -394,26 +401,19 @@ class CircuitBreaker:
             except StateStoreError as error:
                 self._store_failed(now, error)
 
+    async def flush_async(self, *, force: bool = False) -> None:
+        """``flush()`` from a thread, so a coroutine's event loop never waits on the store."""
+        await asyncio.to_thread(self.flush, force=force)
+
     def _flush_locked(self, now: float) -> BreakerRecord:
-        buffer = self._buffer
-        delta = OutcomeDelta(
-            epoch=buffer.epoch,
-            at=now,
-            buckets=dict(buffer.buckets),
-            trailing_failures=buffer.trailing_failures,
-            last_success_at=buffer.last_success_at,
-            run_started_at=buffer.run_started_at,
-            keep_after=self._keep_after(now),
-        )
-        record = self.store.add_outcomes(self.name, delta)
+        record = self.store.add_outcomes(self.name, self._buffer.delta(now, self._keep_after(now)))
         self._written_at = now
         self._store_health.succeeded()
-        buffer.reset(buffer.epoch)
+        self._buffer.reset(self._buffer.epoch)
         self._set_record(record, now)
-        if record.state is BreakerState.CLOSED:
-            reason = self._trip_reason(record, now)
-            if reason is not None:
-                self._trip(record, now, reason)
+        # The store's answer carries the fleet's counters: this environment decides for the fleet whether to trip.
+        config = self.config
+        self._apply(lambda current: transitions.trip(current, now, config), record, now)
         assert self._record is not None
         return self._record
 
@@ -421,127 +421,69 @@ class CircuitBreaker:
         """Buckets starting at or before this time have left the window."""
         return now - self.config.window_s - self.config.bucket_s
 
-    def _trip_reason(self, record: BreakerRecord, now: float) -> str | None:
-        config = self.config
-        window = record.window(now, config.window_s)
-        if window.calls >= config.min_calls and window.failures >= config.failure_rate * window.calls:
-            return f"{window.failures}/{window.calls} calls failed in {config.window_s:g}s"
-        if config.consecutive_failures and record.run >= config.consecutive_failures:
-            return f"{record.run} consecutive failures"
-        return None
+    # ------------------------------------------------------------------ the one compare-and-set loop
 
-    def _trip(self, record: BreakerRecord, now: float, reason: str) -> None:
-        wanted = record.evolve(
-            state=BreakerState.OPEN,
-            opened_at=now,
-            open_until=now + self.config.open_duration(0),
-            reopen_count=0,
-            probes={},
-            half_open_successes=0,
-            reason=reason,
-            updated_at=now,
-            updated_by=self.writer,
-        )
-        stored = self.store.compare_and_set(wanted, expected_version=record.version, reset_counters=True)
-        if stored is None:
-            self._reload(now)  # someone else changed the state first (often: tripped it too)
-            return
-        self._set_record(stored, now)
-        self._transitioned(record, stored, now, reason, "fleet")
+    def _apply[T](
+        self, step: Callable[[BreakerRecord], Change | T], record: BreakerRecord, now: float
+    ) -> Change | T | _Lost:
+        """Apply a pure transition: write the Change ``step`` wants, if nobody changed the record meanwhile.
+
+        On a lost race, read again (consistently) and ask ``step`` again on what the winner wrote. Returns ``step``'s
+        answer when it is not a Change (a verdict, or None: nothing to write), the Change once stored, or _Lost
+        after ``cas_retries`` lost races.
+        """
+        for _ in range(self.config.cas_retries + 1):
+            change = step(record)
+            if not isinstance(change, Change):
+                return change
+            wanted = change.record.evolve(updated_at=now, updated_by=self.writer)
+            stored = self.store.compare_and_set(
+                wanted, expected_version=record.version, reset_counters=change.reset_counters
+            )
+            if stored is not None:
+                self._set_record(stored, now)
+                if change.announced:
+                    self._transitioned(record, stored, now, change.reason, change.source)
+                return change
+            record = self._reload(now)
+        return _Lost(record)
 
     # ------------------------------------------------------------------ manual control
 
     def force_open(self, reason: str, *, source: str = "operator") -> bool:
         """Hold the breaker open until lifted by the same source; an operator's hold outranks health's."""
         self._check_source(source)
-
-        def change(record: BreakerRecord, now: float) -> BreakerRecord | None:
-            if record.state is BreakerState.FORCED_OPEN and record.forced_by == "operator" and source == "health":
-                return None
-            return record.evolve(
-                state=BreakerState.FORCED_OPEN,
-                forced_by=source,
-                reason=reason,
-                opened_at=now,
-                open_until=None,
-                probes={},
-                half_open_successes=0,
-            )
-
-        return self._change(change, source, reset_counters=True)
+        return self._change(lambda record, now: transitions.force_open(record, now, reason=reason, source=source))
 
     def force_close(self, *, source: str = "operator", reason: str | None = None) -> bool:
         """Close an open, half-open or forced-open breaker; a forced open is lifted only by the source that set it."""
         self._check_source(source)
-
-        def change(record: BreakerRecord, now: float) -> BreakerRecord | None:
-            del now
-            if record.state in (BreakerState.CLOSED, BreakerState.DISABLED):
-                return None
-            if record.state is BreakerState.FORCED_OPEN and record.forced_by != source:
-                return None
-            return self._closed(record, reason or f"closed by {source}")
-
-        return self._change(change, source, reset_counters=True)
+        return self._change(lambda record, now: transitions.force_close(record, source=source, reason=reason))
 
     def reset(self) -> bool:
         """Close the breaker whatever its state (operator action), clearing counters and forced holds."""
-        return self._change(lambda record, now: self._closed(record, "reset by operator"), "operator", True)
+        return self._change(lambda record, now: transitions.reset(record))
 
     def disable(self) -> bool:
         """Turn the breaker off fleet-wide: every call is allowed and nothing is counted until ``reset()``."""
-
-        def change(record: BreakerRecord, now: float) -> BreakerRecord | None:
-            del now
-            if record.state is BreakerState.DISABLED:
-                return None
-            return self._closed(record, "disabled by operator").evolve(state=BreakerState.DISABLED)
-
-        return self._change(change, "operator", reset_counters=True)
-
-    @staticmethod
-    def _closed(record: BreakerRecord, reason: str) -> BreakerRecord:
-        return record.evolve(
-            state=BreakerState.CLOSED,
-            forced_by=None,
-            reason=reason,
-            opened_at=None,
-            open_until=None,
-            reopen_count=0,
-            probes={},
-            half_open_successes=0,
-        )
+        return self._change(lambda record, now: transitions.disable(record))
 
     @staticmethod
     def _check_source(source: str) -> None:
         if source not in _SOURCES:
             raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
 
-    def _change(
-        self,
-        change: Callable[[BreakerRecord, float], BreakerRecord | None],
-        source: str,
-        reset_counters: bool,
-    ) -> bool:
-        """Apply a manual change with compare-and-set; store errors reach the caller (an operator must know)."""
+    def _change(self, step: Callable[[BreakerRecord, float], Change | None]) -> bool:
+        """Apply a manual change from a fresh consistent read; store errors reach the caller (an operator must know)."""
         now = self._clock()
         with self._lock:
-            record = self._reload(now)
-            for _ in range(self.config.cas_retries + 1):
-                wanted = change(record, now)
-                if wanted is None:
-                    return False
-                wanted = wanted.evolve(updated_at=now, updated_by=self.writer)
-                stored = self.store.compare_and_set(
-                    wanted, expected_version=record.version, reset_counters=reset_counters
-                )
-                if stored is not None:
-                    self._set_record(stored, now)
-                    self._probes.clear()
-                    self._transitioned(record, stored, now, wanted.reason, source)
-                    return True
-                record = self._reload(now)
-        raise StateStoreError(f"breaker {self.name!r}: gave up after {self.config.cas_retries + 1} lost races")
+            applied = self._apply(lambda record: step(record, now), self._reload(now), now)
+            if isinstance(applied, _Lost):
+                raise StateStoreError(f"breaker {self.name!r}: gave up after {self.config.cas_retries + 1} lost races")
+            if applied is None:
+                return False
+            self._probes.clear()
+            return True
 
     # ------------------------------------------------------------------ observing
 
@@ -599,30 +541,42 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ wrappers
 
     def __enter__(self) -> Permit:
-        permit = self.allow()
-        self._active.set((*self._active.get(), (permit, self._timer())))
-        return permit
+        return self._enter(self.allow())
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        stack = self._active.get()
-        permit, started = stack[-1]
-        self._active.set(stack[:-1])
-        latency = self._timer() - started
-        if exc is not None and self.config.is_failure(exc):
-            permit.record_failure(latency, error=type(exc).__name__)
+        permit, latency, error = self._exit(exc)
+        if error is not None:
+            permit.record_failure(latency, error=error)
         else:
-            # An exception the predicate does not count (say a 4xx) still means the target answered.
             permit.record_success(latency)
 
     async def __aenter__(self) -> Permit:
-        return self.__enter__()
+        return self._enter(await self.allow_async())
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.__exit__(exc_type, exc, traceback)
+        permit, latency, error = self._exit(exc)
+        if error is not None:
+            await permit.record_failure_async(latency, error=error)
+        else:
+            await permit.record_success_async(latency)
+
+    def _enter(self, permit: Permit) -> Permit:
+        self._active.set((*self._active.get(), (permit, self._timer())))
+        return permit
+
+    def _exit(self, exc: BaseException | None) -> tuple[Permit, float, str | None]:
+        """The permit of the call that ended, its latency, and its failure (None: a success)."""
+        stack = self._active.get()
+        permit, started = stack[-1]
+        self._active.set(stack[:-1])
+        latency = self._timer() - started
+        # An exception the predicate does not count (say a 4xx) still means the target answered: a success.
+        failed = exc is not None and self.config.is_failure(exc)
+        return permit, latency, type(exc).__name__ if failed else None
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn`` under the breaker."""

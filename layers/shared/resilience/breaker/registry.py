@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -106,6 +107,14 @@ class BreakerRegistry:
         """Write what is due: buffered failures always, successes when stale (or every buffer with ``force``)."""
         for breaker in self.breakers():
             breaker.flush(force=force)
+
+    async def prefetch_async(self, names: Iterable[str]) -> None:
+        """``prefetch()`` in a worker thread, so a coroutine's event loop never waits on the store."""
+        await asyncio.to_thread(self.prefetch, list(names))
+
+    async def flush_async(self, *, force: bool = False) -> None:
+        """``flush()`` in a worker thread, so a coroutine's event loop never waits on the store."""
+        await asyncio.to_thread(self.flush, force=force)
 
 
 _default: BreakerRegistry | None = None
