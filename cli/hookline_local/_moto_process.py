@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class SqsModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     peaks: dict[str, int] = field(default_factory=dict)  # queue ARN -> most messages in flight at once
     refused: dict[str, int] = field(default_factory=dict)  # queue ARN -> receives answered empty at the quota
+    requests: dict[str, int] = field(default_factory=dict)  # "service.Action" -> requests served (every service)
+    received: int = 0  # messages handed out by ReceiveMessage (a receive of 10 counts 10)
 
     def quota_for(self, queue: Any) -> int:
         """The in-flight quota of one queue."""
@@ -84,6 +87,7 @@ class SqsModel:
             result: list[Any] = original(backend, queue_name, min(count, room), 0, *args)
             if result:
                 self.note_peak(queue)
+                self.received += len(result)
             return result
 
     def receive(self, original: Any, backend: Any, queue_name: str, count: int, wait_s: float, *args: Any) -> Any:
@@ -178,7 +182,19 @@ class SqsModel:
                 for backend in sqs_backends[account].values()
                 for queue in list(backend.queues.values())
             ]
-            return {"default_quota": self.default_quota, "quotas": dict(self.quotas), "queues": queues}
+            return {
+                "default_quota": self.default_quota,
+                "quotas": dict(self.quotas),
+                "queues": queues,
+                "requests": dict(self.requests),
+                "received": self.received,
+            }
+
+    def count_request(self, environ: dict[str, Any]) -> None:
+        """Count one API request by service and action (what AWS bills; the benchmarks read it)."""
+        key = _request_key(environ)
+        with self.lock:
+            self.requests[key] = self.requests.get(key, 0) + 1
 
     def configure(self, request: dict[str, Any]) -> None:
         """Apply ``{"default_quota": N, "quotas": {name: N}, "reset_peaks": true, "release_delayed": [name]}`` (every
@@ -203,6 +219,24 @@ class SqsModel:
             if request.get("reset_peaks"):
                 self.peaks.clear()
                 self.refused.clear()
+            if request.get("reset_requests"):
+                self.requests.clear()
+                self.received = 0
+
+
+def _request_key(environ: dict[str, Any]) -> str:
+    """``service.Action`` of a request: the SigV4 credential scope's service, then X-Amz-Target, the query's Action,
+    or the REST method and first path segment."""
+    scope = re.search(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    service = scope.group(1) if scope else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return f"{service}.{target.rsplit('.', 1)[-1]}"
+    action = re.search(r"(?:^|&)Action=([A-Za-z]+)", environ.get("QUERY_STRING", ""))
+    if action:
+        return f"{service}.{action.group(1)}"
+    segment = environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
+    return f"{service}.{environ.get('REQUEST_METHOD', 'GET')} {segment}"
 
 
 def _positive(value: Any) -> int:
@@ -218,6 +252,7 @@ def control_app(model: SqsModel, moto_app: Any) -> Any:
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
+            model.count_request(environ)
             return moto_app(environ, start_response)
         request = Request(environ)
         try:

@@ -283,10 +283,18 @@ def deploy_stack(
     return DeployedStack(target.stack_name, target.region, target.account_id, parameters, outputs, resources, kept_out)
 
 
+def _create_schedule_group(item: KeptOut, properties: dict[str, Any], scheduler: Any) -> str:
+    # Functions create one-time schedules in it while they run (scheduler_api.py fires them).
+    del properties
+    scheduler.create_schedule_group(Name=item.name)
+    return item.name
+
+
 # Types workarounds.py marks API: the creator and the client it needs.
 _API_CREATORS: dict[str, tuple[str, Callable[[KeptOut, dict[str, Any], Any], str]]] = {
     "AWS::CloudWatch::Alarm": ("cloudwatch", _create_alarm),
     "AWS::SNS::Subscription": ("sns", _create_subscription),
+    "AWS::Scheduler::ScheduleGroup": ("scheduler", _create_schedule_group),
 }
 
 

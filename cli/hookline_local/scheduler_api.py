@@ -7,6 +7,8 @@ has come (at once when it has passed), as EventBridge Scheduler does with its on
 * a target that is a local function is invoked with the target's ``Input`` (else Scheduler's default event);
 * a target that is an SQS queue gets the ``Input`` as its message body, byte for byte (``SqsParameters``'
   MessageGroupId for FIFO queues);
+* the universal target ``aws-sdk:sqs:sendMessage`` sends the ``Input`` as the SendMessage request it is (body and
+  message attributes: how delivery parks a long wait);
 * ``ActionAfterCompletion: DELETE`` deletes the schedule afterwards; otherwise it stays, fired once.
 
 Recurring schedules created at run time (``rate``/``cron``) and other target types are logged once and left alone;
@@ -15,6 +17,7 @@ the template's own schedules are schedule.py's.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["RuntimeSchedules"]
 
 _log = logging.getLogger("hookline.local")
+_SQS_SEND_MESSAGE = "arn:aws:scheduler:::aws-sdk:sqs:sendMessage"
 
 
 class RuntimeSchedules:
@@ -116,6 +120,8 @@ class RuntimeSchedules:
             self._invoke(schedule, self._functions[target["Arn"]])
         elif target["Arn"].startswith("arn:aws:sqs:"):
             self._send(schedule)
+        elif target["Arn"] == _SQS_SEND_MESSAGE:
+            self._send_message(schedule)
         else:
             _log.warning("runtime schedule %s: target %s is not emulated", name, target["Arn"])
         if schedule.get("ActionAfterCompletion") == "DELETE":
@@ -151,6 +157,15 @@ class RuntimeSchedules:
         if group_id:
             message["MessageGroupId"] = group_id
         self._sqs.send_message(**message)
+
+    def _send_message(self, schedule: dict[str, Any]) -> None:
+        """Scheduler's universal target ``aws-sdk:sqs:sendMessage``: the Input is the SendMessage request (JSON, binary
+        attribute values in base64), sent as it is."""
+        request = json.loads(schedule["Target"]["Input"])
+        for value in (request.get("MessageAttributes") or {}).values():
+            if "BinaryValue" in value:
+                value["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+        self._sqs.send_message(**request)
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Stop polling; close the environments it started."""

@@ -101,6 +101,15 @@ class SqsControl:
             body["quotas"] = {queue_name(queue): quota for queue, quota in quotas.items()}
         return self._parse(self._http.post(self._url, json=body))
 
+    def requests(self) -> tuple[dict[str, int], int]:
+        """API requests served by ``service.Action`` since the last reset, and messages received in them."""
+        document = self._http.get(self._url).json()
+        return dict(document.get("requests", {})), int(document.get("received", 0))
+
+    def reset_requests(self) -> None:
+        """Start counting requests afresh."""
+        self._parse(self._http.post(self._url, json={"reset_requests": True}))
+
     def release_delayed(self, queues: Sequence[str]) -> dict[str, QueueState]:
         """End the delay of every message on ``queues`` (URLs, ARNs or names): as if their delays had passed."""
         return self._parse(self._http.post(self._url, json={"release_delayed": [queue_name(q) for q in queues]}))

@@ -68,7 +68,7 @@ RESOURCE_HANDLING: dict[str, Handling] = {
     "AWS::Lambda::Url": Handling.LOCAL,
     "AWS::Events::Rule": Handling.LOCAL,
     "AWS::Scheduler::Schedule": Handling.LOCAL,
-    "AWS::Scheduler::ScheduleGroup": Handling.LOCAL,
+    "AWS::Scheduler::ScheduleGroup": Handling.API,
     "AWS::CodeDeploy::Application": Handling.LOCAL,
     "AWS::CodeDeploy::DeploymentGroup": Handling.LOCAL,
     "AWS::IAM::Role": Handling.SUPPORT,
