@@ -88,7 +88,7 @@ class DeliveryConfig:
             request_budget_s=_seconds("REQUEST_BUDGET_S", env.get("REQUEST_BUDGET_S", ""), default=3.0, low=0.1),
             slow_mark_s=_seconds("SLOW_MARK_S", env.get("SLOW_MARK_S", ""), default=300.0, low=1.0),
             pacing_table=env.get("PACING_TABLE", ""),
-            park_after_s=_seconds("PARK_AFTER_S", env.get("PARK_AFTER_S", ""), default=3600.0, low=900.0),
+            park_after_s=_seconds("PARK_AFTER_S", env.get("PARK_AFTER_S", ""), default=3600.0, low=1.0),
             park_group=env.get("PARK_GROUP", ""),
             park_role_arn=env.get("PARK_ROLE_ARN", ""),
             park_dead_letter_arn=env.get("PARK_DLQ_ARN", ""),
