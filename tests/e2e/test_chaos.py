@@ -55,8 +55,8 @@ SHARE = {"chaos-a": 300, "chaos-b": 300, "steady": 200, "dead-fallback": 120, "d
 # Endpoint timeout 2 s: a tighter one makes a CPU-starved 2-core runner (moto, three workers and the receivers on
 # the same cores) lose 200 answers to client timeouts, i.e. duplicates that are not the crash's.
 ENDPOINT_TIMEOUT_S = 2.0
-MIX = ChaosMix(error=0.10, timeout=0.03, reset=0.04, throttle=0.06, retry_after_s=1, timeout_delay_s=2.6)
-SETTLE_TIMEOUT_S = 150.0
+MIX = ChaosMix(error=0.10, timeout=0.03, reset=0.04, throttle=0.03, retry_after_s=1, timeout_delay_s=2.6)
+SETTLE_TIMEOUT_S = 400.0
 EXPIRY_SLACK_S = 10
 
 
@@ -170,6 +170,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             property_overrides={
                 "DeliveryQueue": {"VisibilityTimeout": 30},
                 "RetryQueue": {"VisibilityTimeout": 30},
+                "SlowQueue": {"VisibilityTimeout": 30},
                 "DeliveryFunction": {"Timeout": 20},
             },
             # Breakers open for 2 s (then 2, 4, 8, 16 ...) instead of 30 s: the retry schedule is compressed too, and

@@ -11,7 +11,8 @@ for the endpoint's pace (they never age a message), ``d`` not to be tried before
 Keys this version does not know are kept as they are (room for later flags, e.g. a replay marker).
 
 A message without the attribute (a producer's message, or one that was waiting in flight when this version was
-deployed) falls back to ApproximateReceiveCount: every earlier receive counts as a real attempt.
+deployed, or one back after a crash) falls back to ApproximateReceiveCount: every earlier receive counts as a real
+attempt; its age starts at the next failure.
 """
 
 from __future__ import annotations
@@ -140,6 +141,10 @@ class RetryState:
 
     @classmethod
     def from_receive_count(cls, receive_count: int, *, sent_at: float) -> Self:
-        """A message without the attribute: every earlier receive was a real attempt (the old accounting)."""
+        """A message without the attribute: every earlier receive was a real attempt (the old accounting).
+
+        Its age starts at its first failure seen with this state: an earlier receive may have been a crash, not a
+        failure, and must not age the message (its attempts are still counted).
+        """
         earlier = max(receive_count - 1, 0)
-        return cls(first_seen=sent_at, attempts=earlier, position=earlier, first_failure=sent_at if earlier else None)
+        return cls(first_seen=sent_at, attempts=earlier, position=earlier)
