@@ -80,12 +80,16 @@ class MetricForwarder:
         self._lock = threading.Lock()
         self.forwarded = 0
         self.errors = 0
+        self.bytes = 0
+        """Bytes of the EMF lines seen (as CloudWatch Logs would ingest them, newline included)."""
 
     def forward_line(self, line: str) -> bool:
         """Forward the metrics of ``line``; return whether it was an EMF document (whether or not it had metrics)."""
         puts = parse_emf(line)
         if puts is None:
             return False
+        with self._lock:
+            self.bytes += len(line.encode("utf-8")) + 1
         for put in puts:
             for start in range(0, len(put.data), _MAX_DATA):
                 chunk = put.data[start : start + _MAX_DATA]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,8 @@ class MappingStats:
     batch_failures: int = 0
     timeouts: int = 0
     crashes: int = 0
+    billed_ms: int = 0
+    """Invocation time as Lambda bills it (each invocation's duration rounded up to the millisecond)."""
     last_error: str | None = None
     outcomes: list[BatchOutcome] = field(default_factory=list)
 
@@ -235,6 +238,7 @@ class SqsEventSourceMapping:
             stats.item_failures += 0 if outcome.batch_failed else len(outcome.kept)
             stats.batch_failures += int(outcome.batch_failed)
             stats.timeouts += int(result.timed_out)
+            stats.billed_ms += math.ceil(result.duration_ms)
             stats.crashes += int(result.crashed)
             if outcome.error:
                 stats.last_error = outcome.error
