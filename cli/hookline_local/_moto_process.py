@@ -62,6 +62,7 @@ class SqsModel:
     refused: dict[str, int] = field(default_factory=dict)  # queue ARN -> receives answered empty at the quota
     requests: dict[str, int] = field(default_factory=dict)  # "service.Action" -> requests served (every service)
     received: int = 0  # messages handed out by ReceiveMessage (a receive of 10 counts 10)
+    receives_with_messages: int = 0  # ReceiveMessage calls that returned at least one message
 
     def quota_for(self, queue: Any) -> int:
         """The in-flight quota of one queue."""
@@ -88,6 +89,7 @@ class SqsModel:
             if result:
                 self.note_peak(queue)
                 self.received += len(result)
+                self.receives_with_messages += 1
             return result
 
     def receive(self, original: Any, backend: Any, queue_name: str, count: int, wait_s: float, *args: Any) -> Any:
@@ -110,11 +112,13 @@ class SqsModel:
             backend.get_queue(queue_name).wait_for_messages(min(remaining, _POLL_S))
 
     def install(self) -> None:
-        """Patch moto's SQS backend (receives, visibility changes) to follow this model."""
+        """Patch moto's SQS backend (receives, visibility changes, sends, deletes) to follow this model."""
         from moto.sqs.models import SQSBackend
 
         receive_message = SQSBackend.receive_message
         change_visibility = SQSBackend.change_message_visibility
+        send_message = SQSBackend.send_message
+        delete_message = SQSBackend.delete_message
         model = self
 
         def receive(  # noqa: PLR0917 - moto calls it positionally
@@ -134,8 +138,20 @@ class SqsModel:
                 change_visibility(self, queue_name, *args, **kwargs)
                 model.note_peak(self.get_queue(queue_name))  # a visible message hidden again is in flight again
 
+        # moto deletes by building a new message list and assigning it: two deletes (or a delete and a send) at once
+        # lose one of them, a deleted message coming back or a sent one vanishing. They take the lock as well.
+        def send(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+            with model.lock:
+                return send_message(self, queue_name, *args, **kwargs)
+
+        def delete(self: SQSBackend, queue_name: str, receipt_handle: str) -> None:
+            with model.lock:
+                delete_message(self, queue_name, receipt_handle)
+
         SQSBackend.receive_message = receive  # type: ignore[method-assign,assignment]
         SQSBackend.change_message_visibility = change  # type: ignore[method-assign]
+        SQSBackend.send_message = send  # type: ignore[method-assign]
+        SQSBackend.delete_message = delete  # type: ignore[method-assign]
 
     # --- the control endpoint's views -------------------------------------------------------------------------
     def queue_view(self, queue: Any, *, messages: bool) -> dict[str, Any]:
@@ -188,6 +204,7 @@ class SqsModel:
                 "queues": queues,
                 "requests": dict(self.requests),
                 "received": self.received,
+                "receives_with_messages": self.receives_with_messages,
             }
 
     def count_request(self, environ: dict[str, Any]) -> None:
@@ -222,6 +239,7 @@ class SqsModel:
             if request.get("reset_requests"):
                 self.requests.clear()
                 self.received = 0
+                self.receives_with_messages = 0
 
 
 def _request_key(environ: dict[str, Any]) -> str:
