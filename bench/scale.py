@@ -1,0 +1,390 @@
+"""Scale simulation (issue 10): the real handler in the local stack, loopback receivers, and a table of figures.
+
+Scenarios (each on a fresh local stack: the real template.yaml in moto, DeliveryFunction and SlowDeliveryFunction in
+worker processes fed by the SQS event source mapping emulator, the default retry schedule):
+
+* (a) 2,000 messages to 20 healthy endpoints answering in 50 ms;
+* (b) (a) plus a dead endpoint (connections refused) taking 30 % of the traffic;
+* (c) (a) plus an endpoint answering 2xx after 5 s, taking 10 %;
+* (d) a burst of 500 to an endpoint with ``rate_limit_per_s = 5``, beside (a).
+
+Figures: time until the healthy endpoints have everything (and its ratio to (a)); peak in-flight per queue (from the
+local SQS model); the limited receiver's most requests in any 1 s and 5 s window; messages lost (sent and neither
+delivered, dead-lettered, queued nor parked); duplicates (a webhook delivered twice: botocore-retried sends, budget
+cuts); AWS requests per message by service (counted by the local moto, the producers' own sends left out); Lambda
+GB-s per message (billed invocation time at the template's MemorySize); log bytes per delivered message (function
+log lines + EMF + Lambda's START/END/REPORT lines, estimated). ``--json FILE`` keeps the figures for bench/cost.py.
+
+    nice .venv/bin/python bench/scale.py [--scenarios a,b,c,d] [--healthy 2000] [--json .hookline/scale.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hookline.producer import build_message, new_message_id
+from hookline.registry import Endpoint, EndpointRegistry
+from hookline.signing import generate_secret
+from hookline_local import LocalStack, MotoOptions, ReportOptions, RunOptions, TemplateOptions
+from hookline_local.loopback import LoopbackServer, Reply
+from hookline_local.sqs_control import SqsControl
+
+ROOT = Path(__file__).resolve().parents[1]
+HEALTHY_ENDPOINTS = 20
+LIMIT_PER_S = 5
+MEMORY_MB = 512
+PLATFORM_LINE_BYTES = 330
+"""Lambda's START, END and REPORT lines of one invocation (text format), about 330 bytes together."""
+# Requests the local stack's emulators make that AWS does not bill per message: the Scheduler emulator polls its
+# schedules, the EMF forwarder calls PutMetricData (in AWS, metrics come from the log lines), the tooling reads queues.
+_NOT_BILLED_PER_MESSAGE = {"scheduler.GET", "monitoring.PutMetricData", "sqs.GetQueueAttributes", "sqs.GetQueueUrl"}
+BATCH_SIZE = 100
+CONCURRENCY = 3
+SLOW_CONCURRENCY = 2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Messages per kind of endpoint."""
+
+    name: str
+    title: str
+    healthy: int
+    dead: int = 0
+    slow: int = 0
+    burst: int = 0
+    latency_s: float = 0.05
+    """How long the healthy endpoints take to answer."""
+
+
+@dataclass
+class Result:
+    """The figures of one scenario."""
+
+    scenario: str
+    title: str
+    sent: int
+    healthy_done_s: float
+    settled_s: float
+    delivered: int
+    dead_lettered: int
+    waiting: int
+    lost: int
+    duplicates: int
+    peak_in_flight: dict[str, int]
+    in_flight_bound: dict[str, int]
+    limited_max_1s: int = 0
+    limited_max_5s: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    invocations: int = 0
+    billed_ms: int = 0
+    log_bytes: int = 0
+    emf_bytes: int = 0
+
+    @property
+    def gb_s_per_message(self) -> float:
+        """Billed GB-s per message sent."""
+        return self.billed_ms / 1000 * MEMORY_MB / 1024 / max(self.sent, 1)
+
+    @property
+    def log_bytes_per_delivered(self) -> float:
+        """Bytes logged per delivered message: function lines, EMF, platform lines."""
+        total = self.log_bytes + self.emf_bytes + PLATFORM_LINE_BYTES * self.invocations
+        return total / max(self.delivered, 1)
+
+    def per_message(self, service: str) -> float:
+        """AWS requests of ``service`` per message sent."""
+        return sum(n for key, n in self.requests.items() if key.startswith(f"{service}.")) / max(self.sent, 1)
+
+
+def _scenarios(healthy: int) -> dict[str, Scenario]:
+    return {
+        "a": Scenario("a", f"{healthy:,} to 20 healthy endpoints (50 ms)", healthy),
+        "b": Scenario("b", "(a) + a dead endpoint with 30 % of the traffic", healthy, dead=round(healthy * 3 / 7)),
+        "c": Scenario("c", "(a) + an endpoint answering after 5 s, 10 %", healthy, slow=round(healthy / 9)),
+        "d": Scenario("d", f"(a) + a burst of 500 at rate_limit_per_s={LIMIT_PER_S}", healthy, burst=500),
+        # Not one of issue 10's four: the healthy path at 200 ms, which bench/cost.py prices.
+        "h": Scenario("h", f"{healthy:,} to 20 healthy endpoints (200 ms)", healthy, latency_s=0.2),
+    }
+
+
+def prewarm(stack: LocalStack) -> None:
+    """Start every execution environment now, so figures are of warm environments (an environment's init is paid once
+    in its life, not per message)."""
+    invokers = [invoker for mapping in stack.mappings for invoker in mapping.invokers]
+    with ThreadPoolExecutor(max_workers=max(1, len(invokers)), thread_name_prefix="prewarm") as pool:
+        list(pool.map(lambda invoker: getattr(invoker, "start", lambda: None)(), invokers))
+
+
+def _refused_url() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/dead"
+
+
+class Rig:
+    """The receivers and the local stack of one scenario."""
+
+    def __init__(self, scenario: Scenario, log_dir: Path, root: Path = ROOT) -> None:
+        self.scenario = scenario
+        self.root = root
+        self.healthy = LoopbackServer(default=Reply(status=204, delay_s=scenario.latency_s))
+        self.slow = LoopbackServer(default=Reply(status=200, delay_s=5.0))
+        self.limited = LoopbackServer(default=Reply(status=204, delay_s=0.05))
+        self.log_path = log_dir / f"scale-{scenario.name}.log"
+        self.stack: LocalStack | None = None
+
+    def __enter__(self) -> Rig:
+        for server in (self.healthy, self.slow, self.limited):
+            server.start()
+        self.stack = LocalStack.start(
+            self.root,
+            template=TemplateOptions(
+                parameters={
+                    "DeliveryBatchSize": str(BATCH_SIZE),
+                    "DeliveryMaxConcurrency": str(CONCURRENCY),
+                    "SlowLaneMaxConcurrency": str(SLOW_CONCURRENCY),
+                },
+                environment={"LOG_LEVEL": "INFO"},
+            ),
+            moto=MotoOptions(stack_name=f"scale-{self.scenario.name}"),
+            run=RunOptions(schedule_intervals={"HealthFunction": 3600.0}),
+            report=ReportOptions(log_path=self.log_path),
+        )
+        prewarm(self.stack)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        for server in (self.healthy, self.slow, self.limited):
+            server.stop()
+
+    def register(self) -> None:
+        assert self.stack is not None
+        stack = self.stack
+        secretsmanager = stack.client("secretsmanager")
+        secretsmanager.create_secret(Name="hookline/scale", SecretString=generate_secret())
+        registry = EndpointRegistry(stack.outputs["EndpointsTableName"], client=stack.client("dynamodb"))
+        endpoints = [
+            Endpoint(name=f"h{i:02d}", url=self.healthy.url(f"/h{i:02d}"), secret_id="hookline/scale")
+            for i in range(HEALTHY_ENDPOINTS)
+        ]
+        endpoints += [
+            Endpoint(name="dead", url=_refused_url(), secret_id="hookline/scale"),
+            Endpoint(name="slow", url=self.slow.url("/slow"), secret_id="hookline/scale"),
+            Endpoint(
+                name="limited",
+                url=self.limited.url("/limited"),
+                secret_id="hookline/scale",
+                rate_limit_per_s=LIMIT_PER_S,
+            ),
+        ]
+        for endpoint in endpoints:
+            registry.register(endpoint)
+
+    def plan(self) -> list[tuple[str, str]]:
+        """(webhook id, endpoint) in send order: the burst first, the rest shuffled with a fixed seed."""
+        scenario, rng = self.scenario, random.Random(20261128)
+        mixed = [f"h{i % HEALTHY_ENDPOINTS:02d}" for i in range(scenario.healthy)]
+        mixed += ["dead"] * scenario.dead + ["slow"] * scenario.slow
+        rng.shuffle(mixed)
+        return [(new_message_id(), name) for name in ["limited"] * scenario.burst + mixed]
+
+    def send(self, plan: list[tuple[str, str]]) -> int:
+        """Produce the plan with SendMessageBatch, 4 calls at a time; returns the calls made."""
+        assert self.stack is not None
+        sqs, queue_url = self.stack.client("sqs"), self.stack.outputs["DeliveryQueueUrl"]
+
+        def batch(start: int) -> None:
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": build_message(id=webhook_id, event_type="scale", endpoint=name, payload={}),
+                }
+                for i, (webhook_id, name) in enumerate(plan[start : start + 10])
+            ]
+            assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+
+        starts = range(0, len(plan), 10)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="produce") as pool:
+            list(pool.map(batch, starts))
+        return len(starts)
+
+    def delivered(self) -> Counter[str]:
+        """Webhook-id -> successful requests, over every receiver."""
+        counts: Counter[str] = Counter()
+        for server in (self.healthy, self.slow, self.limited):
+            for request in server.requests:
+                counts[request.headers.get("webhook-id", "")] += 1
+        return counts
+
+
+def _wait(condition: Any, timeout_s: float, poll_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return False
+
+
+def _drained(stack: LocalStack, *, delayed_ok: bool) -> bool:
+    """Nothing to deliver or in flight on the delivery lanes (retries still waiting out a delay allowed or not)."""
+    return all(
+        state.visible + state.in_flight + (0 if delayed_ok else state.delayed) == 0
+        for name, state in stack.queues().items()
+        if "DeadLetter" not in name
+    )
+
+
+def _window_peak(times: list[float], width_s: float) -> int:
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t < start + width_s) for i, start in enumerate(times)), default=0)
+
+
+def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROOT) -> Result:
+    """Run one scenario and collect its figures."""
+    with Rig(scenario, log_dir, root) as rig:
+        assert rig.stack is not None
+        stack = rig.stack
+        rig.register()
+        control = SqsControl(stack.endpoint_url)
+        control.configure(reset_peaks=True)
+        control.reset_requests()
+        plan = rig.plan()
+        healthy_ids = {webhook_id for webhook_id, name in plan if name.startswith("h")}
+        live_ids = {webhook_id for webhook_id, name in plan if name != "dead"}
+        started = time.monotonic()
+        producer_calls = rig.send(plan)
+        _wait(lambda: healthy_ids <= rig.delivered().keys(), timeout_s)
+        healthy_done = time.monotonic() - started
+        # Settled: every live webhook delivered, and nothing left to deliver or in flight (a dead endpoint's messages
+        # may keep waiting out their retry delays: they are counted as waiting, not lost).
+        _wait(lambda: live_ids <= rig.delivered().keys() and _drained(stack, delayed_ok=bool(scenario.dead)), timeout_s)
+        settled = time.monotonic() - started
+        counted, _received = control.requests()
+        counted["sqs.SendMessageBatch"] = counted.get("sqs.SendMessageBatch", 0) - producer_calls
+        requests = {key: n for key, n in counted.items() if key.split(" ")[0] not in _NOT_BILLED_PER_MESSAGE}
+        queues = stack.queues()
+        delivered = rig.delivered()
+        sent_ids = {webhook_id for webhook_id, _ in plan}
+        dlq = stack.client("sqs").get_queue_attributes(
+            QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        dead_lettered = int(dlq["ApproximateNumberOfMessages"])
+        waiting = sum(
+            state.visible + state.in_flight + state.delayed
+            for name, state in queues.items()
+            if "DeadLetter" not in name
+        )
+        parked = sum(
+            len(stack.client("scheduler").list_schedules(GroupName=group["Name"])["Schedules"])
+            for group in stack.client("scheduler").list_schedule_groups()["ScheduleGroups"]
+        )
+        delivered_ids = delivered.keys() & sent_ids
+        limited_times = [request.received_at for request in rig.limited.requests]
+        mappings = stack.mappings
+        forwarder = stack.forwarder
+        log_bytes = sum(
+            len(line.split("] ", 1)[1].encode()) + 1
+            for line in rig.log_path.read_text(encoding="utf-8").splitlines()
+            if "Function] " in line
+        )
+        lanes = {
+            "DeliveryQueue": BATCH_SIZE * CONCURRENCY,
+            "RetryQueue": BATCH_SIZE * CONCURRENCY,
+            "SlowQueue": 10 * SLOW_CONCURRENCY,
+        }
+        return Result(
+            scenario=scenario.name,
+            title=scenario.title,
+            sent=len(plan),
+            healthy_done_s=round(healthy_done, 1),
+            settled_s=round(settled, 1),
+            delivered=len(delivered_ids),
+            dead_lettered=dead_lettered,
+            waiting=waiting + parked,
+            lost=len(sent_ids) - len(delivered_ids) - dead_lettered - waiting - parked,
+            duplicates=sum(1 for webhook_id in delivered_ids if delivered[webhook_id] > 1),
+            peak_in_flight={name: state.peak_in_flight for name, state in queues.items()},
+            in_flight_bound=lanes,
+            limited_max_1s=_window_peak(limited_times, 1.0),
+            limited_max_5s=_window_peak(limited_times, 5.0),
+            requests=requests,
+            invocations=sum(m.stats.batches for m in mappings),
+            billed_ms=sum(m.stats.billed_ms for m in mappings),
+            log_bytes=log_bytes,
+            emf_bytes=forwarder.bytes if forwarder is not None else 0,
+        )
+
+
+def _queue_peaks(result: Result) -> str:
+    return ", ".join(
+        f"{name.removesuffix('Queue')} {result.peak_in_flight.get(name, 0)}/{bound}"
+        for name, bound in result.in_flight_bound.items()
+    )
+
+
+def table(results: list[Result]) -> str:
+    """The README table."""
+    base = next((r.healthy_done_s for r in results if r.scenario == "a"), None)
+    lines = [
+        "| scenario | healthy done | vs (a) | peak in flight (of batch x concurrency) "
+        "| limited receiver, most in 1 s / 5 s | lost | duplicates "
+        "| AWS requests per message: SQS / DynamoDB / Secrets Manager / Scheduler "
+        "| GB-s per message | log bytes per delivered message |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ratio = f"{r.healthy_done_s / base:.2f}x" if base else "-"
+        limited = f"{r.limited_max_1s} / {r.limited_max_5s}" if r.limited_max_5s else "-"
+        services = " / ".join(f"{r.per_message(s):.3f}" for s in ("sqs", "dynamodb", "secretsmanager", "scheduler"))
+        lines.append(
+            f"| ({r.scenario}) {r.title} | {r.healthy_done_s:.1f} s | {ratio} | {_queue_peaks(r)} | {limited} "
+            f"| {r.lost} | {r.duplicates} | {services} | {r.gb_s_per_message:.5f} | {r.log_bytes_per_delivered:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the scenarios asked for and print the table (and the raw figures as JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", default="a,b,c,d")
+    parser.add_argument("--healthy", type=int, default=2000, help="messages to the 20 healthy endpoints")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a scenario to settle")
+    parser.add_argument("--json", type=Path, help="write the figures here (bench/cost.py reads them)")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the checkout whose template and code run (e.g. main's, to compare)"
+    )
+    args = parser.parse_args()
+    scenarios = _scenarios(args.healthy)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="hookline-scale-") as log_dir:
+        for name in args.scenarios.split(","):
+            result = run(scenarios[name.strip()], Path(log_dir), timeout_s=args.timeout, root=args.root)
+            results.append(result)
+            print(
+                f"({result.scenario}) done: healthy in {result.healthy_done_s} s, settled in {result.settled_s} s, "
+                f"lost {result.lost}, waiting {result.waiting}",
+                flush=True,
+            )
+    print(table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
