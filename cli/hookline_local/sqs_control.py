@@ -102,9 +102,13 @@ class SqsControl:
         return self._parse(self._http.post(self._url, json=body))
 
     def requests(self) -> tuple[dict[str, int], int]:
-        """API requests served by ``service.Action`` since the last reset, and messages received in them."""
+        """API requests served by ``service.Action`` since the last reset (``sqs.ReceiveMessage`` counts only the
+        receives that returned messages: idle long polls are a fixed cost, not a cost per message), and messages
+        received in them."""
         document = self._http.get(self._url).json()
-        return dict(document.get("requests", {})), int(document.get("received", 0))
+        requests = dict(document.get("requests", {}))
+        requests["sqs.ReceiveMessage"] = int(document.get("receives_with_messages", 0))
+        return requests, int(document.get("received", 0))
 
     def reset_requests(self) -> None:
         """Start counting requests afresh."""
