@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import prices
-from scale import prewarm
+from scale import prewarm, refused_url
 
 from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RetryState
 from hookline.producer import build_message, new_message_id
@@ -119,13 +118,6 @@ def _from_scale(figures: dict[str, Any]) -> Counts:
     )
 
 
-def _refused_url() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/dead"
-
-
 class DeadLife:
     """Measures one receive of a dead endpoint's message and one hop, on a local stack of its own."""
 
@@ -145,7 +137,7 @@ class DeadLife:
         self.blackhole.start()
         self.stack.client("secretsmanager").create_secret(Name="hookline/cost", SecretString=generate_secret())
         registry = EndpointRegistry(self.stack.outputs["EndpointsTableName"], client=self.stack.client("dynamodb"))
-        registry.register(Endpoint(name="refused", url=_refused_url(), secret_id="hookline/cost"))
+        registry.register(Endpoint(name="refused", url=refused_url(), secret_id="hookline/cost"))
         registry.register(Endpoint(name="silent", url=self.blackhole.url("/silent"), secret_id="hookline/cost"))
 
     def close(self) -> None:

@@ -126,7 +126,8 @@ def prewarm(stack: LocalStack) -> None:
         list(pool.map(lambda invoker: getattr(invoker, "start", lambda: None)(), invokers))
 
 
-def _refused_url() -> str:
+def refused_url() -> str:
+    """A loopback URL nobody listens on: every connection is refused at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -182,7 +183,7 @@ class Rig:
             for i in range(HEALTHY_ENDPOINTS)
         ]
         endpoints += [
-            Endpoint(name="dead", url=_refused_url(), secret_id="hookline/scale"),
+            Endpoint(name="dead", url=refused_url(), secret_id="hookline/scale"),
             Endpoint(name="slow", url=self.slow.url("/slow"), secret_id="hookline/scale"),
             Endpoint(
                 name="limited",
