@@ -38,6 +38,7 @@ from hookline.signing import generate_secret
 from hookline_local import LocalStack, MotoOptions, ReportOptions, RunOptions, TemplateOptions
 from hookline_local.loopback import LoopbackServer, Reply
 from hookline_local.sqs_control import SqsControl
+from hookline_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHY_ENDPOINTS = 20
@@ -118,6 +119,12 @@ def _scenarios(healthy: int) -> dict[str, Scenario]:
     }
 
 
+def _known_parameters(root: Path, parameters: dict[str, str]) -> dict[str, str]:
+    """The parameters ``root``'s template declares (an older checkout, compared with --root, lacks the slow lane)."""
+    declared = load_template(root / "template.yaml").get("Parameters", {})
+    return {key: value for key, value in parameters.items() if key in declared}
+
+
 def prewarm(stack: LocalStack) -> None:
     """Start every execution environment now, so figures are of warm environments (an environment's init is paid once
     in its life, not per message)."""
@@ -152,11 +159,14 @@ class Rig:
         self.stack = LocalStack.start(
             self.root,
             template=TemplateOptions(
-                parameters={
-                    "DeliveryBatchSize": str(BATCH_SIZE),
-                    "DeliveryMaxConcurrency": str(CONCURRENCY),
-                    "SlowLaneMaxConcurrency": str(SLOW_CONCURRENCY),
-                },
+                parameters=_known_parameters(
+                    self.root,
+                    {
+                        "DeliveryBatchSize": str(BATCH_SIZE),
+                        "DeliveryMaxConcurrency": str(CONCURRENCY),
+                        "SlowLaneMaxConcurrency": str(SLOW_CONCURRENCY),
+                    },
+                ),
                 environment={"LOG_LEVEL": "INFO"},
             ),
             moto=MotoOptions(stack_name=f"scale-{self.scenario.name}"),

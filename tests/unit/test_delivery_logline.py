@@ -51,7 +51,11 @@ def _invoke(kit: ServiceKit, *records: dict[str, Any]) -> None:
     kit.handle(make_sqs_event(*records), FakeLambdaContext(aws_request_id="req-1"))
 
 
-def test_a_success_is_one_compact_line_with_exactly_the_schema(kit: ServiceKit) -> None:
+def test_a_success_is_one_compact_line_with_exactly_the_schema(
+    kit: ServiceKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in Lambda with tracing on: Powertools would add the trace id to every line.
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1")
     _invoke(kit, make_record(_message(id="msg_ok")))
     [line] = _lines(kit)
     assert set(line) == SCHEMA | POWERTOOLS

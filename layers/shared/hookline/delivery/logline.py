@@ -139,6 +139,8 @@ class DeliveryLog:
         logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (not in typeshed yet)
         if self._logger is not None:
             self._logger.remove_keys(list(TRIMMED_KEYS))
+            # Powertools adds the trace id from the environment on every line unless the key is set to None.
+            self._logger.append_keys(xray_trace_id=None)
 
     def bind(self, webhook_id: str) -> None:
         """Every line the current task writes carries ``webhook_id`` (task-local: concurrent records never mix)."""
