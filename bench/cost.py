@@ -229,10 +229,13 @@ class DeadLife:
         return total
 
 
-def life(receive: Counts, hop: Counts, *, park_after_s: float | None, table: bool = False) -> Counts:
-    """One dead message over the default schedule (mean jitter): every attempt's receive, the hops of waits longer
-    than 900 s that are not parked, one park per parked wait; or, ``table``, a DynamoDB item per parked wait."""
-    total = receive  # the first attempt
+def life(
+    receive: Counts, hop: Counts, *, park_after_s: float | None, table: bool = False, first: Counts | None = None
+) -> Counts:
+    """One dead message over the default schedule (mean jitter): every attempt's receive (``first`` for the first
+    one), the hops of waits longer than 900 s that are not parked, one park per parked wait; or, ``table``, a DynamoDB
+    item per parked wait."""
+    total = first or receive  # the first attempt
     for wait in DEFAULT_RETRY_SCHEDULE:
         if park_after_s is not None and wait > park_after_s:
             if table:  # put + delete of a ~2.3 KB item (3 write units each), a Query to find it, the send back
@@ -270,6 +273,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=Path, required=True, help="bench/scale.py --json output (scenarios h and c)")
     parser.add_argument("--fleet", type=int, default=300, help="messages per fleet measurement")
+    parser.add_argument(
+        "--sized-gb-s",
+        type=float,
+        default=0.00217,
+        help="GB-s per message at 200 ms, batch 100, 512 MB from bench/delivery.py --only sizing (the local stack's "
+        "figure also pays moto's latency on every store call of a batch)",
+    )
     args = parser.parse_args()
     figures = {entry["scenario"]: entry for entry in json.loads(args.scale.read_text(encoding="utf-8"))}
     healthy = _from_scale(figures["h"])
@@ -288,9 +298,12 @@ def main() -> None:
         finally:
             dead.close()
 
+    sized = Counts(healthy.requests, healthy.invocations, args.sized_gb_s, healthy.log_bytes, healthy.scheduled)
     lines = ["Healthy path (200 ms receivers, scenario h), per million messages:", *_header("producers use")]
     for action, share in producers.items():
-        lines.append(_row(action, healthy.plus(Counts(requests={f"sqs.{action}": share}))))
+        producer = Counts(requests={f"sqs.{action}": share})
+        lines.append(_row(f"{action}, GB-s as measured in the local stack", healthy.plus(producer)))
+        lines.append(_row(f"{action}, GB-s of bench/delivery.py's sizing run", sized.plus(producer)))
     batched = healthy.plus(Counts(requests={"sqs.SendMessageBatch": 0.1}))
     chosen = 3600.0
     dead_fleet = life(fleet["refused"], fleet["hop"], park_after_s=chosen)
@@ -320,9 +333,24 @@ def main() -> None:
             ("DynamoDB table > 1 h (model)", 3600.0, True),
         ):
             lines.append(_row(f"{label}, {name}", life(receive, hop, park_after_s=after, table=table)))
-    silent_life = life(fleet["silent"], fleet["hop"], park_after_s=chosen)
-    lines.append(_row("fleet, 15 s timeouts (fast-lane cut + slow lane), park > 1 h", silent_life))
+    silent = fleet["silent"]
+    lines.append(
+        _row(
+            "fleet, 15 s timeouts, every attempt real (no breaker), park > 1 h",
+            life(silent, fleet["hop"], park_after_s=chosen),
+        )
+    )
+    lines.append(
+        _row(
+            "fleet, 15 s timeouts, first attempt real, then skipped (breaker open), park > 1 h",
+            life(fleet["refused"], fleet["hop"], park_after_s=chosen, first=silent),
+        )
+    )
     print("\n".join(lines))
+    print(
+        "\nScheduler is priced at its list price; its first 14 million invocations a month are free, which takes "
+        "$1 per million off a dead message's life for each parked wait while under it."
+    )
     receive, hop = fleet["refused"], fleet["hop"]
     print(
         f"\nprices as of {prices.PRICES_AS_OF}; one receive of a dead message (fleet): {_rounded(receive.requests)}, "

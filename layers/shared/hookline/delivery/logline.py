@@ -5,7 +5,7 @@ Every record a delivery function handles ends in exactly one line with ``"messag
     webhook_id, endpoint, event_type, attempt, target, status, latency_ms, outcome, lane
 
 plus, when the record did not get delivered (fully logged): ``reason`` (dead letters), ``delay_s`` (retries),
-``error`` (the last error, secrets scrubbed), ``targets`` (what happened at every target) and
+``error`` (the last error, secrets scrubbed), ``targets`` (what happened at every target, when there were several) and
 ``function_request_id``. A key without a value is left out (Powertools drops nulls). A success is one compact INFO
 line; failures are WARNING lines. Steps that are not attempts (a long wait hopping on, a pace wait) are DEBUG lines of
 the same shape.
@@ -108,7 +108,7 @@ class LogLine:
             data["delay_s"] = self.delay_s
         if self.error:
             data["error"] = self.error
-        if self.targets:
+        if len(self.targets) > 1:  # one target: the line's own target, status, latency and error already say it all
             data["targets"] = [_target(outcome) for outcome in self.targets]
         if request_id:
             data["function_request_id"] = request_id
