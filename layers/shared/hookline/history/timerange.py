@@ -54,8 +54,8 @@ class TimeRange:
         return cls(start, end)
 
     def clamp(self, earliest: float) -> TimeRange:
-        """This range, starting no earlier than ``earliest`` (what retention still keeps)."""
-        return TimeRange(max(self.start, earliest), self.end) if earliest < self.end else self
+        """This range, starting no earlier than ``earliest`` (what retention still keeps); it may end up empty."""
+        return TimeRange(max(self.start, earliest), self.end)
 
 
 def _iso(seconds: float) -> str:

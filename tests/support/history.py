@@ -1,0 +1,69 @@
+"""Delivery log lines for history tests, written into a CloudWatch Logs group (moto) the way Lambda would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def attempt_line(
+    message_id: str,
+    outcome: str,
+    *,
+    endpoint: str = "acme",
+    event_type: str = "invoice.paid",
+    attempt: int = 1,
+    status: int | None = 200,
+    target: int | None = 0,
+    reason: str | None = None,
+    error: str | None = None,
+    replay: bool = False,
+) -> str:
+    """One delivery log line in the compact line schema (what Powertools Logger prints)."""
+    line: dict[str, Any] = {
+        "level": "INFO" if outcome in {"delivered", "retrying", "filtered"} else "WARNING",
+        "message": outcome,
+        "service": "hookline-delivery",
+        "webhook_id": message_id,
+        "endpoint": endpoint,
+        "event_type": event_type,
+        "attempt": attempt,
+        "target": target,
+        "status": status,
+        "latency_ms": 12.5,
+        "outcome": outcome,
+    }
+    if reason:
+        line["reason"] = reason
+    if error:
+        line["error"] = error
+    if replay:
+        line["replay"] = True
+    return json.dumps(line, separators=(",", ":"))
+
+
+@dataclass
+class LogGroupWriter:
+    """Writes log lines into one log group (its own stream), in time order, as the function's log would."""
+
+    client: Any
+    group: str
+    stream: str = field(default_factory=lambda: f"2026/11/28/[$LATEST]{uuid.uuid4().hex}")
+
+    def __post_init__(self) -> None:
+        existing = self.client.describe_log_groups(logGroupNamePrefix=self.group)["logGroups"]
+        if not any(group["logGroupName"] == self.group for group in existing):
+            self.client.create_log_group(logGroupName=self.group)
+        self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+
+    def server_now(self) -> float:
+        """The log service's own clock (unix seconds): the group's creation time. moto refuses events far from it."""
+        groups = self.client.describe_log_groups(logGroupNamePrefix=self.group)["logGroups"]
+        return float(next(g for g in groups if g["logGroupName"] == self.group)["creationTime"]) / 1000
+
+    def write(self, *lines: tuple[float, str]) -> None:
+        """Put (unix seconds, message) events."""
+        events = [{"timestamp": int(at * 1000), "message": message} for at, message in sorted(lines)]
+        self.client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=events)
