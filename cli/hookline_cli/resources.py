@@ -61,6 +61,9 @@ OUTPUT_KEYS: dict[str, str] = {
     "dead_letter_queue_url": "DeadLetterQueueUrl",
     "alert_topic_arn": "AlertTopicArn",
     "health_function": "HealthFunctionName",
+    "history_retention_days": "HistoryRetentionDays",
+    "history_log_groups": "HistoryLogGroups",
+    "payload_table": "PayloadTableName",
 }
 _LOGICAL_IDS = {"health_function": "HealthFunction"}
 _META_KEY = "hookline_cli.resources"
@@ -85,6 +88,9 @@ class ResourceNames:
     dead_letter_queue_url: str | None = None
     alert_topic_arn: str | None = None
     health_function: str | None = None
+    history_retention_days: str | None = None
+    history_log_groups: str | None = None
+    payload_table: str | None = None
 
     def merged(self, other: ResourceNames) -> ResourceNames:
         """These names, with the ones ``other`` knows taking precedence."""
