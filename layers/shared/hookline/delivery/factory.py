@@ -14,6 +14,7 @@ from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import PowertoolsEmitter
+from hookline.history.config import HistoryConfig
 from hookline.http import build_async_client, send_limited
 from hookline.registry import EndpointRegistry
 from hookline.secrets import SigningSecretStore
@@ -111,6 +112,7 @@ def build_delivery_environment(
         logger=logger,
         run=runner.run,
         send=send or send_limited,
+        payloads=HistoryConfig.from_env().payload_store(dynamodb=dynamodb),
     )
     hook.target = service.breaker_metrics_hook
     processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)

@@ -26,6 +26,8 @@ from hookline.delivery.deadletter import DeadLetter, dead_letter_body, describe_
 from hookline.delivery.schedule import attempt_number, is_last_attempt, next_delay
 from hookline.delivery.targets import DeliveryPlan, EventTypeFiltered, PlanError, resolve_plan
 from hookline.delivery.telemetry import BatchMetrics
+from hookline.history.payloads import PayloadMeta, PayloadRecorder
+from hookline.history.replay import is_replay
 from hookline.http import send_limited
 from hookline.messages import MessageError, WebhookMessage, derive_id, parse_message
 from hookline.metrics import Reason
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
     from hookline.delivery.attempt import Sender
     from hookline.delivery.deadletter import DeadLetterWriter
+    from hookline.history.payloads import PayloadStore
     from hookline.registry import EndpointRegistry
     from hookline.secrets import SigningSecretStore
     from hookline.settings import Settings
@@ -120,6 +123,7 @@ class _BatchState:
     visibility: list[_Visibility] = field(default_factory=list)
     metrics: BatchMetrics = field(default_factory=BatchMetrics)
     deadline: float | None = None
+    payloads: PayloadRecorder | None = None
 
 
 class DeliveryService:
@@ -144,8 +148,10 @@ class DeliveryService:
         deadline_margin_s: float = DEFAULT_DEADLINE_MARGIN_S,
         max_response_bytes: int = 65536,
         run: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self.settings = settings
+        self.payloads = payloads
         self.registry = registry
         self.secrets = secrets
         self.dead_letters = dead_letters
@@ -235,6 +241,10 @@ class DeliveryService:
                 self.breakers.flush()
             except Exception as error:  # noqa: BLE001 - the breaker fails open; outcomes are not worth a failed batch
                 self._log(logging.WARNING, "breaker flush failed", error=type(error).__name__)
+        if state.payloads is not None:
+            not_kept = state.payloads.flush()
+            if not_kept:  # best effort: delivery goes on; these ids cannot be replayed (docs/history.md)
+                self._log(logging.WARNING, "payloads not kept", count=len(not_kept))
         if self._emit is not None:
             self._emit(state.metrics)
 
@@ -289,6 +299,10 @@ class DeliveryService:
             return await self._dead_letter(job, error.reason, None, error.detail, data=error.data)
         message = parsed.message
         job.label = describe_target(message.endpoint, message.url)
+        job.replay = is_replay(record.message_attributes)
+        if state.payloads is not None and job.attempt == 1 and not job.replay:
+            # Kept once, at first sight; retries and replays never write it again (docs/history.md).
+            state.payloads.remember(job.message_id, message.body, PayloadMeta.of(message))
         try:
             if message.endpoint is None or message.endpoint in state.endpoints:
                 plan = resolve_plan(
@@ -306,7 +320,15 @@ class DeliveryService:
                     allow_private=self.settings.allow_private_targets,
                 )
         except EventTypeFiltered as filtered:
-            self._log(logging.INFO, "filtered: endpoint does not subscribe to this event type", detail=str(filtered))
+            self._log(
+                logging.INFO,
+                "filtered: endpoint does not subscribe to this event type",
+                detail=str(filtered),
+                webhook_id=job.message_id,
+                endpoint=job.label,
+                attempt=job.attempt,
+                **_history_fields(job, "filtered"),
+            )
             return RecordResult(job.message_id, "filtered")
         except PlanError as error:
             return await self._dead_letter(job, error.reason, None, error.detail)
@@ -343,6 +365,7 @@ class DeliveryService:
         last_error = scrub(result.last_error, _secret_strings(signing))
         fields: dict[str, Any] = {"webhook_id": job.message_id, "endpoint": job.label, "attempt": job.attempt}
         if result.outcome is Outcome.DELIVERED:
+            fields.update(_history_fields(job, "delivered"))
             served = result.targets[-1]
             latency = round(served.latency_ms or 0.0, 1)
             self._log(
@@ -382,6 +405,7 @@ class DeliveryService:
             logging.INFO,
             "retry scheduled",
             **fields,
+            **_history_fields(job, "retrying"),
             delay_s=delay,
             last_status=result.last_status,
             last_error=last_error,
@@ -443,6 +467,7 @@ class DeliveryService:
             attempt=job.attempt,
             last_status=last_status,
             last_error=last_error[:300],
+            **_history_fields(job, "dead"),
         )
         return RecordResult(job.message_id, "dead_lettered", reason)
 
@@ -457,6 +482,17 @@ class _Job:
     attempt: int
     message: WebhookMessage | None
     label: str = "unknown"
+    replay: bool = False
+
+
+def _history_fields(job: _Job, outcome: str) -> dict[str, Any]:
+    """What delivery history reads from a line besides its webhook_id, endpoint and attempt (docs/history.md)."""
+    fields: dict[str, Any] = {"outcome": outcome}
+    if job.message is not None:
+        fields["event_type"] = job.message.event_type
+    if job.replay:
+        fields["replay"] = True
+    return fields
 
 
 def _parse_record(sqs_message_id: str, body: str) -> _Parsed:
@@ -487,6 +523,8 @@ class DeliveryBatch:
             remaining_s = self.context.get_remaining_time_in_millis() / 1000.0
             self._state.deadline = service._monotonic() + remaining_s - service._margin_s
         service._current = self._state
+        if service.payloads is not None:
+            self._state.payloads = PayloadRecorder(service.payloads)
         service.run(service._open(self._state, self.records))
         return self
 

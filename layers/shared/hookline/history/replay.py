@@ -22,7 +22,7 @@ from hookline.history.exceptions import ReplayRefusedError
 from hookline.messages import MAX_MESSAGE_BYTES, MESSAGE_VERSION, encode_payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from hookline.history.payloads import PayloadStore, StoredPayload
 
@@ -32,6 +32,7 @@ __all__ = [
     "RETRY_ATTRIBUTE",
     "ReplayResult",
     "Replayer",
+    "is_replay",
     "replay_attribute",
     "replay_body",
 ]
@@ -69,6 +70,19 @@ def replay_body(message_id: str, payload: StoredPayload) -> str:
     if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
         raise ReplayRefusedError("the message would pass the 256 KB SQS limit")
     return text
+
+
+def is_replay(attributes: Mapping[str, Any] | None) -> bool:
+    """Whether SQS message attributes (a Lambda event record's ``messageAttributes``) mark a replayed message."""
+    value = (attributes or {}).get(RETRY_ATTRIBUTE) or {}
+    text = value.get("stringValue") or value.get("StringValue")
+    if not isinstance(text, str):
+        return False
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(state, dict) and bool(state.get(REPLAY_FLAG))
 
 
 def replay_attribute(now: float) -> dict[str, Any]:
