@@ -67,3 +67,14 @@ class LogGroupWriter:
         """Put (unix seconds, message) events."""
         events = [{"timestamp": int(at * 1000), "message": message} for at, message in sorted(lines)]
         self.client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=events)
+
+
+def ship_output(writer: LogGroupWriter, output: str, *, start: float) -> int:
+    """Put a function's captured stdout into its log group, one event per line, as Lambda does; returns the count.
+
+    Lines get consecutive milliseconds from ``start`` (the order they were printed in).
+    """
+    lines = [line for line in output.splitlines() if line.strip()]
+    if lines:
+        writer.write(*((start + index / 1000, line) for index, line in enumerate(lines)))
+    return len(lines)
