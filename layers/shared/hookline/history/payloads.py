@@ -26,7 +26,16 @@ if TYPE_CHECKING:
 
     from hookline.messages import WebhookMessage
 
-__all__ = ["PayloadMeta", "PayloadRecorder", "PayloadStore", "StoredPayload", "decode_body", "encode_body"]
+__all__ = [
+    "PayloadMeta",
+    "PayloadRecorder",
+    "PayloadStore",
+    "StoredPayload",
+    "decode_body",
+    "encode_body",
+    "item_size",
+    "payload_item",
+]
 
 _log = logging.getLogger("hookline.history")
 _WRITE_BATCH = 25
@@ -83,7 +92,8 @@ class StoredPayload:
     stored_at: float
 
 
-def _item(message_id: str, body: bytes, meta: PayloadMeta, *, now: float, ttl_s: float) -> dict[str, Any]:
+def payload_item(message_id: str, body: bytes, meta: PayloadMeta, *, now: float, ttl_s: float) -> dict[str, Any]:
+    """The DynamoDB item (low-level form) that keeps one payload."""
     encoding, data = encode_body(body)
     item: dict[str, Any] = {
         "id": {"S": message_id},
@@ -98,6 +108,21 @@ def _item(message_id: str, body: bytes, meta: PayloadMeta, *, now: float, ttl_s:
     if meta.fallback_urls:
         item["fallback_urls"] = {"L": [{"S": url} for url in meta.fallback_urls]}
     return item
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (attribute names plus values; numbers counted as their text)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        kind, raw = next(iter(value.items()))
+        if kind == "B":
+            size += len(raw)
+        elif kind == "L":
+            size += 3 + sum(1 + len(str(entry.get("S", "")).encode()) for entry in raw)
+        else:
+            size += len(str(raw).encode())
+    return size
 
 
 def _text(item: Mapping[str, Any], key: str) -> str | None:
@@ -148,7 +173,7 @@ class PayloadStore:
     def put_many(self, entries: Iterable[tuple[str, bytes, PayloadMeta]]) -> list[str]:
         """Write payloads (the last one wins for a repeated id); return the ids that could not be written."""
         now = self._clock()
-        items = {mid: _item(mid, body, meta, now=now, ttl_s=self._ttl_s) for mid, body, meta in entries}
+        items = {mid: payload_item(mid, body, meta, now=now, ttl_s=self._ttl_s) for mid, body, meta in entries}
         failed: list[str] = []
         ordered = list(items.values())
         for start in range(0, len(ordered), _WRITE_BATCH):
