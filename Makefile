@@ -31,9 +31,9 @@ lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: venv ## mypy strict on layers/, functions/ and the CLI
+typecheck: venv ## mypy strict on layers/, functions/, the CLI and the local stack
 	$(BIN)/mypy layers/shared/resilience layers/shared/hookline
-	MYPYPATH=cli:layers/shared $(BIN)/mypy cli/hookline_cli
+	MYPYPATH=cli:layers/shared $(BIN)/mypy cli/hookline_cli cli/hookline_local
 	@# Each function's app.py is its own top-level module `app`: check them one at a time.
 	@shopt -s nullglob; for handler in functions/*/app.py; do echo "mypy $$handler"; $(BIN)/mypy "$$handler" || exit 1; done
 

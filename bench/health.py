@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared")]  # tests.support (template, moto, loopback) and the layer
@@ -33,39 +30,9 @@ from hookline.health.telemetry import RecordingMetricsSink  # noqa: E402
 from hookline.registry import Endpoint, EndpointRegistry  # noqa: E402
 from hookline.settings import Settings  # noqa: E402
 from resilience.breaker import BreakerRegistry, DynamoDBStateStore  # noqa: E402
-from tests.support.aws import FAKE_ENV, client, free_port, moto_server  # noqa: E402
+from tests.support.aws import FAKE_ENV, client, moto_server  # noqa: E402
 from tests.support.loopback import Reply, loopback_server  # noqa: E402
 from tests.support.template import create_stack_resources  # noqa: E402
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@contextmanager
-def _moto_process() -> Iterator[str]:
-    """moto_server in a child process on loopback; yields its URL once it answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()  # werkzeug's dev server may ignore SIGTERM while a keep-alive connection is open
-            process.wait(timeout=5)
 
 
 def _measure(moto_url: str, base_url: str, *, integrations: int, concurrency: int) -> dict[str, Any]:
@@ -118,25 +85,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--json", type=Path)
-    parser.add_argument(
-        "--moto",
-        choices=["process", "thread"],
-        default="process",
-        help="moto in its own process (default; like a remote DynamoDB, it does not share this process's GIL) "
-        "or in a thread of this process",
-    )
     args = parser.parse_args()
 
     os.environ.update(FAKE_ENV)
-    server = _moto_process if args.moto == "process" else moto_server
-    with server() as moto_url, loopback_server(default=Reply(status=200, delay_s=args.latency)) as receiver:
+    # moto in its own process: like a remote DynamoDB, it does not share this process's GIL.
+    with moto_server() as moto_url, loopback_server(default=Reply(status=200, delay_s=args.latency)) as receiver:
         rows = [
             _measure(moto_url, receiver.base_url, integrations=args.integrations, concurrency=concurrency)
             for concurrency in (args.concurrency, 1)
         ]
     print(
         f"{args.integrations} integrations, each answering in {args.latency * 1000:.0f} ms (loopback); "
-        f"moto server ({args.moto}); {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"moto server (own process); {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(f"| {'mode':<16} | wall time | probe phase | state writes | DynamoDB requests | per integration |")
     print(f"|{'-' * 18}|----------:|------------:|-------------:|------------------:|----------------:|")

@@ -36,7 +36,7 @@ from hookline.producer import build_message, new_message_id
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline.signing import generate_secret
 from hookline_cli.deadletters import DeadLetterFilter, peek
-from hookline_cli.localstack import LocalStack
+from hookline_local import LocalStack, MotoOptions, ReportOptions, RunOptions, TemplateOptions
 from resilience.breaker import DynamoDBStateStore
 from tests.support.chaos import ChaosMix, ChaosReceiver
 
@@ -155,9 +155,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         }
         for receiver in receivers.values():
             cleanup.enter_context(receiver)
-        stack = LocalStack.start(
-            ROOT,
-            stack_name="hookline-chaos",
+        template = TemplateOptions(
             parameters={
                 "RetrySchedule": RETRY_SCHEDULE,
                 "MaxReceiveCount": str(MAX_ATTEMPTS + 2),
@@ -168,9 +166,14 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             # Breakers open for 2 s (then 2, 4, 8, 16 ...) instead of 30 s: the retry schedule is compressed too, and
             # a message skipped by an open breaker waits for it (docs/contracts.md "Outcomes").
             environment={"BREAKER_OPEN_S": "2"},
+        )
+        stack = LocalStack.start(
+            ROOT,
+            template=template,
+            moto=MotoOptions(stack_name="hookline-chaos"),
             # Health probes would steer the breakers too; this suite isolates delivery's own breakers.
-            schedule_intervals={"HealthFunction": 3600.0},
-            log_path=tmp_path_factory.mktemp("chaos") / "local.log",
+            run=RunOptions(schedule_intervals={"HealthFunction": 3600.0}),
+            report=ReportOptions(log_path=tmp_path_factory.mktemp("chaos") / "local.log"),
         )
         cleanup.callback(stack.stop)  # runs before the receivers stop
         holder["stack"] = stack

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, SqsEventSourceMapping, SqsMappingSpec, failed_item_ids
+from hookline_local import CallableInvoker, SqsEventSourceMapping, SqsMappingSpec, failed_item_ids
 from tests.support.aws import REGION, client
-from tests.support.template import create_queue
+from tests.support.template import create_queues
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 
 @dataclass
@@ -43,12 +43,11 @@ class Queues:
 def queues(moto_endpoint: str) -> Queues:
     """DeliveryQueue and its DLQ from template.yaml's properties; visibility 1 s and maxReceiveCount 2 for speed."""
     sqs = client("sqs", moto_endpoint)
-    arns: dict[str, str] = {}
-    dlq = create_queue(sqs, "DeadLetterQueue", arns)
-    url = create_queue(sqs, "DeliveryQueue", arns)
-    redrive = json.dumps({"deadLetterTargetArn": arns["DeadLetterQueue"], "maxReceiveCount": 2})
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})
-    return Queues(sqs, url, arns["DeliveryQueue"], dlq)
+    created = create_queues(sqs, "DeliveryQueue")
+    delivery, dlq = created["DeliveryQueue"], created["DeadLetterQueue"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 2})
+    sqs.set_queue_attributes(QueueUrl=delivery.url, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})
+    return Queues(sqs, delivery.url, delivery.arn, dlq.url)
 
 
 def _mapping(queues: Queues, **options: Any) -> SqsEventSourceMapping:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hookline_cli.localstack.intrinsics import references, resolve_pseudo, substitute
-from hookline_cli.localstack.workarounds import Handling, fill_outputs, plan_stack
+from hookline_local.intrinsics import references, resolve_pseudo, substitute
+from hookline_local.workarounds import Handling, fill_outputs, plan_stack
 
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "demo"
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import FunctionSpec, SubprocessInvoker
-from hookline_cli.localstack.emf import MetricForwarder, parse_emf
-from hookline_cli.localstack.resolve import local_environment
+from hookline_local import FunctionSpec, SubprocessInvoker
+from hookline_local.emf import MetricForwarder, parse_emf
+from hookline_local.resolve import local_environment
 from tests.support.aws import client
 
 if TYPE_CHECKING:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, ScheduleSpec
-from hookline_cli.localstack.schedule import ScheduleRunner, parse_rate
+from hookline_local import CallableInvoker, ScheduleSpec
+from hookline_local.schedule import ScheduleRunner, parse_at, parse_rate
 
 if TYPE_CHECKING:
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 ARN = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/HealthFunctionSchedule"
@@ -112,3 +113,38 @@ def test_disabled_or_unemulated_schedules_do_not_start() -> None:
     cron = ScheduleSpec("S", "F", "events", ARN, "cron(0 8 * * ? *)")
     runner = ScheduleRunner(cron, invoker=CallableInvoker(lambda e, c: None), region="us-east-1", account_id="1")
     assert runner.interval_s is None and not runner.start()
+
+
+def test_at_expressions_are_moments_in_the_schedule_time_zone() -> None:
+    assert parse_at("at(2026-11-28T09:00:00)") == datetime(2026, 11, 28, 9, tzinfo=UTC)
+    paris = parse_at("at(2026-11-28T09:00:00)", "Europe/Paris")
+    assert paris == datetime(2026, 11, 28, 9, tzinfo=ZoneInfo("Europe/Paris")) == datetime(2026, 11, 28, 8, tzinfo=UTC)
+    assert parse_at("rate(1 minute)") is None
+    assert parse_at("at(tomorrow)") is None
+
+
+def _once(expression: str, handler: Any) -> ScheduleRunner:
+    spec = ScheduleSpec("Once", "F", "scheduler", ARN, expression, input='{"job": 1}')
+    return ScheduleRunner(
+        spec, invoker=CallableInvoker(handler), region="us-east-1", account_id="123456789012", now=lambda: NOW
+    )
+
+
+def test_a_one_time_schedule_that_is_due_runs_once_at_start() -> None:
+    ran = threading.Event()
+    events: list[Any] = []
+    runner = _once("at(2026-11-28T07:59:59)", lambda event, context: events.append(event) or ran.set())
+    assert runner.describe() == "once at 2026-11-28T07:59:59+00:00"
+    assert runner.start()
+    try:
+        assert ran.wait(5)
+    finally:
+        runner.stop()
+    assert events == [{"job": 1}] and runner.runs == 1
+
+
+def test_a_one_time_schedule_in_the_future_waits_for_its_moment() -> None:
+    runner = _once("at(2026-11-28T09:00:00)", lambda event, context: None)
+    assert runner.start()
+    runner.stop()
+    assert runner.runs == 0

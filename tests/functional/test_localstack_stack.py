@@ -15,14 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline_cli.localstack import CallableInvoker, FunctionSpec, Invoker, LocalStack, read_state
-from hookline_cli.localstack.workarounds import Handling, handling_for
+from hookline_local import (
+    SQS_INFLIGHT_QUOTA,
+    CallableInvoker,
+    FunctionSpec,
+    Invoker,
+    LocalStack,
+    ReportOptions,
+    RunOptions,
+    TemplateOptions,
+    read_state,
+)
+from hookline_local.template import sqs_event_sources
+from hookline_local.workarounds import Handling, handling_for
 from tests.support.template import ROOT, load_template, properties
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hookline_cli.localstack.invoke import LambdaContext
+    from hookline_local.invoke import LambdaContext
 
 
 class Handlers:
@@ -67,7 +78,9 @@ class Handlers:
         return {"checked": 0}
 
     def factory(self, spec: FunctionSpec) -> Invoker:
-        handler = {"DeliveryFunction": self.deliver, "HealthFunction": self.health}[spec.logical_id]
+        # Any function an SQS queue feeds gets the delivery stand-in; any other (scheduled) the health stand-in.
+        fed = {source.function for source in sqs_event_sources(load_template())}
+        handler = self.deliver if spec.logical_id in fed else self.health
         return CallableInvoker(handler, function_name=spec.name, function_arn=spec.arn, timeout_s=spec.timeout_s)
 
 
@@ -89,10 +102,9 @@ def stack(handlers: Handlers, state_file: Path) -> Iterator[LocalStack]:
     """One stack for this module: the real template in moto, the template's functions replaced by handlers."""
     with LocalStack.start(
         ROOT,
-        parameters=PARAMETERS,
-        state_file=state_file,
-        schedule_intervals={"HealthFunction": 0.5},
-        invoker_factory=handlers.factory,
+        template=TemplateOptions(parameters=PARAMETERS),
+        run=RunOptions(schedule_intervals={"HealthFunction": 0.5}, invoker_factory=handlers.factory),
+        report=ReportOptions(state_file=state_file),
     ) as started:
         handlers.stack = started
         yield started
@@ -218,12 +230,24 @@ def test_state_file_describes_the_running_stack(stack: LocalStack, state_file: P
     assert state["delivery_queue_url"] == stack.outputs["DeliveryQueueUrl"]
     assert state["allow_private_targets"] is True
     assert state["parameters"]["RetrySchedule"] == PARAMETERS["RetrySchedule"]
+    assert {queue["inflight_quota"] for queue in state["queues"].values()} == {SQS_INFLIGHT_QUOTA}
+
+
+def _delivery_mapping(stack: LocalStack) -> Any:
+    return next(m for m in stack.mappings if m.spec.function_logical_id == "DeliveryFunction")
+
+
+def test_every_sqs_event_source_of_the_template_is_emulated(stack: LocalStack) -> None:
+    declared = {
+        (stack.outputs.get(f"{s.queue}Url") or stack.physical_id(s.queue), s.function)
+        for s in sqs_event_sources(load_template())
+    }
+    assert declared == {(m.spec.queue_url, m.spec.function_logical_id) for m in stack.mappings}
 
 
 def test_the_mapping_uses_the_templates_sqs_event_settings(stack: LocalStack) -> None:
     event = next(e["Properties"] for e in properties("DeliveryFunction")["Events"].values() if e["Type"] == "SQS")
-    (mapping,) = stack.mappings
-    assert mapping.spec.function_logical_id == "DeliveryFunction"
+    mapping = _delivery_mapping(stack)
     assert mapping.spec.queue_url == stack.outputs["DeliveryQueueUrl"]
     assert mapping.spec.batch_size == int(_resolved(event["BatchSize"], stack))
     assert mapping.spec.maximum_batching_window_s == float(_resolved(event["MaximumBatchingWindowInSeconds"], stack))
@@ -243,7 +267,7 @@ def test_messages_flow_through_the_mapping_and_failures_end_in_the_dlq(stack: Lo
     dead = sqs.receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["id"] for m in dead) == ["m0", "m10", "m5"]
     assert all(handlers.attempts[f"m{i}"] == 2 for i in (0, 5, 10))  # maxReceiveCount=2, from the parameter
-    totals = stack.stats()["mappings"][stack.mappings[0].spec.logical_id]
+    totals = stack.stats()["mappings"][_delivery_mapping(stack).spec.logical_id]
     assert totals["deleted"] == 12 and totals["item_failures"] == 6
 
 
@@ -269,7 +293,7 @@ def test_a_crash_mid_batch_leaves_the_batch_to_the_visibility_timeout(stack: Loc
     assert stack.wait_idle(timeout_s=15)
     assert handlers.attempts["crash"] == 2
     assert handlers.delivered.count("crash") == 1
-    assert stack.stats()["mappings"][stack.mappings[0].spec.logical_id]["crashes"] == 1
+    assert stack.stats()["mappings"][_delivery_mapping(stack).spec.logical_id]["crashes"] == 1
 
 
 def test_the_schedule_runs_the_health_function(stack: LocalStack, handlers: Handlers) -> None:
@@ -306,7 +330,10 @@ def test_local_up_writes_local_json_serves_until_interrupted_and_cleans_up(proje
     hookline = Path(sys.executable).with_name("hookline")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     process = subprocess.Popen(
-        [str(hookline), "local", "up", "--root", str(project), "--health-interval", "3600", "--max-pollers", "2"],
+        [
+            *(str(hookline), "local", "up", "--root", str(project), "--max-pollers", "2"),
+            *("--schedule-interval", "3600", "--inflight-quota", "500", "--inflight-quota", "DeliveryQueue=200"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -324,7 +351,9 @@ def test_local_up_writes_local_json_serves_until_interrupted_and_cleans_up(proje
         assert state["stack_name"] == "hookline-local"
         assert set(state["outputs"]) >= {"DeliveryQueueUrl", "DeadLetterQueueUrl", "EndpointsTableName"}
         assert state["functions"]["DeliveryFunction"]["environment"]["ALLOW_PRIVATE_TARGETS"] == "true"
-        assert state["schedules"][0]["interval_s"] == 3600
+        assert {schedule["interval_s"] for schedule in state["schedules"]} == {3600}
+        quotas = {name: queue["inflight_quota"] for name, queue in state["queues"].items()}
+        assert quotas == {name: 200 if name == "DeliveryQueue" else 500 for name in quotas}
         stack_sqs = LocalStack.__new__(LocalStack)  # only for its client helper
         stack_sqs.endpoint_url, stack_sqs.region = state["endpoint_url"], state["region"]
         attributes = stack_sqs.client("sqs").get_queue_attributes(
@@ -354,3 +383,42 @@ def test_local_up_reports_template_errors_without_a_traceback(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "expected KEY=VALUE" in result.output
     assert not (tmp_path / ".hookline" / "local.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--inflight-quota", "0", "at least 1"),
+        ("--inflight-quota", "DeliveryQueue=many", "not a whole number"),
+        ("--inflight-quota", "=5", "expected VALUE or ID=VALUE"),
+        ("--schedule-interval", "-3", "above 0"),
+        ("--schedule-interval", "HealthFunction=soon", "not a number of seconds"),
+    ],
+)
+def test_local_up_refuses_bad_quotas_and_intervals_before_starting(
+    project: Path, option: str, value: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from hookline_cli.main import app
+
+    result = CliRunner().invoke(app, ["local", "up", "--root", str(project), option, value])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())  # rich wraps the usage error in a box
+    assert not (project / ".hookline").exists()
+
+
+def test_a_second_local_up_refuses_on_stderr_and_leaves_the_first_alone(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hookline_cli.main import app
+    from hookline_local.state import state_path, write_state
+
+    first = {"pid": os.getpid(), "endpoint_url": "http://127.0.0.1:4566"}  # a live pid: this test process
+    write_state(state_path(project), first)
+    result = CliRunner().invoke(app, ["local", "up", "--root", str(project)])
+    assert result.exit_code == 1
+    assert "a local stack is already running" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr
+    assert result.stdout == ""
+    assert json.loads(state_path(project).read_text())["endpoint_url"] == first["endpoint_url"]

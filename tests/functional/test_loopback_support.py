@@ -1,4 +1,4 @@
-"""tests/support/loopback.py itself: the behaviours other suites rely on (sequences, callables, chunked, HEAD)."""
+"""hookline_local.loopback itself: the behaviours other suites rely on (sequences, callables, chunked, HEAD)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-from tests.support.loopback import LoopbackServer, RecordedRequest, Reply, loopback_server
+from hookline_local.loopback import LoopbackServer, RecordedRequest, Reply, loopback_server
 
 
 async def test_sequence_then_last_repeats_and_callable_handlers() -> None:

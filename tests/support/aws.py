@@ -1,4 +1,8 @@
-"""moto for tests: in-process mocks for unit/contract tests, a real moto server on loopback for the rest."""
+"""moto for tests: in-process mocks for unit/contract tests, a real moto server on loopback for the rest.
+
+The server is the local stack's own launcher (hookline_local.server.MotoServer): moto in a child process, so a
+``mock_aws()`` in this process can never wipe it, and it cannot outlive the test run.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+
+from hookline_local.server import MotoServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,15 +38,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """Run moto in server mode on loopback; yield its endpoint URL."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+def moto_server(*, serial: bool = False) -> Iterator[str]:
+    """moto in server mode on a free loopback port; yield its endpoint URL. ``serial``: one request at a time."""
+    with MotoServer(region=REGION, serial=serial) as server:
+        yield server.endpoint_url
 
 
 def client(service: str, endpoint_url: str | None = None) -> Any:

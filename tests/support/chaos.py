@@ -1,8 +1,8 @@
 """A fault-injecting webhook receiver on loopback for the end-to-end chaos suite.
 
-Built on ``tests.support.loopback``'s server. Every request is verified with the real ``standardwebhooks`` library
-(independent of hookline's own signing code) and recorded with its webhook-id, body, what the receiver did, and
-whether the sender can have seen a success. Faults are drawn from a seeded RNG:
+Built on the loopback server (``hookline_local.loopback``). Every request is verified with the real
+``standardwebhooks`` library (independent of hookline's own signing code) and recorded with its webhook-id, body,
+what the receiver did, and whether the sender can have seen a success. Faults are drawn from a seeded RNG:
 
 * ``error``: a 500/502/503 answer;
 * ``timeout``: the answer (a 503) comes after ``timeout_delay_s``, longer than the endpoint's ``timeout_s``, so the
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.support.loopback import LoopbackServer, RecordedRequest, Reply
+from hookline_local.loopback import LoopbackServer, RecordedRequest, Reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from hookline_cli.resources import Resources
 from tests.support.aws import FAKE_ENV, client
-from tests.support.template import create_queue
+from tests.support.template import create_queues
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -30,10 +30,10 @@ NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 
 def with_fresh_queues(stack: StackResources, sqs: Any) -> StackResources:
     """The same tables and topic with new, empty queues (creating tables is the slow part of a fresh stack)."""
-    arns: dict[str, str] = {}
-    dead_letter = create_queue(sqs, "DeadLetterQueue", arns)
-    delivery = create_queue(sqs, "DeliveryQueue", arns)
-    return replace(stack, delivery_queue_url=delivery, dead_letter_queue_url=dead_letter)
+    queues = create_queues(sqs, "DeliveryQueue")
+    return replace(
+        stack, delivery_queue_url=queues["DeliveryQueue"].url, dead_letter_queue_url=queues["DeadLetterQueue"].url
+    )
 
 
 def stack_environ(stack: StackResources) -> dict[str, str]:

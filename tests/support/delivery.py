@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,6 +14,7 @@ from hookline.delivery.factory import get_delivery_environment, reset_delivery_e
 from hookline.producer import send_webhook
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline.signing import generate_secret
+from hookline_local.sqs_control import SqsControl
 from tests.support.aws import client
 from tests.support.events import FakeLambdaContext, event_from_queue
 from tests.support.template import ROOT
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pytest
 
     from hookline.delivery.factory import DeliveryEnvironment
-    from tests.support.loopback import LoopbackServer
+    from hookline_local.loopback import LoopbackServer
     from tests.support.template import StackResources
 
 __all__ = ["DeliveryHarness", "load_delivery_app"]
@@ -190,14 +190,9 @@ class DeliveryHarness:
         return messages
 
     def visible_in(self, sqs_message_id: str) -> float:
-        """Seconds until a delivery-queue message becomes visible again, read from moto's own queue state."""
-        from moto.sqs.models import sqs_backends
-
-        queue_name = self.stack.delivery_queue_url.rsplit("/", 1)[-1]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.stack.delivery_queue_url, AttributeNames=["QueueArn"])
-        account, region = arn["Attributes"]["QueueArn"].split(":")[4], arn["Attributes"]["QueueArn"].split(":")[3]
-        queue = sqs_backends[account][region].get_queue(queue_name)
-        for message in queue._messages:
-            if message.id == sqs_message_id:
-                return max(0.0, float(message.visible_at) / 1000.0 - time.time())
+        """Seconds until a delivery-queue message becomes visible again, read from the moto server's SQS model."""
+        queue = SqsControl(self.moto_endpoint).queue(self.stack.delivery_queue_url)
+        for message in queue.messages:
+            if message.message_id == sqs_message_id:
+                return message.visible_in_s
         raise LookupError(f"message {sqs_message_id} is not on the delivery queue")

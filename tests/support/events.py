@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hookline_cli.localstack.events import sqs_event
+from hookline_local.events import sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,47 +1,65 @@
-"""Create test tables, queues and topics from template.yaml's own properties, so tests cannot drift from it."""
+"""Tables, queues and topics for tests, created from template.yaml by the local stack's own deployer.
+
+template.yaml is parsed and translated once per session (hookline_local.template, as ``hookline local up`` does);
+each call deploys the resources a test asks for, plus whatever they reference (the delivery queue brings its
+dead-letter queue), as a fresh CloudFormation stack in moto (hookline_local.deploy.deploy_stack with ``only``). So a
+test's tables and queues have exactly the template's properties, redrive and parameters: they cannot drift from it.
+
+Works against the moto server (a client on a loopback endpoint) and in-process ``mock_aws()`` alike: the stack goes
+to the same moto the given client talks to.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import yaml
+from hookline_local.deploy import StackTarget, deploy_stack
+from hookline_local.sqs_control import queue_arn
+from hookline_local.template import load_template as load_template_file
+from hookline_local.template import translate
+from tests.support.aws import REGION, client
+
+if TYPE_CHECKING:
+    from hookline_local.deploy import DeployedStack
+    from hookline_local.template import TranslatedTemplate
+
+__all__ = [
+    "ROOT",
+    "TEMPLATE_PATH",
+    "Queue",
+    "StackResources",
+    "create_queues",
+    "create_stack_resources",
+    "create_table",
+    "deploy",
+    "load_template",
+    "parameter_default",
+    "properties",
+    "resource",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
-
-_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...)."""
-
-
-def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# The data resources the functions use (what StackResources names).
+_STACK_RESOURCES = ("EndpointsTable", "BreakerTable", "HealthHistoryTable", "DeliveryQueue", "AlertTopic")
 
 
 @cache
 def load_template() -> dict[str, Any]:
     """The parsed template.yaml (intrinsics as their long-form dicts)."""
-    with TEMPLATE_PATH.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - our own loader, a SafeLoader subclass
+    return load_template_file(TEMPLATE_PATH)
+
+
+@cache
+def translated_template() -> TranslatedTemplate:
+    """template.yaml with the SAM transform expanded and default parameters (translated once per session)."""
+    return translate(load_template(), base_dir=ROOT, region=REGION)
 
 
 def resource(logical_id: str) -> dict[str, Any]:
@@ -59,49 +77,46 @@ def parameter_default(name: str) -> Any:
     return load_template()["Parameters"][name]["Default"]
 
 
-def create_table(dynamodb: Any, logical_id: str, table_name: str | None = None) -> str:
-    """Create a DynamoDB table with the template's key schema, billing, SSE and TTL; return its name."""
-    props = properties(logical_id)
-    name = table_name or f"{logical_id}-{uuid.uuid4().hex[:8]}"
-    kwargs = {key: props[key] for key in _TABLE_KEYS if key in props}
-    if "SSESpecification" in props:
-        kwargs["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
-    dynamodb.create_table(TableName=name, **kwargs)
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and ttl.get("Enabled"):
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
-        )
-    return name
+def _endpoint_of(aws_client: Any) -> str | None:
+    """The moto server a boto3 client talks to, or None for in-process moto (the client keeps AWS's own host)."""
+    url: str = aws_client.meta.endpoint_url
+    return url if urlsplit(url).hostname in _LOOPBACK else None
 
 
-def _queue_attributes(props: dict[str, Any], resolved_arns: dict[str, str]) -> dict[str, str]:
-    attributes: dict[str, str] = {}
-    for key in ("MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
-        if key in props:
-            attributes[key] = str(props[key])
-    if props.get("SqsManagedSseEnabled"):
-        attributes["SqsManagedSseEnabled"] = "true"
-    redrive = props.get("RedrivePolicy")
-    if redrive:
-        target = redrive["deadLetterTargetArn"]
-        arn = resolved_arns[target["Fn::GetAtt"][0]] if isinstance(target, dict) else target
-        count = redrive["maxReceiveCount"]
-        if isinstance(count, dict):
-            count = parameter_default(count["Ref"])
-        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": int(count)})
-    return attributes
+@cache
+def _client(service: str, endpoint_url: str | None) -> Any:
+    # Building a boto3 client costs more than the deploy itself; clients are thread-safe and outlive mock_aws().
+    return client(service, endpoint_url)
 
 
-def create_queue(sqs: Any, logical_id: str, resolved_arns: dict[str, str], queue_name: str | None = None) -> str:
-    """Create an SQS queue with the template's attributes, redrive resolved against ``resolved_arns``."""
-    name = queue_name or f"{logical_id}-{uuid.uuid4().hex[:8]}"
-    url: str = sqs.create_queue(QueueName=name, Attributes=_queue_attributes(properties(logical_id), resolved_arns))[
-        "QueueUrl"
-    ]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    resolved_arns[logical_id] = arn
-    return url
+def deploy(*logical_ids: str, endpoint_url: str | None = None) -> DeployedStack:
+    """Create these template resources (and what they reference) as a fresh stack; None: in-process moto."""
+    target = StackTarget(f"t-{uuid.uuid4().hex[:10]}", region=REGION, endpoint_url=endpoint_url)
+    return deploy_stack(
+        translated_template(), target, client=lambda service: _client(service, endpoint_url), only=logical_ids
+    )
+
+
+def create_table(dynamodb: Any, logical_id: str) -> str:
+    """Create one DynamoDB table of the template in the moto ``dynamodb`` talks to; return its name."""
+    return deploy(logical_id, endpoint_url=_endpoint_of(dynamodb)).physical_id(logical_id)
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue created from the template: its URL and ARN."""
+
+    url: str
+    arn: str
+
+
+def create_queues(sqs: Any, logical_id: str) -> dict[str, Queue]:
+    """Create one queue of the template with the queues it needs (its dead-letter queue); every one by logical id."""
+    stack = deploy(logical_id, endpoint_url=_endpoint_of(sqs))
+    return {
+        item.logical_id: Queue(item.physical_id, queue_arn(item.physical_id, REGION))
+        for item in stack.of_type("AWS::SQS::Queue")
+    }
 
 
 @dataclass(frozen=True)
@@ -127,16 +142,19 @@ class StackResources:
 
 
 def create_stack_resources(dynamodb: Any, sqs: Any, sns: Any) -> StackResources:
-    """Create every table, queue and topic the functions use, from the template's own definitions."""
-    arns: dict[str, str] = {}
-    dlq = create_queue(sqs, "DeadLetterQueue", arns)
-    delivery = create_queue(sqs, "DeliveryQueue", arns)
-    topic_arn: str = sns.create_topic(Name=f"AlertTopic-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    """Create every table, queue and topic the functions use, in one stack, from the template's own definitions.
+
+    The three clients name the moto to use; they must all talk to the same one.
+    """
+    endpoint_url = _endpoint_of(dynamodb)
+    if {_endpoint_of(sqs), _endpoint_of(sns)} != {endpoint_url}:
+        raise ValueError("dynamodb, sqs and sns must talk to the same moto")
+    stack = deploy(*_STACK_RESOURCES, endpoint_url=endpoint_url)
     return StackResources(
-        endpoints_table=create_table(dynamodb, "EndpointsTable"),
-        breaker_table=create_table(dynamodb, "BreakerTable"),
-        health_history_table=create_table(dynamodb, "HealthHistoryTable"),
-        delivery_queue_url=delivery,
-        dead_letter_queue_url=dlq,
-        alert_topic_arn=topic_arn,
+        endpoints_table=stack.physical_id("EndpointsTable"),
+        breaker_table=stack.physical_id("BreakerTable"),
+        health_history_table=stack.physical_id("HealthHistoryTable"),
+        delivery_queue_url=stack.physical_id("DeliveryQueue"),
+        dead_letter_queue_url=stack.physical_id("DeadLetterQueue"),
+        alert_topic_arn=stack.physical_id("AlertTopic"),
     )

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from hookline_cli.context import get_context
+from hookline_cli.output import report_error
 
 __all__ = ["demo"]
 
@@ -35,12 +36,18 @@ def demo(
     from hookline_cli.demo.run import DemoOptions, run_demo
     from hookline_cli.demo.scenario import ScenarioConfig
     from hookline_cli.demo.summary import render_summary
+    from hookline_local import LocalStackError, require_local_extra
 
     as_json = json_flag or get_context(ctx).json
     # With --json, stdout carries only the JSON document; progress goes to stderr.
     console = Console(stderr=as_json, highlight=False)
     options = DemoOptions(scenario=ScenarioConfig(messages=messages, seed=seed, timeout_s=timeout), root=root)
-    summary = run_demo(options, console=console)
+    try:
+        require_local_extra()
+        summary = run_demo(options, console=console)
+    except LocalStackError as error:
+        report_error(str(error))
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(summary.view(), indent=2, sort_keys=True))
     else:

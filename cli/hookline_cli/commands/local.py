@@ -1,10 +1,17 @@
-"""``hookline local``: the embedded local stack (moto + template.yaml + function emulators), no AWS account."""
+"""``hookline local``: the embedded local stack (moto + template.yaml + function emulators), no AWS account.
+
+The stack itself is the ``hookline_local`` package, which needs the `local` extra; it is imported only here, inside
+the command, so every other command works without it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path  # noqa: TC003 - typer reads the annotations at runtime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,13 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from hookline_cli.context import get_context
+from hookline_cli.output import report_error
 
 if TYPE_CHECKING:
-    from types import FrameType
+    from collections.abc import Callable, Iterator
 
-    from hookline_cli.localstack import LocalStack
+    from hookline_local import LocalStack, MotoOptions, RunOptions, TemplateOptions
 
-__all__ = ["app", "parse_assignments", "up"]
+__all__ = ["app", "parse_assignments", "parse_scoped", "up"]
 
 app = typer.Typer(help="Run hookline offline: moto + template.yaml + the functions, on loopback.", no_args_is_help=True)
 
@@ -33,6 +41,45 @@ def parse_assignments(values: list[str], option: str) -> dict[str, str]:
             raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=option)
         pairs[key.strip()] = item
     return pairs
+
+
+def parse_scoped[T](values: list[str], option: str, convert: Callable[[str], T]) -> tuple[T | None, dict[str, T]]:
+    """Repeatable ``VALUE`` (for all) or ``ID=VALUE`` (for one logical id): (the value for all, the ones by id)."""
+    every: T | None = None
+    by_id: dict[str, T] = {}
+    for value in values:
+        key, sep, item = value.rpartition("=")
+        try:
+            converted = convert(item.strip())
+        except ValueError as error:
+            raise typer.BadParameter(f"{value!r}: {error}", param_hint=option) from None
+        if not sep:
+            every = converted
+        elif not key.strip():
+            raise typer.BadParameter(f"expected VALUE or ID=VALUE, got {value!r}", param_hint=option)
+        else:
+            by_id[key.strip()] = converted
+    return every, by_id
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if not value > 0:
+        raise ValueError("seconds must be above 0")
+    return value
+
+
+def _quota(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("not a whole number") from None
+    if value < 1:
+        raise ValueError("a quota is at least 1")
+    return value
 
 
 def _summary(stack: LocalStack) -> Table:
@@ -52,8 +99,9 @@ def _summary(stack: LocalStack) -> Table:
             f"concurrency {spec.maximum_concurrency})",
         )
     for runner in stack.schedules:
-        every = f"every {runner.interval_s:g}s" if runner.interval_s else f"{runner.spec.expression} (not emulated)"
-        grid.add_row("schedule", f"{runner.spec.function_logical_id} {every}")
+        grid.add_row("schedule", f"{runner.spec.function_logical_id} {runner.describe()}")
+    for logical_id, queue in sorted(stack.queues().items()):
+        grid.add_row("in-flight quota", f"{logical_id} {queue.quota:,}")
     if stack.state_file is not None:
         grid.add_row("state", str(stack.state_file))
     if stack.log.path is not None:
@@ -61,17 +109,52 @@ def _summary(stack: LocalStack) -> Table:
     return grid
 
 
-def _start(errors: Console, *args: Any, **options: Any) -> LocalStack:
-    from hookline_cli.localstack import LocalStack
-    from hookline_cli.localstack.deploy import DeployError
-    from hookline_cli.localstack.server import MotoServerError
-    from hookline_cli.localstack.template import TemplateError
+def _project(root: Path | None) -> Path:
+    """The project directory, once the extra is known to be there and no other stack runs in it; else exit 1."""
+    from hookline_local import LocalStackError, find_root, read_state, require_local_extra, state_path
 
     try:
-        return LocalStack.start(*args, **options)
-    except (TemplateError, DeployError, MotoServerError) as error:
-        errors.print(f"[red]error:[/] {error}")
+        require_local_extra()
+        project = (root or find_root()).resolve()
+    except LocalStackError as error:
+        report_error(str(error))
         raise typer.Exit(1) from None
+    running = read_state(state_path(project))
+    if running is not None:
+        report_error(f"a local stack is already running (pid {running.get('pid')}, {running.get('endpoint_url')})")
+        raise typer.Exit(1)
+    return project
+
+
+def _start(project: Path, options: tuple[TemplateOptions, MotoOptions, RunOptions], *, verbose: bool) -> LocalStack:
+    from hookline_local import LocalStack, LocalStackError, ReportOptions, state_path
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = ReportOptions(
+        log_path=project / ".hookline" / "logs" / f"local-{stamp}.log",
+        console=sys.stderr if verbose else None,
+        state_file=state_path(project),
+    )
+    template, moto, run = options
+    try:
+        return LocalStack.start(project, template=template, moto=moto, run=run, report=report)
+    except LocalStackError as error:
+        report_error(str(error))
+        raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def _until_signalled() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM while the block runs (the previous handlers come back after it)."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command("up")
@@ -79,9 +162,19 @@ def up(
     ctx: typer.Context,
     *,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="moto port on 127.0.0.1 (0: a free one).")] = 0,
-    health_interval: Annotated[
-        float | None,
-        typer.Option("--health-interval", min=1.0, help="Run HealthFunction every S seconds instead of its schedule."),
+    schedule_interval: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schedule-interval", help="Run every schedule every S seconds (S), or one schedule (ID=S); repeatable."
+        ),
+    ] = None,
+    inflight_quota: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inflight-quota",
+            help="In-flight messages per queue before receives come back empty, for every queue (N) or one "
+            "(QUEUE=N); repeatable. Default: SQS's 120,000.",
+        ),
     ] = None,
     parameter: Annotated[
         list[str] | None,
@@ -102,61 +195,28 @@ def up(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Echo function logs to the console.")] = False,
 ) -> None:
     """Start the local stack and run until Ctrl-C (writes .hookline/local.json while running)."""
-    from datetime import UTC, datetime
+    from hookline_local import SQS_INFLIGHT_QUOTA, MotoOptions, RunOptions, TemplateOptions
 
-    from hookline_cli.localstack import find_root, read_state, state_path
-    from hookline_cli.localstack.template import TemplateError
-
-    options = get_context(ctx)
-    console = Console(stderr=False)
-    errors = Console(stderr=True)
-    try:
-        project = (root or find_root()).resolve()
-    except TemplateError as error:
-        errors.print(f"[red]error:[/] {error}")
-        raise typer.Exit(1) from None
-    state_file = state_path(project)
-    running = read_state(state_file)
-    if running is not None:
-        console.print(
-            f"[red]a local stack is already running[/] (pid {running.get('pid')}, {running.get('endpoint_url')})"
-        )
-        raise typer.Exit(1)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    intervals = {"HealthFunction": health_interval} if health_interval else {}
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[int, Any] = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    every_s, intervals = parse_scoped(schedule_interval or [], "--schedule-interval", _seconds)
+    quota, quotas = parse_scoped(inflight_quota or [], "--inflight-quota", _quota)
+    template = TemplateOptions(
+        parameters=parse_assignments(parameter or [], "--parameter"),
+        environment=parse_assignments(env or [], "--env"),
+    )
+    region = get_context(ctx).region or "us-east-1"
+    moto = MotoOptions(port, region, stack_name, inflight_quota=quota or SQS_INFLIGHT_QUOTA, inflight_quotas=quotas)
+    run = RunOptions(max_pollers=max_pollers, schedule_interval_s=every_s, schedule_intervals=intervals)
+    project = _project(root)
+    console = Console()
+    with _until_signalled() as stop:
         with console.status("starting moto, creating template.yaml in it ..."):
-            stack = _start(
-                errors,
-                project,
-                port=port,
-                stack_name=stack_name,
-                region=options.region or "us-east-1",
-                parameters=parse_assignments(parameter or [], "--parameter"),
-                environment=parse_assignments(env or [], "--env"),
-                schedule_intervals=intervals,
-                log_path=project / ".hookline" / "logs" / f"local-{stamp}.log",
-                console=sys.stderr if verbose else None,
-                state_file=state_file,
-                max_pollers=max_pollers,
-            )
+            stack = _start(project, (template, moto, run), verbose=verbose)
         with stack:
-            if options.json:
-                import json
-
+            if get_context(ctx).json:
                 typer.echo(json.dumps(stack.state(), indent=2, sort_keys=True))
             else:
                 console.print(_summary(stack))
                 console.print("running; Ctrl-C to stop")
             stop.wait()
             console.print("stopping ...")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     console.print("stopped")

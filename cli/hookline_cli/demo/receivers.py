@@ -1,28 +1,27 @@
 """Loopback webhook receivers for the demo: healthy, flaky (5xx and 429 + Retry-After), gone (410), and down.
 
-Each receiver is a small threaded HTTP/1.1 server on 127.0.0.1 with its own port, so that each one is its own
-origin (hookline names circuit breakers by origin). It verifies every request's Standard Webhooks signature with
+Each receiver is the tests' own loopback server (hookline_local.loopback) on its own port, so that each one is its
+own origin (hookline names circuit breakers by origin). It verifies every request's Standard Webhooks signature with
 the endpoint's secret and records the webhook-id, which attempt this is at this receiver, the verification result
 and what it answered. ``GET /health`` answers the health function's probes. A "down" target is a port where
 nothing listens (connection refused), reserved by :func:`closed_port`.
 
-``stop()`` closes every open keep-alive connection and joins every thread, so nothing outlives the demo.
+``stop()`` drops every open keep-alive connection and ends the server's thread, so nothing outlives the demo.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from hookline.exceptions import SecretFormatError, SignatureVerificationError
 from hookline.signing import verify_standard
+from hookline_local.loopback import LoopbackServer, RecordedRequest, Reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -31,10 +30,10 @@ if TYPE_CHECKING:
 __all__ = [
     "HEALTH_PATH",
     "HOOK_PATH",
-    "Answer",
     "Behaviour",
     "Flaky",
     "Receiver",
+    "Reply",
     "RequestRecord",
     "always",
     "closed_port",
@@ -42,16 +41,6 @@ __all__ = [
 
 HOOK_PATH = "/hooks"
 HEALTH_PATH = "/health"
-_MAX_BODY = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a receiver answers to one webhook request."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -67,16 +56,16 @@ class RequestRecord:
     received_at: float
 
 
-type Behaviour = Callable[[str], Answer]
-"""A receiver's behaviour: webhook-id -> the answer (called under the receiver's lock, so it may keep state)."""
+type Behaviour = Callable[[str], Reply]
+"""A receiver's behaviour: webhook-id -> the reply (called under the receiver's lock, so it may keep state)."""
 
 
 def always(status: int, headers: Mapping[str, str] | None = None) -> Behaviour:
     """A behaviour that always answers ``status``."""
-    answer = Answer(status=status, headers=dict(headers or {}), body=b'{"ok":true}' if status < 300 else b"")
+    reply = Reply(status=status, headers=dict(headers or {}), body=b'{"ok":true}' if status < 300 else b"")
 
-    def behaviour(_webhook_id: str) -> Answer:
-        return answer
+    def behaviour(_webhook_id: str) -> Reply:
+        return reply
 
     return behaviour
 
@@ -96,14 +85,14 @@ class Flaky:
             raise ValueError("error_rate + throttle_rate must be between 0 and 1")
         self.random = random.Random(self.seed)
 
-    def __call__(self, _webhook_id: str) -> Answer:
-        """One answer, drawn at random."""
+    def __call__(self, _webhook_id: str) -> Reply:
+        """One reply, drawn at random."""
         draw = self.random.random()
         if draw < self.error_rate:
-            return Answer(status=self.random.choice((500, 502, 503)))
+            return Reply(status=self.random.choice((500, 502, 503)))
         if draw < self.error_rate + self.throttle_rate:
-            return Answer(status=429, headers={"Retry-After": str(self.retry_after_s)})
-        return Answer(status=200, body=b'{"ok":true}')
+            return Reply(status=429, headers={"Retry-After": str(self.retry_after_s)})
+        return Reply(status=200, body=b'{"ok":true}')
 
 
 def closed_port(host: str = "127.0.0.1") -> int:
@@ -112,78 +101,6 @@ def closed_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-class _Server(ThreadingHTTPServer):
-    """A threaded HTTP server that knows its open connections, so stop() can close them and join every thread."""
-
-    daemon_threads = False
-    block_on_close = True
-    allow_reuse_address = True
-
-    def __init__(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake every handler thread blocked on an idle keep-alive connection."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's parameter name
-        """Quiet: the demo shows counts, not access logs."""
-
-    def _reply(self, answer: Answer) -> None:
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        if answer.body:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def do_GET(self) -> None:
-        """Health probes."""
-        path = self.path.split("?", 1)[0]
-        if path != HEALTH_PATH:
-            self._reply(Answer(status=404))
-            return
-        self._reply(self.server.receiver.health_answer())
-
-    def do_POST(self) -> None:
-        """Webhook deliveries."""
-        length = int(self.headers.get("content-length") or 0)
-        if length > _MAX_BODY:
-            self.close_connection = True
-            self._reply(Answer(status=413))
-            return
-        body = self.rfile.read(length)
-        if self.path.split("?", 1)[0] != HOOK_PATH:
-            self._reply(Answer(status=404))
-            return
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        self._reply(self.server.receiver.handle(headers, body))
 
 
 class Receiver:
@@ -201,21 +118,19 @@ class Receiver:
         self.name = name
         self.secret = secret
         self._behaviour = behaviour
-        self._health_status = health_status
+        self._health = Reply(status=health_status, body=b'{"status":"ok"}' if health_status < 300 else b"")
         self._clock = clock
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._attempts: Counter[str] = Counter()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(default=self._reply)
 
     @property
     def port(self) -> int:
         """The port the receiver listens on."""
-        if self._server is None:
+        if not self._server.port:
             raise RuntimeError(f"receiver {self.name} is not running")
-        port: int = self._server.server_address[1]
-        return port
+        return self._server.port
 
     @property
     def origin(self) -> str:
@@ -234,23 +149,12 @@ class Receiver:
 
     def start(self) -> Self:
         """Listen on a free loopback port and serve in a background thread."""
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"receiver-{self.name}"
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, close open connections, join every thread and release the port."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join()
-        server.close_connections()
-        server.server_close()  # joins the connection threads (block_on_close)
-        self._thread = None
+        """Stop serving, drop open connections, end the thread and release the port."""
+        self._server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -260,7 +164,14 @@ class Receiver:
     ) -> None:
         self.stop()
 
-    # --- requests (server threads) -------------------------------------------------------------------------
+    # --- requests (the server's thread) --------------------------------------------------------------------
+    def _reply(self, request: RecordedRequest) -> Reply:
+        if request.method == "GET" and request.path == HEALTH_PATH:
+            return self._health
+        if request.method != "POST" or request.path != HOOK_PATH:
+            return Reply(status=404)
+        return self.handle(request.headers, request.body)
+
     def _verified(self, headers: Mapping[str, str], body: bytes) -> bool:
         try:
             verify_standard(
@@ -274,13 +185,13 @@ class Receiver:
             return False
         return True
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
-        """Verify, record and answer one webhook request."""
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Verify, record and answer one webhook request (``headers`` with lower-case names)."""
         webhook_id = headers.get("webhook-id", "")
         verified = self._verified(headers, body)
         with self._lock:
             # An unsigned or forged request is refused, as a real receiver would; it never counts as delivered.
-            answer = self._behaviour(webhook_id) if verified else Answer(status=401)
+            reply = self._behaviour(webhook_id) if verified else Reply(status=401)
             self._attempts[webhook_id] += 1
             self._records.append(
                 RequestRecord(
@@ -288,15 +199,11 @@ class Receiver:
                     webhook_id=webhook_id,
                     attempt=self._attempts[webhook_id],
                     verified=verified,
-                    status=answer.status,
+                    status=reply.status,
                     received_at=self._clock(),
                 )
             )
-        return answer
-
-    def health_answer(self) -> Answer:
-        """The answer to a health probe."""
-        return Answer(status=self._health_status, body=b'{"status":"ok"}' if self._health_status < 300 else b"")
+        return reply
 
     # --- inspection (any thread) ---------------------------------------------------------------------------
     @property

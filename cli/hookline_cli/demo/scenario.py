@@ -75,6 +75,10 @@ class StackAccess(Protocol):
         """The endpoint registry."""
         ...
 
+    def source_queue_urls(self) -> list[str]:
+        """Every queue that feeds a function (the delivery queue, and any other lane the template adds)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ScenarioConfig:
@@ -274,13 +278,13 @@ def _queue_depth(sqs: Any, queue_url: str) -> int:
 def snapshot_progress(
     stack: StackAccess, fleet: DemoFleet, sent_ids: Sequence[str], *, total: int, elapsed_s: float
 ) -> Progress:
-    """Count delivered ids (receivers), dead letters and what is still on the delivery queue."""
+    """Count delivered ids (receivers), dead letters and what is still on the queues that feed functions."""
     sqs = stack.client("sqs")
     sent = set(sent_ids)
     delivered = fleet.delivered_ids() & sent
     retrying = (fleet.failed_ids() & sent) - delivered
     dead = _queue_depth(sqs, stack.require("dead_letter_queue_url"))
-    queued = _queue_depth(sqs, stack.require("delivery_queue_url"))
+    queued = sum(_queue_depth(sqs, url) for url in stack.source_queue_urls())
     return Progress(
         sent=len(sent),
         total=total,

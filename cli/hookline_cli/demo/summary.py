@@ -2,7 +2,8 @@
 
 Delivered / retried / served by fallback come from what the receivers saw (verified signatures only); dead letters
 and their reasons from the DLQ's message attributes; breaker states from the breaker table; integration health from
-the registry; metric totals from CloudWatch (the functions' EMF lines, forwarded by the local stack).
+the registry; metric totals from CloudWatch (the functions' EMF lines, forwarded by the local stack); peak in-flight
+messages per queue from the local SQS model.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from hookline.registry import EndpointRegistry
     from hookline_cli.demo.receivers import RequestRecord
+    from hookline_local.sqs_control import QueueState
     from resilience.breaker import StateStore
 
 __all__ = [
@@ -35,11 +37,13 @@ __all__ = [
     "BreakerRow",
     "DemoSummary",
     "HealthRow",
+    "QueueRow",
     "build_summary",
     "breaker_rows",
     "dead_letters",
     "health_rows",
     "metric_totals",
+    "queue_rows",
     "render_summary",
 ]
 
@@ -80,6 +84,17 @@ class HealthRow:
 
 
 @dataclass(frozen=True)
+class QueueRow:
+    """One queue of the stack: the most messages it held in flight at once, and its in-flight quota."""
+
+    name: str
+    peak_in_flight: int
+    quota: int
+    receives_refused: int
+    """Receives answered empty because the queue was at its quota (0 unless the quota was reached)."""
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     """Everything the summary shows."""
 
@@ -94,6 +109,7 @@ class DemoSummary:
     breakers: list[BreakerRow] = field(default_factory=list)
     health: list[HealthRow] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    queues: list[QueueRow] = field(default_factory=list)
     timed_out: bool = False
 
     @property
@@ -122,6 +138,7 @@ class DemoSummary:
             "breakers": [row.__dict__ for row in self.breakers],
             "health": [row.__dict__ for row in self.health],
             "metrics": dict(self.metrics),
+            "queues": {row.name: {k: v for k, v in row.__dict__.items() if k != "name"} for row in self.queues},
         }
 
 
@@ -201,6 +218,14 @@ def health_rows(registry: EndpointRegistry) -> list[HealthRow]:
     ]
 
 
+def queue_rows(states: Mapping[str, QueueState]) -> list[QueueRow]:
+    """Every queue of the stack by logical id, sorted by name."""
+    return [
+        QueueRow(name, state.peak_in_flight, state.quota, state.receives_refused)
+        for name, state in sorted(states.items())
+    ]
+
+
 def build_summary(
     *,
     sent: Iterable[str],
@@ -211,6 +236,7 @@ def build_summary(
     breakers: list[BreakerRow] | None = None,
     health: list[HealthRow] | None = None,
     metrics: dict[str, float] | None = None,
+    queues: list[QueueRow] | None = None,
     timed_out: bool = False,
 ) -> DemoSummary:
     """Count outcomes per webhook id: only ids the demo sent, only requests whose signature verified."""
@@ -233,6 +259,7 @@ def build_summary(
         breakers=breakers or [],
         health=health or [],
         metrics=metrics or {},
+        queues=queues or [],
         timed_out=timed_out,
     )
 
@@ -290,6 +317,14 @@ def _metrics_line(summary: DemoSummary) -> Text:
     return Text("CloudWatch (Hookline, from EMF): " + ("  ".join(parts) if parts else "no datapoints"))
 
 
+def _queues_line(summary: DemoSummary) -> Text:
+    parts = []
+    for row in summary.queues:
+        refused = f", {row.receives_refused} receives refused at the quota" if row.receives_refused else ""
+        parts.append(f"{row.name} {row.peak_in_flight:,} of {row.quota:,}{refused}")
+    return Text("SQS peak in flight (of the quota): " + ("  ".join(parts) if parts else "no queues"))
+
+
 def render_summary(summary: DemoSummary) -> RenderableType:
     """The summary as one rich panel (readable in ten seconds)."""
     breakers = [
@@ -305,7 +340,7 @@ def render_summary(summary: DemoSummary) -> RenderableType:
     parts.append(_state_table("Circuit breakers", breakers) if breakers else Text("Circuit breakers: none recorded"))
     parts.append(Text(""))
     parts.append(_state_table("Integration health", health) if health else Text("Integration health: none"))
-    parts.extend([Text(""), _metrics_line(summary)])
+    parts.extend([Text(""), _metrics_line(summary), _queues_line(summary)])
     status = "timed out before every webhook settled" if summary.timed_out else "settled"
     title = f"hookline demo: {status} in {summary.elapsed_s:.0f} s"
     return Panel(Group(*parts), title=title, title_align="left", border_style="red" if summary.unaccounted else "green")

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hookline_cli.localstack.events import sqs_event
+from hookline_local.events import sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hookline_cli.localstack.invoke import Invoker, InvokeResult
-    from hookline_cli.localstack.resolve import SqsMappingSpec
+    from hookline_local.invoke import Invoker, InvokeResult
+    from hookline_local.resolve import SqsMappingSpec
 
 __all__ = ["BatchOutcome", "MappingStats", "SqsEventSourceMapping", "failed_item_ids"]
 

@@ -6,15 +6,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from hookline_cli.localstack.server import FAKE_CREDENTIALS
+from hookline_local.server import FAKE_CREDENTIALS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from hookline_cli.localstack.deploy import DeployedStack
-    from hookline_cli.localstack.template import TranslatedTemplate
-    from hookline_cli.localstack.workarounds import KeptOut
+    from hookline_local.deploy import DeployedStack
+    from hookline_local.template import TranslatedTemplate
+    from hookline_local.workarounds import KeptOut
 
 __all__ = [
     "DEFAULT_MAXIMUM_CONCURRENCY",
@@ -77,6 +77,8 @@ class ScheduleSpec:
     expression: str
     input: str | None = None
     enabled: bool = True
+    timezone: str | None = None
+    """ScheduleExpressionTimezone (Scheduler); None is UTC."""
 
 
 def local_environment(
@@ -245,6 +247,7 @@ def resolve_schedules(stack: DeployedStack, functions: Mapping[str, FunctionSpec
             _log.warning("%s has no schedule expression (event pattern rules are not emulated)", item.logical_id)
             continue
         state = str(props.get("State", "ENABLED")).upper()
+        timezone = props.get("ScheduleExpressionTimezone")
         for target, payload in _schedule_targets(item):
             function = _function_for(target, functions)
             if function is None:
@@ -260,6 +263,7 @@ def resolve_schedules(stack: DeployedStack, functions: Mapping[str, FunctionSpec
                     expression=expression,
                     input=payload if isinstance(payload, str) else None,
                     enabled=state == "ENABLED",
+                    timezone=timezone if isinstance(timezone, str) else None,
                 )
             )
     return schedules

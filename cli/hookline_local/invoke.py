@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from hookline_cli.localstack._worker import END_MARKER, LambdaContext
-from hookline_cli.localstack.server import safe_base_environment
+from hookline_local._worker import END_MARKER, LambdaContext
+from hookline_local.server import safe_base_environment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hookline_cli.localstack.resolve import FunctionSpec
+    from hookline_local.resolve import FunctionSpec
 
 __all__ = ["CallableInvoker", "InvokeResult", "Invoker", "LambdaContext", "OutputHandler", "SubprocessInvoker"]
 

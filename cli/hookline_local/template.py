@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
-import yaml  # type: ignore[import-untyped]
+
+from hookline_local.exceptions import TemplateError
+from hookline_local.intrinsics import references
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
-__all__ = ["TemplateError", "TranslatedTemplate", "load_template", "parameter_values", "translate"]
+__all__ = [
+    "SqsSource",
+    "TemplateError",
+    "TranslatedTemplate",
+    "load_template",
+    "parameter_values",
+    "sqs_event_sources",
+    "translate",
+]
 
 # Local CodeUri/ContentUri are swapped for s3://<_LOCAL_BUCKET>/<logical id> before translation (the translator only
 # accepts S3 locations, like `sam validate` does) and mapped back to their directories afterwards.
@@ -20,36 +32,41 @@ _LOCAL_BUCKET = "hookline-local"
 _CODE_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 
 
-class TemplateError(ValueError):
-    """The template cannot be read, translated or given these parameters."""
+@cache
+def _cfn_loader() -> Any:
+    """A YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...).
 
+    Built on first use: PyYAML comes with the `local` extra, and importing this module must not need it.
+    """
+    import yaml  # type: ignore[import-untyped]
 
-class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """YAML loader that understands CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...)."""
+    class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
+        """SafeLoader plus the ``!`` tags, as their long-form dicts."""
 
+    def intrinsic(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if tag_suffix == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
 
-def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
+    CfnLoader.add_multi_constructor("!", intrinsic)
+    return CfnLoader
 
 
 def load_template(path: Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation template (YAML or JSON), intrinsics in their long form."""
+    import yaml
+
     try:
         with path.open(encoding="utf-8") as handle:
-            template = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+            template = yaml.load(handle, Loader=_cfn_loader())  # noqa: S506 - a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
@@ -76,6 +93,44 @@ def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None 
     return values
 
 
+class SqsSource(NamedTuple):
+    """A queue that feeds a function (an SQS event source of the template), by logical ids."""
+
+    queue: str
+    function: str
+
+
+def _getatt_target(value: Any) -> str | None:
+    """The logical id in ``{"Fn::GetAtt": [Id, "Arn"]}`` or ``{"Ref": Id}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        key, target = next(iter(value.items()))
+        if key == "Fn::GetAtt":
+            target = target.split(".", 1)[0] if isinstance(target, str) else target[0]
+        if key in {"Fn::GetAtt", "Ref"} and isinstance(target, str):
+            return target
+    return None
+
+
+def sqs_event_sources(template: dict[str, Any]) -> list[SqsSource]:
+    """Every queue -> function pair the template declares: SAM ``Events`` of type SQS and EventSourceMappings."""
+    resources: dict[str, Any] = template.get("Resources") or {}
+    pairs: list[tuple[str | None, str | None]] = []
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function":
+            events = (properties.get("Events") or {}).values()
+            pairs += [(_getatt_target((e.get("Properties") or {}).get("Queue")), logical_id) for e in events]
+        elif resource.get("Type") == "AWS::Lambda::EventSourceMapping":
+            pairs.append(
+                (_getatt_target(properties.get("EventSourceArn")), _getatt_target(properties.get("FunctionName")))
+            )
+    return [
+        SqsSource(queue, function)
+        for queue, function in pairs
+        if queue is not None and function is not None and resources.get(queue, {}).get("Type") == "AWS::SQS::Queue"
+    ]
+
+
 @dataclass(frozen=True)
 class TranslatedTemplate:
     """Plain CloudFormation (SAM resources expanded) and the local directories behind its code locations."""
@@ -83,6 +138,32 @@ class TranslatedTemplate:
     template: dict[str, Any]
     parameters: dict[str, str]
     code_paths: dict[str, Path]
+
+    def only(self, logical_ids: Iterable[str]) -> TranslatedTemplate:
+        """The same template with only these resources and what they need (Ref, GetAtt, Sub, DependsOn), and the
+        outputs that refer to nothing else: how tests create a few tables or queues exactly as the stack has them."""
+        resources: dict[str, Any] = self.template.get("Resources", {})
+        wanted = list(logical_ids)
+        unknown = sorted(set(wanted) - set(resources))
+        if unknown:
+            raise TemplateError(f"the template has no resources {', '.join(unknown)}")
+        kept: set[str] = set()
+        while wanted:
+            logical_id = wanted.pop()
+            if logical_id in kept:
+                continue
+            kept.add(logical_id)
+            resource = resources[logical_id]
+            depends = resource.get("DependsOn", [])
+            needed = references(resource) | set([depends] if isinstance(depends, str) else depends)
+            wanted.extend(needed & resources.keys())
+        outputs = {
+            key: output
+            for key, output in (self.template.get("Outputs") or {}).items()
+            if references(output) & resources.keys() <= kept
+        }
+        template = {**self.template, "Resources": {k: v for k, v in resources.items() if k in kept}, "Outputs": outputs}
+        return TranslatedTemplate(template, self.parameters, self.code_paths)
 
     def local_code_path(self, location: Any) -> Path | None:
         """The directory behind a translated Code/Content location ({S3Bucket, S3Key}), if it was a local path."""

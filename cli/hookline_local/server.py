@@ -1,4 +1,10 @@
-"""moto in server mode on loopback, in a child process that cannot outlive the local stack."""
+"""moto in server mode on loopback, in a child process that cannot outlive its parent: the one moto launcher.
+
+The local stack, the test suites and the benchmarks all start moto through ``MotoServer``. ``serial=True`` serves
+one request at a time, so every DynamoDB operation is linearizable (concurrency tests of conditional writes need
+that; moto's threaded server does not lock its tables). Its SQS follows the local model (``inflight_quota`` per
+queue, peaks; see _moto_process.py), read and set through ``sqs_control()``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 
+from hookline_local.exceptions import MotoServerError
+from hookline_local.sqs_control import SQS_INFLIGHT_QUOTA, SqsControl
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -20,10 +29,6 @@ _SCRIPT = Path(__file__).with_name("_moto_process.py")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # Only these are inherited by child processes: nothing that could point a child at a real AWS account.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT", "TMPDIR", "HOME")
-
-
-class MotoServerError(RuntimeError):
-    """The moto server did not start."""
 
 
 def safe_base_environment(region: str) -> dict[str, str]:
@@ -45,7 +50,7 @@ def safe_base_environment(region: str) -> dict[str, str]:
 
 
 class MotoServer:
-    """Start/stop moto's ThreadedMotoServer in a child process; ``endpoint_url`` once started."""
+    """Start/stop moto's server in a child process; ``endpoint_url`` once started (also a context manager)."""
 
     def __init__(
         self,
@@ -54,15 +59,21 @@ class MotoServer:
         port: int = 0,
         region: str = "us-east-1",
         log: IO[bytes] | None = None,
+        serial: bool = False,
+        inflight_quota: int = SQS_INFLIGHT_QUOTA,
         python: str = sys.executable,
         start_timeout_s: float = 60.0,
     ) -> None:
         if host not in _LOOPBACK:
             raise ValueError(f"moto must listen on loopback, not {host!r}")
+        if inflight_quota < 1:
+            raise ValueError(f"the in-flight quota must be at least 1, not {inflight_quota}")
         self._host = host
         self._port = port
         self._region = region
         self._log = log
+        self._serial = serial
+        self._inflight_quota = inflight_quota
         self._python = python
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -81,9 +92,16 @@ class MotoServer:
         """The server process id while it runs."""
         return self._process.pid if self._process else None
 
+    def sqs_control(self) -> SqsControl:
+        """The client of this server's SQS model (in-flight counts and peaks, quotas, message timers)."""
+        return SqsControl(self.endpoint_url)
+
     def start(self) -> str:
         """Start the server; return its endpoint URL."""
         command = [self._python, "-I", str(_SCRIPT), "--host", self._host, "--port", str(self._port)]
+        command += ["--inflight-quota", str(self._inflight_quota)]
+        if self._serial:
+            command.append("--serial")
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,

@@ -12,6 +12,9 @@ Everything here is data keyed by resource Type, so new resources in template.yam
 * ``API``: moto's CloudFormation lacks the type but moto's API has it, so it is created through the API once the
   stack exists (CloudWatch alarms, SNS subscriptions).
 
+``PROPERTY_GAPS`` lists properties moto's CloudFormation accepts but ignores; they are applied through the API after
+the stack is created (a table's TimeToLiveSpecification).
+
 Refs and GetAtts to a resource kept out of moto are replaced by stand-in names and ARNs (the same ones the local
 stack then uses, e.g. as the Lambda context's function name). Intrinsics inside kept-out resources that need
 moto's answer (a queue's ARN, a table's name) become extra stack outputs that moto resolves for us.
@@ -25,10 +28,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hookline_cli.localstack.intrinsics import is_intrinsic, references, resolve_pseudo, substitute
+from hookline_local.intrinsics import is_intrinsic, references, resolve_pseudo, substitute
 
 __all__ = [
     "OUTPUT_PREFIX",
+    "PROPERTY_GAPS",
     "RESOURCE_HANDLING",
     "Handling",
     "KeptOut",
@@ -72,6 +76,11 @@ RESOURCE_HANDLING: dict[str, Handling] = {
     "AWS::IAM::ManagedPolicy": Handling.SUPPORT,
     "AWS::CloudWatch::Alarm": Handling.API,
     "AWS::SNS::Subscription": Handling.API,
+}
+
+# Resource type -> properties moto's CloudFormation ignores; deploy.py applies them through the API.
+PROPERTY_GAPS: dict[str, tuple[str, ...]] = {
+    "AWS::DynamoDB::Table": ("TimeToLiveSpecification",),
 }
 
 # Stand-ins for resources kept out of moto: (name property, Ref returns, {attribute: value}) with {name}, {arn},
