@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hookline.history import PayloadMeta, PayloadStore
-from tests.support.history import LogGroupWriter, attempt_line
-from tests.support.template import create_table
+from tests.support.history import LogGroupWriter, attempt_line, create_payload_table
 
 if TYPE_CHECKING:
     from tests.support.cli import CliHarness
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 @pytest.fixture
 def history(cli: CliHarness) -> tuple[CliHarness, LogGroupWriter, PayloadStore]:
     writer = LogGroupWriter(cli.aws("logs"), f"/aws/lambda/hookline-delivery-{uuid.uuid4().hex[:8]}")
-    table = create_table(cli.aws("dynamodb"), "PayloadTable")
+    table = create_payload_table(cli.aws("dynamodb"))
     now = writer.server_now()
     cli.now = datetime.fromtimestamp(now, tz=UTC)
     cli.extra_env.update(

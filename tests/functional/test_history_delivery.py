@@ -13,9 +13,8 @@ from standardwebhooks.webhooks import Webhook
 from hookline.history import HistoryReader, LogEventsSource, PayloadStore, Replayer, Status
 from tests.support.aws import client
 from tests.support.delivery import DeliveryHarness, load_delivery_app
-from tests.support.history import LogGroupWriter, ship_output
+from tests.support.history import LogGroupWriter, create_payload_table, ship_output
 from tests.support.loopback import Reply, loopback_server
-from tests.support.template import create_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,7 +34,7 @@ def harness(stack: StackResources, moto_endpoint: str, monkeypatch: pytest.Monke
 
 @pytest.fixture
 def payload_table(moto_endpoint: str) -> str:
-    return create_table(client("dynamodb", moto_endpoint), "PayloadTable")
+    return create_payload_table(client("dynamodb", moto_endpoint))
 
 
 class _Logs:

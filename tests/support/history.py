@@ -5,7 +5,33 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from hookline_local.deploy import StackTarget, deploy_stack
+from hookline_local.template import translate
+from tests.support.aws import REGION, client
+from tests.support.template import ROOT, load_template
+
+if TYPE_CHECKING:
+    from hookline_local.template import TranslatedTemplate
+
+
+@cache
+def _with_payloads() -> TranslatedTemplate:
+    # PayloadTable exists only with RetainPayloads=true (and history on).
+    return translate(load_template(), base_dir=ROOT, region=REGION, parameters={"RetainPayloads": "true"})
+
+
+def create_payload_table(dynamodb: Any) -> str:
+    """PayloadTable, created from the template (RetainPayloads=true) in the moto ``dynamodb`` talks to."""
+    url = str(dynamodb.meta.endpoint_url)
+    endpoint_url = None if "amazonaws.com" in url else url
+    target = StackTarget(f"t-{uuid.uuid4().hex[:10]}", region=REGION, endpoint_url=endpoint_url)
+    stack = deploy_stack(
+        _with_payloads(), target, client=lambda service: client(service, endpoint_url), only=["PayloadTable"]
+    )
+    return stack.physical_id("PayloadTable")
 
 
 def attempt_line(

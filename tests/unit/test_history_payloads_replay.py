@@ -12,7 +12,7 @@ from hookline.history.payloads import decode_body, encode_body
 from hookline.history.replay import RETRY_ATTRIBUTE, replay_body
 from hookline.messages import parse_message
 from tests.support.aws import client
-from tests.support.template import create_table
+from tests.support.history import create_payload_table
 from tests.support.timefakes import FakeClock
 
 NOW = 1_800_000_000.0
@@ -31,7 +31,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def store(dynamodb: Any, clock: FakeClock) -> PayloadStore:
-    return PayloadStore(create_table(dynamodb, "PayloadTable"), client=dynamodb, retention_days=7, clock=clock)
+    return PayloadStore(create_payload_table(dynamodb), client=dynamodb, retention_days=7, clock=clock)
 
 
 @pytest.fixture
