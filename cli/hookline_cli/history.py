@@ -9,15 +9,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hookline.history import HistoryOffError, HistoryReader, InsightsSource, LogEventsSource, PayloadStore
-from hookline_cli.output import OperationalError, UsageError
+from hookline_cli.output import OperationalError, UsageError, format_time, table
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hookline.history import LogSource
+    from rich.table import Table
+
+    from hookline.history import LogSource, MessageHistory
     from hookline_cli.resources import Resources
 
-__all__ = ["check_value", "history_reader", "now_of", "payload_store", "rate_limit_lookup", "retention_days"]
+__all__ = [
+    "attempts_table",
+    "check_value",
+    "history_reader",
+    "now_of",
+    "payload_store",
+    "rate_limit_lookup",
+    "retention_days",
+]
 
 _OFF_HINT = "deploy with HistoryRetentionDays set (e.g. 30) to keep delivery history"
 
@@ -81,3 +91,27 @@ def check_value(check: Callable[[], object]) -> None:
         check()
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def _target(index: int | None) -> str | None:
+    if index is None:
+        return None
+    return "primary" if index == 0 else f"fallback {index}"
+
+
+def attempts_table(history: MessageHistory) -> Table:
+    """A message's attempts as a table (``messages show`` and the demo's last panel)."""
+    rows = [
+        (
+            format_time(attempt.time),
+            attempt.attempt,
+            f"{attempt.outcome}{' (replay)' if attempt.replay else ''}",
+            _target(attempt.target),
+            attempt.http_status,
+            f"{attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else None,
+            attempt.reason or attempt.error,
+        )
+        for attempt in history.attempts
+    ]
+    columns = ["time", "attempt", "outcome", "target", "http status", "latency", "reason / error"]
+    return table(f"Attempts ({len(rows)})", columns, rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from hookline_local.clients import ACCOUNT_ID, moto_client
+from hookline_local.cloudwatch_logs import LogShipper
 from hookline_local.deploy import DeployedStack, StackTarget, deploy_stack
 from hookline_local.emf import MetricForwarder
 from hookline_local.emulators import Emulators
@@ -91,6 +92,7 @@ class LocalStack:
         self.functions: dict[str, FunctionSpec] = {}
         self.emulators: Emulators | None = None
         self.forwarder: MetricForwarder | None = None
+        self.shipper: LogShipper | None = None
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -158,6 +160,9 @@ class LocalStack:
             self.deployed, translated, endpoint_url=self.endpoint_url, environment_overrides=self.template.environment
         )
         self.forwarder = MetricForwarder(self.client("cloudwatch"))
+        # The functions' output goes to their log groups too, as on Lambda: delivery history reads it there.
+        self.shipper = LogShipper(self.client("logs"))
+        self.shipper.start()
 
     def _apply_inflight_quotas(self, deployed: DeployedStack) -> None:
         queues = {item.logical_id: item.physical_id for item in deployed.of_type(_QUEUE)}
@@ -193,6 +198,8 @@ class LocalStack:
                 invoker.close()
             self._direct.clear()
         _log.info("functions stopped")
+        if self.shipper is not None:
+            self.shipper.close()
         if self._sqs_control is not None:
             self._sqs_control.close()
         if self._server is not None:
@@ -266,9 +273,12 @@ class LocalStack:
         if self.run.invoker_factory is not None:
             return self.run.invoker_factory(function)
         name = function.logical_id
-        forwarder = self.forwarder
+        forwarder, shipper = self.forwarder, self.shipper
+        log_stream = shipper.stream_for(function.name) if shipper is not None else ""
 
         def on_output(stream: str, line: str) -> None:
+            if shipper is not None:
+                shipper.add(function.log_group, log_stream, line)
             if stream == "stdout" and forwarder is not None and forwarder.forward_line(line):
                 return
             self.log.write(name, line)

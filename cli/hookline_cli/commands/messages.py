@@ -8,7 +8,7 @@ import typer
 
 from hookline.history import HistoryError, Status, TimeRangeError
 from hookline.history.reader import check_id
-from hookline_cli.history import check_value, history_reader, payload_store
+from hookline_cli.history import attempts_table, check_value, history_reader, payload_store
 from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
 from hookline_cli.resources import get_resources
 
@@ -32,12 +32,6 @@ def _status(value: str | None) -> Status | None:
         return Status(value)
     except ValueError:
         raise UsageError(f"unknown status {value!r}; expected one of {_STATUSES}") from None
-
-
-def _target(index: int | None) -> str | None:
-    if index is None:
-        return None
-    return "primary" if index == 0 else f"fallback {index}"
 
 
 def _payload_kept(ctx: typer.Context, message_id: str) -> bool | None:
@@ -83,20 +77,7 @@ def show(
         console.print(f"endpoint {history.endpoint or '-'}, event type {history.event_type or '-'}", markup=False)
         if kept is not None:
             console.print("payload kept for replay" if kept else "payload not kept (cannot be replayed)", markup=False)
-        rows = [
-            (
-                format_time(attempt.time),
-                attempt.attempt,
-                f"{attempt.outcome}{' (replay)' if attempt.replay else ''}",
-                _target(attempt.target),
-                attempt.http_status,
-                f"{attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else None,
-                attempt.reason or attempt.error,
-            )
-            for attempt in history.attempts
-        ]
-        columns = ["time", "attempt", "outcome", "target", "http status", "latency", "reason / error"]
-        console.print(table(f"Attempts ({len(rows)})", columns, rows))
+        console.print(attempts_table(history))
 
     emit(ctx, data, render, json_flag=json_flag)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.live import Live
 
 from hookline.registry import EndpointRegistry
+from hookline_cli.demo.history import dead_message_history
 from hookline_cli.demo.scenario import (
     DemoFleet,
     ScenarioConfig,
@@ -171,11 +172,12 @@ def _summarize(
 
     store = DynamoDBStateStore(view.require("breaker_table"), client=view.client("dynamodb"))
     queues = queue_rows(stack.queues())  # before the dead letters are peeked at (a peek puts them in flight)
-    return build_summary(
+    letters = dead_letters(view.client("sqs"), view.require("dead_letter_queue_url"))
+    summary = build_summary(
         sent=sent,
         records=fleet.records(),
         fallback_receivers=fleet.fallback_receivers,
-        letters=dead_letters(view.client("sqs"), view.require("dead_letter_queue_url")),
+        letters=letters,
         elapsed_s=time.monotonic() - started,
         breakers=breaker_rows(store, fleet.origin_labels()),
         health=health_rows(view.registry()),
@@ -183,6 +185,8 @@ def _summarize(
         queues=queues,
         timed_out=timed_out,
     )
+    # The demo ends by answering "what happened to this dead message?" from delivery history.
+    return replace(summary, dead_example=dead_message_history(stack, letters))
 
 
 class _Producer:
