@@ -6,6 +6,7 @@ the local stack (FilterLogEvents) gives one dead-lettered message's attempts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -49,9 +50,17 @@ def dead_message_history(stack: LocalStack, letters: Sequence[DeadLetter]) -> Me
 
 
 def render_dead_message(history: MessageHistory) -> RenderableType:
-    """The dead message's attempts, as `hookline messages show ID` prints them."""
-    from hookline_cli.history import attempts_table
-
-    heading = Text(f"What happened to {history.message_id}? (hookline messages show {history.message_id})", "bold")
+    """The dead message's attempts, one line each (what `hookline messages show ID` prints as a table)."""
+    heading = Text(f"What happened to {history.message_id}? (hookline messages show ID)", "bold")
     detail = Text(f"  {history.status} ({history.reason}), endpoint {history.endpoint}, event {history.event_type}")
-    return Group(heading, detail, attempts_table(history))
+    lines: list[RenderableType] = [heading, detail]
+    for attempt in history.attempts:
+        when = datetime.fromtimestamp(attempt.time, tz=UTC).strftime("%H:%M:%S")
+        status = f"HTTP {attempt.http_status}" if attempt.http_status else "no answer"
+        target = "" if attempt.target is None else " primary" if attempt.target == 0 else f" fallback {attempt.target}"
+        why = attempt.reason or attempt.error or ""
+        line = Text(f"  #{attempt.attempt or '?'} {when}  {attempt.outcome:<9} {status}{target}  ", no_wrap=True)
+        line.append(why, style="dim")
+        line.overflow = "ellipsis"
+        lines.append(line)
+    return Group(*lines)
