@@ -60,13 +60,16 @@ class _Logs:
 @pytest.fixture
 def logs(moto_endpoint: str) -> Iterator[_Logs]:
     # The handler's Powertools Logger writes to the stream it was built with; point it at a buffer for this test.
+    # (Swapped in place: setStream would flush the old stream, which an earlier test's capture may have closed.)
     handler = load_delivery_app().logger.registered_handler
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    with handler.lock:
+        previous, handler.stream = handler.stream, buffer
     try:
         yield _Logs(moto_endpoint, buffer)
     finally:
-        handler.setStream(previous)
+        with handler.lock:
+            handler.stream = previous
 
 
 def _payload_items(harness: DeliveryHarness, table: str) -> list[dict[str, Any]]:
