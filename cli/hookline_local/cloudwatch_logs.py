@@ -1,7 +1,8 @@
-"""Ship the functions' output to CloudWatch Logs (moto's), as Lambda does: one stream per execution environment.
+"""Ship function output to CloudWatch Logs (moto's), as Lambda does, for the log groups delivery history reads.
 
 Delivery history is read from the delivery function's log group (docs/history.md); on the local stack this is what
-puts the lines there. Lines are buffered and sent with PutLogEvents every ``interval_s`` (and on ``flush``/``close``).
+puts the lines there. Lines are buffered and sent with PutLogEvents every ``interval_s`` (and on ``flush``/``close``),
+one stream per log group: moto serves one request at a time, so fewer, bigger requests keep the stack fast.
 """
 
 from __future__ import annotations
@@ -37,17 +38,13 @@ class LogShipper:
         self._thread: threading.Thread | None = None
         self.shipped = 0
         self.errors = 0
+        self._stream = f"{time.strftime('%Y/%m/%d', time.gmtime(clock()))}/[$LATEST]local-{uuid.uuid4().hex[:12]}"
 
-    def stream_for(self, function_name: str) -> str:
-        """A new stream name for one execution environment, in Lambda's form."""
-        stamp = time.strftime("%Y/%m/%d", time.gmtime(self._clock()))
-        return f"{stamp}/[$LATEST]{function_name}-{uuid.uuid4().hex[:12]}"
-
-    def add(self, group: str, stream: str, line: str) -> None:
+    def add(self, group: str, line: str) -> None:
         """Queue one line (its timestamp: now)."""
         event = {"timestamp": int(self._clock() * 1000), "message": line[:_MAX_MESSAGE_BYTES]}
         with self._lock:
-            self._pending.setdefault((group, stream), []).append(event)
+            self._pending.setdefault((group, self._stream), []).append(event)
 
     def start(self) -> None:
         """Ship in the background until ``close``."""
@@ -65,7 +62,8 @@ class LogShipper:
             pending, self._pending = self._pending, {}
         with self._send_lock:
             for (group, stream), events in pending.items():
-                self._send(group, stream, events)
+                # Several environments write to one stream: PutLogEvents wants each request in time order.
+                self._send(group, stream, sorted(events, key=lambda event: event["timestamp"]))
 
     def _send(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
         try:

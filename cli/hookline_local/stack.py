@@ -273,17 +273,24 @@ class LocalStack:
         if self.run.invoker_factory is not None:
             return self.run.invoker_factory(function)
         name = function.logical_id
-        forwarder, shipper = self.forwarder, self.shipper
-        log_stream = shipper.stream_for(function.name) if shipper is not None else ""
+        forwarder = self.forwarder
+        # Only the log groups delivery history reads (HistoryLogGroups) are filled: moto serves one request at a
+        # time, and every other line goes to the stack's log file anyway.
+        shipper = self.shipper if function.log_group in self._history_log_groups() else None
 
         def on_output(stream: str, line: str) -> None:
-            if shipper is not None:
-                shipper.add(function.log_group, log_stream, line)
             if stream == "stdout" and forwarder is not None and forwarder.forward_line(line):
+                return  # an EMF document: metrics, not history
+            if shipper is not None:
+                shipper.add(function.log_group, line)
                 return
             self.log.write(name, line)
 
         return SubprocessInvoker(function, on_output=on_output)
+
+    def _history_log_groups(self) -> set[str]:
+        outputs = self.deployed.outputs if self.deployed is not None else {}
+        return {group for group in outputs.get("HistoryLogGroups", "").split(",") if group}
 
     # ----------------------------------------------------------------------------------------------- actions
     def _emulators(self) -> Emulators:
