@@ -40,8 +40,6 @@ from tests.support.template import create_stack_resources  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hookline.health.store import WriteMode
-
 
 @contextmanager
 def _moto_process() -> Iterator[str]:
@@ -70,9 +68,7 @@ def _moto_process() -> Iterator[str]:
             process.wait(timeout=5)
 
 
-def _measure(
-    moto_url: str, base_url: str, *, integrations: int, concurrency: int, write_mode: WriteMode
-) -> dict[str, Any]:
+def _measure(moto_url: str, base_url: str, *, integrations: int, concurrency: int) -> dict[str, Any]:
     dynamodb = client("dynamodb", moto_url)
     stack = create_stack_resources(dynamodb, client("sqs", moto_url), client("sns", moto_url))
     registry = EndpointRegistry(stack.endpoints_table, client=dynamodb)
@@ -96,7 +92,6 @@ def _measure(
         dynamodb=dynamodb,
         breaker_registry=BreakerRegistry(DynamoDBStateStore(stack.breaker_table, client=dynamodb)),
         concurrency=concurrency,
-        write_mode=write_mode,
     )
     service.run()  # the first check of a new registry
     requests.clear()
@@ -105,11 +100,8 @@ def _measure(
     wall_s = time.perf_counter() - started
     total = sum(requests.values())
     return {
-        "mode": f"concurrent ({concurrency}), {write_mode} writes"
-        if concurrency > 1
-        else f"serial, {write_mode} writes",
+        "mode": f"concurrent ({concurrency})" if concurrency > 1 else "serial",
         "concurrency": concurrency,
-        "write_mode": write_mode,
         "checked": summary.checked,
         "wall_s": round(wall_s, 3),
         "dynamodb_requests": total,
@@ -139,21 +131,19 @@ def main() -> None:
     server = _moto_process if args.moto == "process" else moto_server
     with server() as moto_url, loopback_server(default=Reply(status=200, delay_s=args.latency)) as receiver:
         rows = [
-            _measure(
-                moto_url, receiver.base_url, integrations=args.integrations, concurrency=concurrency, write_mode=mode
-            )
-            for concurrency, mode in ((args.concurrency, "item"), (1, "item"), (args.concurrency, "transaction"))
+            _measure(moto_url, receiver.base_url, integrations=args.integrations, concurrency=concurrency)
+            for concurrency in (args.concurrency, 1)
         ]
     print(
         f"{args.integrations} integrations, each answering in {args.latency * 1000:.0f} ms (loopback); "
         f"moto server ({args.moto}); {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"| {'mode':<36} | wall time | probe phase | state writes | DynamoDB requests | per integration |")
-    print(f"|{'-' * 38}|----------:|------------:|-------------:|------------------:|----------------:|")
+    print(f"| {'mode':<16} | wall time | probe phase | state writes | DynamoDB requests | per integration |")
+    print(f"|{'-' * 18}|----------:|------------:|-------------:|------------------:|----------------:|")
     for row in rows:
         phases = row["phases_ms"]
         print(
-            f"| {row['mode']:<36} | {row['wall_s']:>8.2f}s | {phases['probe_ms'] / 1000:>10.2f}s "
+            f"| {row['mode']:<16} | {row['wall_s']:>8.2f}s | {phases['probe_ms'] / 1000:>10.2f}s "
             f"| {phases['record_ms'] / 1000:>11.2f}s | {row['dynamodb_requests']:>17} "
             f"| {row['requests_per_integration']:>15.2f} |"
         )

@@ -40,7 +40,7 @@ _ALREADY_VISIBLE = frozenset({"MessageNotInflight", "ReceiptHandleIsInvalid", "I
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One dead-lettered message: its attributes (DESIGN.md "Dead-letter message") and body."""
+    """One dead-lettered message: its attributes (docs/contracts.md "Dead-letter message") and body."""
 
     message_id: str
     receipt_handle: str
@@ -138,13 +138,20 @@ class DeadLetterFilter:
 
 @dataclass
 class RedriveResult:
-    """What a redrive did. ``duplicated`` messages are on the delivery queue and also still in the DLQ."""
+    """What a redrive did. ``duplicated`` messages are on the delivery queue and also still in the DLQ.
+
+    ``skipped`` counts the other messages seen and left in the DLQ; ``returned`` the ones redriven by this run that
+    failed again at once and came back (same webhook id, left there). ``scan_complete`` is False when the run
+    stopped before it had seen the whole DLQ (``--limit`` reached, or an error): more messages may be left.
+    """
 
     matched: int = 0
     redriven: int = 0
     skipped: int = 0
+    returned: int = 0
     send_failed: int = 0
     duplicated: int = 0
+    scan_complete: bool = True
     errors: list[str] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -153,8 +160,10 @@ class RedriveResult:
             "matched": self.matched,
             "redriven": self.redriven,
             "skipped": self.skipped,
+            "returned": self.returned,
             "send_failed": self.send_failed,
             "duplicated": self.duplicated,
+            "scan_complete": self.scan_complete,
             "errors": list(self.errors),
         }
 
@@ -268,8 +277,9 @@ def redrive(
         for batch in receiver.batches():
             wanted: list[DeadLetter] = []
             for letter in batch:
-                fresh = letter.webhook_id not in moved
-                if fresh and where.matches(letter) and (limit is None or result.matched < limit):
+                if letter.webhook_id in moved:
+                    result.returned += 1
+                elif where.matches(letter) and (limit is None or result.matched < limit):
                     result.matched += 1
                     moved.add(letter.webhook_id)
                     wanted.append(letter)
@@ -283,10 +293,12 @@ def redrive(
                 letters=wanted,
                 result=result,
             ):
+                result.scan_complete = False
                 break
             if progress is not None:
                 progress(result)
             if limit is not None and result.matched >= limit:
+                result.scan_complete = False
                 break
     finally:
         result.errors.extend(receiver.release_all())

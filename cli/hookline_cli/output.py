@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from rich.console import Console
 from rich.table import Table
 
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _PIPE_WIDTH = 200
+_NO_REGION_HINT = "pass --region or set AWS_REGION, or start the local stack (`hookline local up`)"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -107,6 +108,9 @@ def cli_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_FAILURE) from None
         except NoCredentialsError:
             report_error("no AWS credentials found", hint="configure a profile, or use the local stack")
+            raise typer.Exit(EXIT_FAILURE) from None
+        except NoRegionError:
+            report_error("no AWS region configured", hint=_NO_REGION_HINT)
             raise typer.Exit(EXIT_FAILURE) from None
         except ClientError as error:
             report_error(_aws_error(error))

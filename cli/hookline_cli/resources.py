@@ -2,7 +2,8 @@
 
 Resolution, first match wins for each name:
 1. ``HOOKLINE_<NAME>`` environment variables (``HOOKLINE_ENDPOINTS_TABLE``, ``HOOKLINE_DELIVERY_QUEUE_URL`` ...);
-2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...);
+2. ``--stack-name``: the stack's CloudFormation outputs (``EndpointsTableName``, ``DeliveryQueueUrl`` ...,
+   ``SigningSecretPrefix``);
 3. otherwise ``.hookline/local.json`` of the current directory or its nearest parent that has one (written by
    ``hookline local up``; ``HOOKLINE_CONFIG`` names another file): its ``endpoint_url``, ``region``, credentials
    and ``outputs`` apply, unless ``--endpoint-url`` names a different server (then the file is ignored).
@@ -12,7 +13,6 @@ Nothing is read until a command needs it, so ``hookline verify`` never touches A
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -25,15 +25,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hookline.local import LocalStackError, read_local_state
 from hookline_cli.context import get_context
-from hookline_cli.localstack.state import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     import typer
 
-    from hookline.registry import EndpointRegistry
+    from hookline.registry import EndpointRegistry, WritePolicy
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -61,6 +61,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "dead_letter_queue_url": "DeadLetterQueueUrl",
     "alert_topic_arn": "AlertTopicArn",
     "health_function": "HealthFunctionName",
+    "signing_secret_prefix": "SigningSecretPrefix",
 }
 _LOGICAL_IDS = {"health_function": "HealthFunction"}
 _META_KEY = "hookline_cli.resources"
@@ -85,6 +86,8 @@ class ResourceNames:
     dead_letter_queue_url: str | None = None
     alert_topic_arn: str | None = None
     health_function: str | None = None
+    # Not a resource but a stack setting: where signing secrets live (stacks without the output: the default).
+    signing_secret_prefix: str | None = None
 
     def merged(self, other: ResourceNames) -> ResourceNames:
         """These names, with the ones ``other`` knows taking precedence."""
@@ -137,15 +140,9 @@ def find_local_config(start: Path | None = None) -> Path:
 def load_local_config(path: Path) -> dict[str, Any]:
     """The local stack's state file (``hookline local up`` writes it); ResourceError if it is unusable."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ResourceError(f"cannot read local stack state {path}: {error}") from None
-    if not isinstance(document, dict):
-        raise ResourceError(f"local stack state {path} must be a JSON object")
-    pid = document.get("pid")
-    if isinstance(pid, int) and not pid_alive(pid):
-        raise ResourceError(f"the local stack of {path} is not running (start it with `hookline local up`)")
-    return document
+        return read_local_state(path)
+    except LocalStackError as error:
+        raise ResourceError(str(error)) from None
 
 
 def _names_from_local(document: Mapping[str, Any]) -> ResourceNames:
@@ -326,12 +323,29 @@ class Resources:
         return _text(detail.get("StackResourceDetail", {}).get("PhysicalResourceId"))
 
     # --- layer objects --------------------------------------------------------------------------------------
+    @property
+    def secret_prefix(self) -> str:
+        """The stack's signing-secret prefix (its SigningSecretPrefix output; ``hookline/`` for older stacks)."""
+        from hookline.registry import DEFAULT_SECRET_PREFIX
+
+        return self.names.signing_secret_prefix or DEFAULT_SECRET_PREFIX
+
+    def write_policy(self) -> WritePolicy:
+        """The rules registry writes must meet on this stack: its network guard setting and secret prefix."""
+        from hookline.registry import WritePolicy
+
+        return WritePolicy(allow_private_targets=self.allow_private_targets, secret_prefix=self.secret_prefix)
+
     def registry(self) -> EndpointRegistry:
-        """The endpoint registry of this stack (no read cache: every CLI read is fresh)."""
+        """The endpoint registry of this stack (no read cache: every CLI read is fresh; writes follow its policy)."""
         from hookline.registry import EndpointRegistry
 
         return EndpointRegistry(
-            self.require("endpoints_table"), client=self.client("dynamodb"), clock=self.monotonic, cache_ttl_s=0.0
+            self.require("endpoints_table"),
+            client=self.client("dynamodb"),
+            clock=self.monotonic,
+            cache_ttl_s=0.0,
+            write_policy=self.write_policy(),
         )
 
 

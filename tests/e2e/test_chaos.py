@@ -166,7 +166,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             # A crashed batch comes back after the visibility timeout: seconds, not the template's 6 minutes.
             property_overrides={"DeliveryQueue": {"VisibilityTimeout": 30}, "DeliveryFunction": {"Timeout": 20}},
             # Breakers open for 2 s (then 2, 4, 8, 16 ...) instead of 30 s: the retry schedule is compressed too, and
-            # a message skipped by an open breaker waits for it (DESIGN.md "Outcomes").
+            # a message skipped by an open breaker waits for it (docs/contracts.md "Outcomes").
             environment={"BREAKER_OPEN_S": "2"},
             # Health probes would steer the breakers too; this suite isolates delivery's own breakers.
             schedule_intervals={"HealthFunction": 3600.0},

@@ -116,6 +116,25 @@ def test_breakers_list_shows_fleet_counts(cli: CliHarness) -> None:
     assert snapshot["failure_rate"] == 0.75
 
 
+@pytest.mark.parametrize("command", ["reset", "close"])
+def test_clearing_an_unknown_breaker_is_refused_and_creates_no_row(cli: CliHarness, command: str) -> None:
+    result = cli.invoke("breakers", command, "https://never-seen.example.com/hook")
+
+    assert result.exit_code == 2
+    assert "no breaker named 'https://never-seen.example.com'" in result.stderr
+    assert "hookline breakers list" in result.stderr
+    assert cli.json("breakers", "list") == []
+    assert cli.aws("dynamodb").scan(TableName=cli.stack.breaker_table)["Items"] == []
+
+
+def test_an_endpoints_breaker_that_delivery_never_used_is_unknown(cli: CliHarness, ep: str) -> None:
+    result = cli.invoke("breakers", "reset", ep)
+
+    assert result.exit_code == 2
+    assert "no breaker named 'http://127.0.0.1:" in result.stderr
+    assert cli.json("breakers", "list") == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

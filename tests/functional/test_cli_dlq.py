@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,27 +12,10 @@ from hookline.delivery.deadletter import DeadLetter, DeadLetterWriter
 from hookline.messages import parse_message
 from hookline.metrics import Reason
 from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, FailingClient, with_fresh_queues
-from tests.support.template import create_stack_resources
+from tests.support.cli import NOW, CliHarness, FailingClient, run
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from tests.support.template import StackResources
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 def _body(webhook_id: str, endpoint: str = "acme") -> str:
@@ -157,7 +141,10 @@ def test_redrive_moves_only_matching_messages_with_their_ids(populated: CliHarne
 
     data = cli.json("dlq", "redrive", "--reason", "retries_exhausted", "--endpoint", "acme")
 
-    assert data == {"matched": 7, "redriven": 7, "skipped": 5, "send_failed": 0, "duplicated": 0, "errors": []}
+    assert data == {
+        "matched": 7, "redriven": 7, "skipped": 5, "returned": 0, "send_failed": 0, "duplicated": 0,
+        "scan_complete": True, "errors": [],
+    }  # fmt: skip
     delivered = _drain(cli, cli.stack.delivery_queue_url)
     assert _ids(delivered) == [f"msg_ex{index}" for index in range(7)]
     for message in delivered:
@@ -174,9 +161,21 @@ def test_redrive_limit(populated: CliHarness) -> None:
     result = cli.invoke("dlq", "redrive", "--reason", "endpoint_gone", "--limit", "2")
 
     assert result.exit_code == 0, result.stderr
-    assert "redriven 2 of 2 matching" in result.stdout
+    assert "redriven 2 of 2 matching message(s); stopped at --limit 2: " in result.stdout
+    assert "seen and left in the DLQ, the rest not scanned" in result.stdout
     assert len(_drain(cli, cli.stack.delivery_queue_url)) == 2
     assert len(_drain(cli, cli.stack.dead_letter_queue_url)) == 10
+
+
+def test_redrive_summary_counts_the_other_messages_left(populated: CliHarness) -> None:
+    cli = populated
+
+    result = cli.invoke("dlq", "redrive", "--reason", "endpoint_gone")
+
+    assert result.exit_code == 0, result.stderr
+    left = _drain(cli, cli.stack.dead_letter_queue_url)
+    assert len(left) == 9
+    assert result.stdout.strip() == "redriven 3 of 3 matching message(s); 9 other message(s) left in the DLQ"
 
 
 def test_redrive_gives_an_id_less_message_its_derived_id(cli: CliHarness) -> None:
@@ -269,3 +268,40 @@ def test_redrive_does_not_loop_on_messages_that_bounce_straight_back(cli: CliHar
     cli.client_factory = None
     assert _ids(_drain(cli, cli.stack.delivery_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
     assert _ids(_drain(cli, cli.stack.dead_letter_queue_url)) == ["msg_b0", "msg_b1", "msg_b2"]
+
+
+@pytest.fixture
+def nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project directory: no local stack, no HOOKLINE_* names, no AWS region anywhere."""
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("HOOKLINE_") or key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["list", "redrive"])
+def test_without_a_stack_dlq_gives_the_same_hint_as_the_other_commands(nowhere: Path, command: str) -> None:
+    result = run(["dlq", command])
+    other = run(["endpoints", "list"])
+
+    assert result.exit_code == other.exit_code == 1
+    assert result.stderr.startswith("error: dead letter queue url is not known: pass --stack-name")
+    assert "HOOKLINE_DEAD_LETTER_QUEUE_URL" in result.stderr
+    assert other.stderr.replace("endpoints table", "dead letter queue url").replace("ENDPOINTS_TABLE", "X") == (
+        result.stderr.replace("DEAD_LETTER_QUEUE_URL", "X")
+    )
+    assert "You must specify a region" not in result.stderr
+
+
+def test_a_missing_region_is_explained(nowhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKLINE_DEAD_LETTER_QUEUE_URL", "https://sqs.example/123/dlq")
+
+    result = run(["dlq", "list"])
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: no AWS region configured",
+        "hint: pass --region or set AWS_REGION, or start the local stack (`hookline local up`)",
+    ]

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 
 from hookline.registry import EndpointRegistry
 from hookline.signing import generate_secret, parse_secret_string
 from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, FailingClient, with_fresh_queues
-from tests.support.template import create_stack_resources
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from tests.support.template import StackResources
+from tests.support.cli import CliHarness, FailingClient
 
 RECEIVER = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture
@@ -76,10 +54,10 @@ def test_add_json_output_has_the_endpoint_and_the_secret(cli: CliHarness, ep: st
 
 def test_add_with_existing_secret_and_every_option(cli: CliHarness, ep: str) -> None:
     secret = generate_secret()
-    _put_secret(cli, f"team/{ep}", secret)
+    _put_secret(cli, f"hookline/team-{ep}", secret)
 
     result = cli.invoke(
-        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}",
+        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}",
         "--fallback-url", "http://127.0.0.1:10/b", "--fallback-url", "http://127.0.0.1:11/c",
         "--scheme", "stripe", "--health-url", "http://127.0.0.1:9/health", "--expect-status", "200-204",
         "--timeout", "7.5", "--header", "X-Api-Key=k3y", "--event-type", "a.b", "--event-type", "c.d",
@@ -98,8 +76,10 @@ def test_add_with_existing_secret_and_every_option(cli: CliHarness, ep: str) -> 
 
 
 def test_show_json_has_stable_keys_and_redacts_header_values(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}", generate_secret())
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}", "--header", "Auth=t0ken")
+    _put_secret(cli, f"hookline/team-{ep}", generate_secret())
+    cli.invoke(
+        "endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}", "--header", "Auth=t0ken"
+    )
 
     data = cli.json("endpoints", "show", ep)
 
@@ -208,12 +188,14 @@ def test_loopback_targets_only_when_the_stack_allows_private_targets(cli: CliHar
     [
         (["--generate-secret", "--secret-id", "x"], "exactly one of --generate-secret or --secret-id"),
         ([], "exactly one of --generate-secret or --secret-id"),
-        (["--secret-id", "does/not/exist"], "does/not/exist"),
+        (["--secret-id", "hookline/does-not-exist"], "hookline/does-not-exist"),
         (["--generate-secret", "--scheme", "svix"], "--scheme must be one of"),
         (["--generate-secret", "--timeout", "31"], "--timeout must be between 1 and 30"),
         (["--generate-secret", "--header", "novalue"], "--header must be KEY=VALUE"),
         (["--generate-secret", "--header", "webhook-id=x"], "not allowed"),
         (["--generate-secret", "--health-method", "POST"], "health.method"),
+        (["--generate-secret", "--expect-status", "200-100"], "reversed range 200-100"),
+        (["--generate-secret", "--expect-status", "200-99999999"], "between 100 and 599"),
     ],
 )
 def test_add_rejects_bad_input_with_exit_2(cli: CliHarness, args: list[str], message: str, ep: str) -> None:
@@ -225,9 +207,9 @@ def test_add_rejects_bad_input_with_exit_2(cli: CliHarness, args: list[str], mes
 
 
 def test_add_rejects_a_malformed_existing_secret_without_echoing_it(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}-bad", "not-a-whsec-value")
+    _put_secret(cli, f"hookline/team-{ep}-bad", "not-a-whsec-value")
 
-    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}-bad")
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/team-{ep}-bad")
 
     assert result.exit_code == 2
     assert "malformed" in result.stderr
@@ -253,58 +235,6 @@ def test_generated_secret_that_exists_already_is_bad_input(cli: CliHarness, ep: 
 
     assert result.exit_code == 2
     assert f"--secret-id hookline/{ep}" in result.stderr
-
-
-def test_rotate_secret_writes_the_rotation_form_and_prints_only_the_new_secret(cli: CliHarness, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    old = _secret_value(cli, f"hookline/{ep}")
-
-    result = cli.invoke("endpoints", "rotate-secret", ep)
-
-    assert result.exit_code == 0, result.stderr
-    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
-    assert document["previous"] == old
-    assert document["previous_expires_at"] == (NOW + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    secrets = parse_secret_string(json.dumps(document))
-    assert secrets.active(NOW) == (document["current"], old)
-    assert secrets.active(NOW + timedelta(hours=25)) == (document["current"],)
-    assert document["current"] in result.stdout
-    assert old not in result.stdout + result.stderr
-
-
-def test_rotate_secret_twice_keeps_only_the_latest_previous_and_honours_overlap(cli: CliHarness, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    cli.invoke("endpoints", "rotate-secret", ep)
-    middle = json.loads(_secret_value(cli, f"hookline/{ep}"))["current"]
-
-    data = cli.json("endpoints", "rotate-secret", ep, "--overlap", "90m")
-
-    document = json.loads(_secret_value(cli, f"hookline/{ep}"))
-    assert (document["current"], document["previous"]) == (data["secret"], middle)
-    assert data["previous_expires_at"] == (NOW + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert set(data) == {"endpoint", "secret_id", "secret", "previous_expires_at"}
-
-
-@pytest.mark.parametrize("overlap", ["soon", "0", "-5h"])
-def test_rotate_secret_rejects_bad_overlap(cli: CliHarness, overlap: str, ep: str) -> None:
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
-    before = _secret_value(cli, f"hookline/{ep}")
-
-    result = cli.invoke("endpoints", "rotate-secret", ep, "--overlap", overlap)
-
-    assert result.exit_code == 2
-    assert _secret_value(cli, f"hookline/{ep}") == before
-
-
-def test_rotate_secret_of_a_missing_secret_is_bad_input(cli: CliHarness, ep: str) -> None:
-    _put_secret(cli, f"team/{ep}", generate_secret())
-    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"team/{ep}")
-    cli.aws("secretsmanager").delete_secret(SecretId=f"team/{ep}", ForceDeleteWithoutRecovery=True)
-
-    result = cli.invoke("endpoints", "rotate-secret", ep)
-
-    assert result.exit_code == 2
-    assert f"team/{ep}" in result.stderr
 
 
 def test_a_failed_registration_does_not_leave_a_generated_secret(cli: CliHarness, ep: str) -> None:
@@ -368,3 +298,81 @@ def test_set_rejects_bad_input_with_exit_2(cli: CliHarness, ep: str, args: list[
     assert result.exit_code == 2, result.stdout
     assert message in result.stderr
     assert _registry(cli).require(ep).rate_limit_per_s == 3.0
+
+
+def test_list_reports_and_skips_items_that_break_the_contract(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    cli.aws("dynamodb").put_item(
+        TableName=cli.stack.endpoints_table,
+        Item={
+            "name": {"S": f"{ep}-broken"},
+            "url": {"S": RECEIVER},
+            "secret_id": {"S": "hookline/x"},
+            "consecutive_failures": {"S": "many"},
+        },
+    )
+
+    listed = cli.invoke("endpoints", "list", "--json")
+    table = cli.invoke("endpoints", "list")
+
+    assert (listed.exit_code, table.exit_code) == (0, 0)
+    names = [item["name"] for item in json.loads(listed.stdout)]
+    assert ep in names
+    assert f"{ep}-broken" not in names
+    for result in (listed, table):
+        assert f"skipped registry item {ep}-broken: " in result.stderr
+        assert "consecutive_failures" in result.stderr
+
+
+def test_generated_secrets_live_under_the_stacks_prefix(cli: CliHarness, ep: str) -> None:
+    cli.extra_env["HOOKLINE_SIGNING_SECRET_PREFIX"] = "team/hooks/"
+
+    data = cli.json("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+
+    assert data["endpoint"]["secret_id"] == f"team/hooks/{ep}"
+    assert parse_secret_string(_secret_value(cli, f"team/hooks/{ep}")).current == data["secret"]
+    assert _registry(cli).require(ep).secret_id == f"team/hooks/{ep}"
+
+
+def test_a_secret_id_outside_the_stacks_prefix_is_refused(cli: CliHarness, ep: str) -> None:
+    cli.extra_env["HOOKLINE_SIGNING_SECRET_PREFIX"] = "team/hooks/"
+    _put_secret(cli, f"hookline/{ep}", generate_secret())
+
+    result = cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--secret-id", f"hookline/{ep}")
+
+    assert result.exit_code == 2
+    assert f"secret id 'hookline/{ep}' is outside the stack's signing-secret prefix 'team/hooks/'" in result.stderr
+    assert "may read only secrets under it" in result.stderr
+    assert _registry(cli).get(ep) is None
+
+
+def test_remove_delete_secret_refuses_a_secret_another_endpoint_uses(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", f"{ep}-a", "--url", RECEIVER, "--generate-secret")
+    shared = f"hookline/{ep}-a"
+    cli.invoke("endpoints", "add", f"{ep}-b", "--url", RECEIVER, "--secret-id", shared)
+
+    refused = cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-secret")
+
+    assert refused.exit_code == 2
+    assert f"secret {shared!r} is also used by endpoint {ep}-b" in refused.stderr
+    assert "--delete-shared-secret" in refused.stderr
+    assert _registry(cli).get(f"{ep}-a") is not None  # nothing removed
+    assert "DeletedDate" not in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+
+    kept = cli.invoke("endpoints", "remove", f"{ep}-a")  # without --delete-secret: the secret stays, no question
+
+    assert kept.exit_code == 0, kept.stderr
+    assert "DeletedDate" not in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+
+
+def test_remove_delete_shared_secret_deletes_it_and_says_who_used_it(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", f"{ep}-a", "--url", RECEIVER, "--generate-secret")
+    shared = f"hookline/{ep}-a"
+    cli.invoke("endpoints", "add", f"{ep}-b", "--url", RECEIVER, "--secret-id", shared)
+
+    result = cli.invoke("endpoints", "remove", f"{ep}-a", "--delete-shared-secret")
+
+    assert result.exit_code == 0, result.stderr
+    assert _registry(cli).get(f"{ep}-a") is None
+    assert "DeletedDate" in cli.aws("secretsmanager").describe_secret(SecretId=shared)
+    assert f"still used by endpoint {ep}-b" in result.stderr

@@ -129,12 +129,7 @@ def test_a_stale_local_json_is_reported(in_project: Path, stack: StackResources,
 
 
 def test_stack_name_reads_cloudformation_outputs(in_project: Path, stack: StackResources, moto_endpoint: str) -> None:
-    name = f"hookline-{uuid.uuid4().hex[:8]}"
-    template = {
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {key: {"Value": value} for key, value in _outputs(stack).items()},
-    }
-    client("cloudformation", moto_endpoint).create_stack(StackName=name, TemplateBody=json.dumps(template))
+    name = _stack_with_outputs(moto_endpoint, _outputs(stack))
     _register(stack, moto_endpoint, "from-stack")
 
     result = _run("--endpoint-url", moto_endpoint, "--stack-name", name, "--region", "us-east-1", "endpoints", "list")
@@ -233,3 +228,44 @@ def test_an_endpoint_url_of_another_server_ignores_local_json(
 
     assert result.exit_code == 1
     assert "endpoints table is not known" in result.stderr
+
+
+def _stack_with_outputs(moto_endpoint: str, outputs: dict[str, str]) -> str:
+    name = f"hookline-{uuid.uuid4().hex[:8]}"
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    client("cloudformation", moto_endpoint).create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return name
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [("acme/signing/", "acme/signing/"), (None, "hookline/")])
+def test_secret_prefix_comes_from_the_deployed_stack(
+    in_project: Path, stack: StackResources, moto_endpoint: str, prefix: str | None, expected: str
+) -> None:
+    outputs = _outputs(stack) if prefix is None else {**_outputs(stack), "SigningSecretPrefix": prefix}
+    name = _stack_with_outputs(moto_endpoint, outputs)
+    endpoint = f"acme-{uuid.uuid4().hex[:8]}"
+
+    result = _run(
+        "--endpoint-url", moto_endpoint, "--stack-name", name, "--region", "us-east-1",
+        "endpoints", "add", endpoint, "--url", "https://hooks.example.com/in", "--generate-secret", "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["endpoint"]["secret_id"] == f"{expected}{endpoint}"
+    secrets = client("secretsmanager", moto_endpoint).describe_secret(SecretId=f"{expected}{endpoint}")
+    assert secrets["Name"] == f"{expected}{endpoint}"
+
+
+def test_secret_prefix_comes_from_the_local_stack(in_project: Path, stack: StackResources, moto_endpoint: str) -> None:
+    state = _local_state(stack, moto_endpoint)
+    state["outputs"]["SigningSecretPrefix"] = "local/signing/"
+    _write_state(in_project, state)
+    endpoint = f"acme-{uuid.uuid4().hex[:8]}"
+
+    result = _run("endpoints", "add", endpoint, "--url", "http://127.0.0.1:9/in", "--generate-secret", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["endpoint"]["secret_id"] == f"local/signing/{endpoint}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import timedelta
@@ -10,29 +11,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hookline.messages import parse_message
-from hookline.signing import generate_secret, sign_standard
-from tests.support.aws import client
-from tests.support.cli import NOW, CliHarness, with_fresh_queues
-from tests.support.template import StackResources, create_stack_resources
+from hookline.signing import PlainSecret, generate_secret, sign_standard
+from tests.support.cli import NOW, CliHarness
+from tests.support.template import StackResources
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 RECEIVER = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture(scope="module")
-def tables(moto_endpoint: str) -> StackResources:
-    """Tables and topic shared by this module's tests (names are unique per test); queues are fresh per test."""
-    return create_stack_resources(
-        client("dynamodb", moto_endpoint), client("sqs", moto_endpoint), client("sns", moto_endpoint)
-    )
-
-
-@pytest.fixture
-def cli(tables: StackResources, moto_endpoint: str, tmp_path: Path) -> CliHarness:
-    stack = with_fresh_queues(tables, client("sqs", moto_endpoint))
-    return CliHarness(stack=stack, endpoint_url=moto_endpoint, tmp_path=tmp_path)
 
 
 @pytest.fixture
@@ -233,14 +219,27 @@ def test_verify_without_any_secret_is_bad_input(offline: CliHarness, signed: dic
     assert "HOOKLINE_SECRET" in result.stderr
 
 
-@pytest.mark.parametrize("secret", ["whsec_tooshort", "@/nonexistent/secret", "not-a-secret"])
+@pytest.mark.parametrize("secret", ["whsec_tooshort", "@/nonexistent/secret", "tiny"])
 def test_verify_with_a_malformed_or_missing_secret_is_bad_input(
     offline: CliHarness, signed: dict[str, str], secret: str
 ) -> None:
     result = offline.invoke(*_verify_args({**signed, "secret": secret}))
 
     assert result.exit_code == 2
-    assert "tooshort" not in result.stderr and "not-a-secret" not in result.stderr
+    assert "tooshort" not in result.stderr and "tiny" not in result.stderr
+
+
+@pytest.mark.parametrize("given", ["webhook_secret", "whsec_" + base64.b64encode(b"webhook_secret").decode()])
+def test_verify_a_plain_secret_as_itself_or_as_whsec(offline: CliHarness, signed: dict[str, str], given: str) -> None:
+    plain = {
+        **signed,
+        "secret": given,
+        "signature": sign_standard(PlainSecret("webhook_secret"), "msg_1", TIMESTAMP, BODY),
+    }
+
+    result = offline.invoke(*_verify_args(plain))
+
+    assert (result.exit_code, result.stdout.strip()) == (0, "valid"), result.stderr
 
 
 def test_verify_needs_no_stack(signed: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

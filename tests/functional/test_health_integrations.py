@@ -12,7 +12,15 @@ import pytest
 from hookline.health.factory import get_health_service
 from hookline.health.store import HealthStore
 from hookline.integrations import IntegrationService
-from hookline.registry import EndpointExistsError, EndpointNotFoundError, HealthCheck, RegistryItemError
+from hookline.registry import (
+    EndpointExistsError,
+    EndpointNotFoundError,
+    HealthCheck,
+    RegistryItemError,
+    SecretPrefixError,
+    TargetNotAllowedError,
+    WritePolicy,
+)
 from resilience.breaker import BreakerRegistry, BreakerState, MemoryStateStore
 from tests.support.aws import client
 from tests.support.health import health_service
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from tests.support.template import StackResources
 
 ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK_ALLOWED = WritePolicy(allow_private_targets=True)  # the receivers here listen on loopback
 
 
 @pytest.fixture
@@ -40,7 +49,9 @@ def breakers() -> BreakerRegistry:
 @pytest.fixture
 def integrations(stack: StackResources, dynamodb: Any, breakers: BreakerRegistry) -> IntegrationService:
     history = HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb)
-    return IntegrationService(stack.endpoints_table, client=dynamodb, breakers=breakers, history=history)
+    return IntegrationService(
+        stack.endpoints_table, client=dynamodb, breakers=breakers, history=history, write_policy=LOOPBACK_ALLOWED
+    )
 
 
 def test_register_with_a_label_service_type(integrations: IntegrationService) -> None:
@@ -58,7 +69,7 @@ def test_register_with_a_label_service_type(integrations: IntegrationService) ->
 
 
 def test_service_type_naming_a_scheme_selects_it(integrations: IntegrationService) -> None:
-    created = integrations.register_integration("gh", "github", url="https://hooks.example/gh", secret_id="gh-secret")
+    created = integrations.register_integration("gh", "github", url="https://hooks.example/gh", secret_id="hookline/gh")
     assert created.endpoint.scheme == "github"
     assert integrations.get_integration("gh").service_type == "github"
 
@@ -73,6 +84,53 @@ def test_register_validates(integrations: IntegrationService) -> None:
     integrations.register_integration("x", "webhook", "https://a.example")
     with pytest.raises(EndpointExistsError):
         integrations.register_integration("x", "webhook", "https://a.example")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "private_address"),
+        ("http://u:p4ss@hooks.example/in", "credentials"),
+        ("http://127.0.0.1:9/in", "private_address"),
+        ("ftp://hooks.example/in", "scheme"),
+        ("https://hooks.example/" + "x" * 2048, "too_long"),
+    ],
+)
+def test_register_refuses_what_the_cli_refuses(stack: StackResources, dynamodb: Any, url: str, reason: str) -> None:
+    strict = IntegrationService(stack.endpoints_table, client=dynamodb)  # the default: a deployed stack's rules
+
+    with pytest.raises(TargetNotAllowedError) as refused:
+        strict.register_integration("meta", "webhook", url)
+
+    assert (refused.value.field, refused.value.reason) == ("url", reason)
+    assert "p4ss" not in str(refused.value)
+    with pytest.raises(EndpointNotFoundError):
+        strict.get_integration("meta")
+
+
+def test_updates_and_fallbacks_go_through_the_same_guard(integrations: IntegrationService) -> None:
+    integrations.register_integration("a", "crm", "https://a.example/in")
+
+    with pytest.raises(TargetNotAllowedError, match="fallback_urls"):
+        integrations.register_integration("b", "crm", "https://b.example/in", fallback_urls=["http://10.0.0.7/"])
+    with pytest.raises(TargetNotAllowedError, match="health.url"):
+        integrations.update_integration("a", health=HealthCheck(url="http://[::ffff:10.0.0.1]/"))
+    with pytest.raises(SecretPrefixError, match="'other/a'"):
+        integrations.update_integration("a", secret_id="other/a")
+    assert integrations.get_integration("a").endpoint.secret_id == "hookline/a"
+    assert integrations.get_integration("a").endpoint.health == HealthCheck()
+
+
+def test_secret_prefix_of_the_stack(stack: StackResources, dynamodb: Any) -> None:
+    service = IntegrationService(
+        stack.endpoints_table, client=dynamodb, write_policy=WritePolicy(secret_prefix="acme/webhooks/")
+    )
+
+    created = service.register_integration("billing", "payments", "https://hooks.acme.example/billing")
+
+    assert created.endpoint.secret_id == "acme/webhooks/billing"
+    with pytest.raises(SecretPrefixError, match="outside the stack's signing-secret prefix 'acme/webhooks/'"):
+        service.register_integration("crm", "crm", "https://hooks.acme.example/crm", secret_id="hookline/crm")
 
 
 def test_update_enable_disable_list_remove(integrations: IntegrationService) -> None:
@@ -90,6 +148,21 @@ def test_update_enable_disable_list_remove(integrations: IntegrationService) -> 
     integrations.remove("b")
     with pytest.raises(EndpointNotFoundError):
         integrations.get_integration("b")
+
+
+def test_listing_skips_malformed_items(integrations: IntegrationService, stack: StackResources, dynamodb: Any) -> None:
+    integrations.register_integration("a", "crm", "https://a.example/in")
+    dynamodb.put_item(
+        TableName=stack.endpoints_table,
+        Item={
+            "name": {"S": "broken"},
+            "url": {"S": "https://b.example/in"},
+            "secret_id": {"S": "hookline/broken"},
+            "last_latency_ms": {"S": "slow"},
+        },
+    )
+
+    assert [item.name for item in integrations.list_integrations()] == ["a"]
 
 
 def test_health_history_and_breaker_status_after_checks(
@@ -144,7 +217,7 @@ def test_handler_runs_one_check_and_emits_emf(
     spec.loader.exec_module(app)
     event = json.loads((ROOT / "events" / "schedule-health.json").read_text(encoding="utf-8"))
     with loopback_server() as receiver:
-        IntegrationService(stack.endpoints_table, client=dynamodb).register_integration(
+        IntegrationService(stack.endpoints_table, client=dynamodb, write_policy=LOOPBACK_ALLOWED).register_integration(
             "acme", "webhook", receiver.url("/in")
         )
         result = app.lambda_handler(event, _Context())

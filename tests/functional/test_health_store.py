@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from hookline.health.model import ProbeResult, Verdict
 from hookline.health.store import (
@@ -27,7 +28,6 @@ from tests.support.template import create_stack_resources
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hookline.health.store import WriteMode
     from tests.support.template import StackResources
 
 FAIL = Verdict(passed=False, reason="status 503, expected 2xx")
@@ -161,10 +161,7 @@ def test_reregistration_resets_version_and_the_next_write_still_applies(
     assert loaded(store).endpoint.status.consecutive_failures == 1
 
 
-@pytest.mark.parametrize("write_mode", ["item", "transaction"])
-def test_overlapping_runs_interleaved_between_read_and_write(
-    serial_stack: tuple[StackResources, Any], write_mode: WriteMode
-) -> None:
+def test_overlapping_runs_interleaved_between_read_and_write(serial_stack: tuple[StackResources, Any]) -> None:
     """Two runs read the same version, then both write: the loser re-reads and applies on top; nothing is lost."""
     stack, dynamodb = serial_stack
     register(dynamodb, stack.endpoints_table, make_endpoint("acme", "https://hooks.example/x"))
@@ -180,7 +177,6 @@ def test_overlapping_runs_interleaved_between_read_and_write(
             stack.health_history_table,
             client=dynamodb,
             before_write=wait_for_the_other,
-            write_mode=write_mode,
         )
         for _ in range(2)
     ]
@@ -242,29 +238,14 @@ def test_many_concurrent_writers_keep_counters_equal_to_applied_checks(
     assert [entry.checked_at for entry in history] == sorted((entry.checked_at for entry in history), reverse=True)
 
 
-@pytest.mark.parametrize(
-    ("write_mode", "expected_writes"),
-    [
-        # A cancelled transaction writes nothing: all three go again, b re-read at its new version.
-        ("transaction", [[("a", 0), ("b", 0), ("c", 0)], [("a", 0), ("b", 1), ("c", 0)]]),
-        # Item writes: a and c land at once; only b is re-read and written again.
-        ("item", [[("a", 0), ("b", 0), ("c", 0)], [("b", 1)]]),
-    ],
-)
-def test_one_lost_race_in_a_batch_reapplies_only_that_check(
-    stack: StackResources, dynamodb: Any, write_mode: WriteMode, expected_writes: list[list[tuple[str, int]]]
-) -> None:
+def test_one_lost_race_in_a_batch_reapplies_only_that_check(stack: StackResources, dynamodb: Any) -> None:
     register(dynamodb, stack.endpoints_table, *(make_endpoint(name, f"https://{name}.example/x") for name in "abc"))
     store = HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb)
     reads = {name: store.load(name) for name in "abc"}
     store.record(reads["b"], probe(), FAIL, checked_at=START)  # another run wrote b meanwhile
-    transactions: list[list[tuple[str, int]]] = []
+    writes: list[list[tuple[str, int]]] = []
     batch_store = HealthStore(
-        stack.endpoints_table,
-        stack.health_history_table,
-        client=dynamodb,
-        before_write=transactions.append,
-        write_mode=write_mode,
+        stack.endpoints_table, stack.health_history_table, client=dynamodb, before_write=writes.append
     )
     history: list[dict[str, Any]] = []
     later = START + timedelta(seconds=30)
@@ -272,9 +253,51 @@ def test_one_lost_race_in_a_batch_reapplies_only_that_check(
         [PendingCheck(reads[name], probe(), FAIL, later) for name in "abc"],  # type: ignore[arg-type]
         history=history,
     )
-    assert transactions == expected_writes
+    # a and c land at once; only b, written meanwhile, is re-read and written again.
+    assert writes == [[("a", 0), ("b", 0), ("c", 0)], [("b", 1)]]
     assert [(record.applied, record.version) for record in records] == [(True, 1), (True, 2), (True, 1)]
     assert [store.load(name).endpoint.status.consecutive_failures for name in "abc"] == [1, 2, 1]  # type: ignore[union-attr]
     assert len(history) == 3
     assert batch_store.write_history(history) == 0
     assert len(store.history("b")) == 2
+
+
+class _ThrottlesOnce:
+    """A DynamoDB client whose first UpdateItem of one integration is throttled (after botocore's own retries)."""
+
+    def __init__(self, inner: Any, name: str) -> None:
+        self._inner = inner
+        self._name = name
+        self.throttled = 0
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._inner, attribute)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if kwargs["Key"]["name"]["S"] == self._name and not self.throttled:
+            self.throttled += 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateItem")
+        return self._inner.update_item(**kwargs)
+
+
+def test_a_throttled_write_is_retried_alone_and_loses_nothing(stack: StackResources, dynamodb: Any) -> None:
+    register(dynamodb, stack.endpoints_table, *(make_endpoint(name, f"https://{name}.example/x") for name in "abc"))
+    throttling = _ThrottlesOnce(dynamodb, "b")
+    writes: list[list[tuple[str, int]]] = []
+    store = HealthStore(
+        stack.endpoints_table, stack.health_history_table, client=throttling, before_write=writes.append
+    )
+    reads = [loaded(store, name) for name in "abc"]
+
+    records = store.record_many([PendingCheck(read, probe(), FAIL, START) for read in reads])
+
+    assert throttling.throttled == 1
+    assert writes == [[("a", 0), ("b", 0), ("c", 0)], [("b", 0)]]  # b again, as it was: it lost no race
+    assert [(record.applied, record.attempts) for record in records] == [(True, 1), (True, 2), (True, 1)]
+    assert [loaded(store, name).version for name in "abc"] == [1, 1, 1]
+
+
+def test_there_is_one_write_mode(stack: StackResources, dynamodb: Any) -> None:
+    """The TransactWriteItems mode lost a whole run's results to one throttled request; it is gone, not selectable."""
+    with pytest.raises(TypeError, match="write_mode"):
+        HealthStore(stack.endpoints_table, stack.health_history_table, client=dynamodb, write_mode="transaction")  # type: ignore[call-arg]

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import httpx
 
     from hookline.health.service import HealthService
-    from hookline.health.store import WriteMode
     from resilience.breaker import BreakerRegistry
     from tests.support.template import StackResources
 
@@ -66,7 +65,6 @@ def health_service(
     metrics: RecordingMetricsSink | None = None,
     ssl_context: ssl.SSLContext | None = None,
     concurrency: int = 50,
-    write_mode: WriteMode = "item",
 ) -> HealthService:
     """The production wiring (build_health_service) against moto, with injected clock, breakers and metrics."""
     settings = Settings(
@@ -85,7 +83,6 @@ def health_service(
         client_factory=tls_client_factory(ssl_context) if ssl_context is not None else None,
         now=now or StepClock(),
         concurrency=concurrency,
-        write_mode=write_mode,
     )
 
 

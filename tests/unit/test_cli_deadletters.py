@@ -151,3 +151,37 @@ def test_redrive_counts_a_send_error_and_deletes_nothing() -> None:
 
     assert (result.send_failed, result.redriven, sqs.deleted) == (1, 0, [])
     assert result.errors == ["sending to the delivery queue failed: AccessDenied: no"]
+
+
+class BouncingSqs(FakeSqs):
+    """Every redriven message fails again at once: a new DLQ message with the same body (and webhook id)."""
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        response = super().send_message_batch(**kwargs)
+        for entry in kwargs["Entries"]:
+            self.pending.append(_message(f"again-{len(self.sent)}-{entry['Id']}", entry["MessageBody"]))
+        return response
+
+
+def test_redriven_messages_that_come_back_are_not_counted_as_other_messages() -> None:
+    messages = [_message(f"m{index}", {"id": f"msg_{index}"}, reason="endpoint_disabled") for index in range(3)]
+    messages.append(_message("m9", {"id": "msg_9"}, reason="endpoint_gone"))
+    sqs = BouncingSqs(messages)
+
+    result = redrive(sqs, "dlq", "delivery", where=DeadLetterFilter(reason="endpoint_disabled"), wait_s=0)
+
+    assert (result.matched, result.redriven, result.skipped, result.returned) == (3, 3, 1, 3)
+    assert result.scan_complete
+
+
+def test_a_redrive_stopped_by_its_limit_says_the_scan_is_incomplete() -> None:
+    sqs = FakeSqs([_message(f"m{index}", {"id": f"msg_{index}"}, reason="endpoint_gone") for index in range(25)])
+
+    stopped = redrive(sqs, "dlq", "delivery", where=DeadLetterFilter(), limit=3, wait_s=0)
+    whole = redrive(FakeSqs([_message("m1", {"id": "msg_1"})]), "dlq", "delivery", where=DeadLetterFilter(), wait_s=0)
+
+    assert (stopped.redriven, stopped.skipped, stopped.scan_complete) == (3, 7, False)
+    assert whole.scan_complete
+    assert set(stopped.view()) == {
+        "matched", "redriven", "skipped", "returned", "send_failed", "duplicated", "scan_complete", "errors",
+    }  # fmt: skip

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from hookline.delivery.attempt import Outcome
 from hookline.delivery.client import AsyncWebhookClient, DeliveryFailedError, WebhookDelivery
-from hookline.delivery.targets import PlanError
-from hookline.signing import generate_secret, verify_standard
+from hookline.exceptions import HooklineError, SecretFormatError, TargetRefusedError
+from hookline.signing import PlainSecret, generate_secret, verify_github, verify_standard, verify_stripe
 from resilience.breaker import BreakerRegistry, MemoryStateStore
 from resilience.retry import RetryPolicy
 from tests.support.delivery_fakes import WALL_CLOCK, MockReceiver
 from tests.support.timefakes import FakeClock
+
+if TYPE_CHECKING:
+    from hookline.registry import Scheme
 
 URL = "https://hooks.acme.example/hook"
 BACKUP = "https://backup.acme.example/hook"
@@ -106,12 +111,34 @@ async def test_open_breaker_skips_the_url_and_rotation_signs_twice() -> None:
     assert len(request.headers["webhook-signature"].split(" ")) == 2
 
 
-async def test_refused_url_raises_before_any_request() -> None:
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest", "private_address"),
+        ("http://127.0.0.1:8080/hook", "private_address"),
+        ("ftp://hooks.acme.example/hook", "scheme"),
+        ("http://user:pass@hooks.acme.example/hook", "credentials"),
+    ],
+)
+async def test_refused_url_raises_target_refused_before_any_request(url: str, reason: str) -> None:
     receiver, clock = MockReceiver(), FakeClock()
     async with _client(receiver, clock) as client:
-        with pytest.raises(PlanError):
-            await client.deliver(WebhookDelivery("http://169.254.169.254/latest", {}, SECRET))
+        with pytest.raises(TargetRefusedError) as caught:
+            await client.deliver(WebhookDelivery(URL, {}, SECRET, fallback_urls=[url]))
+    assert caught.value.reason == reason
+    assert isinstance(caught.value, HooklineError) and isinstance(caught.value, ValueError)
     assert receiver.requests == []
+
+
+async def test_allow_private_opens_loopback_only() -> None:
+    receiver, clock = MockReceiver(), FakeClock()
+    async with _client(receiver, clock, allow_private=True) as client:
+        result = await client.deliver(WebhookDelivery("http://127.0.0.1:8080/hook", {}, SECRET))
+        with pytest.raises(TargetRefusedError) as caught:
+            await client.deliver(WebhookDelivery("http://10.0.0.7/hook", {}, SECRET))
+    assert result.delivered
+    assert caught.value.address_class == "private"
+    assert [str(request.url) for request in receiver.requests] == ["http://127.0.0.1:8080/hook"]
 
 
 def test_delivery_validates_its_fields() -> None:
@@ -122,3 +149,51 @@ def test_delivery_validates_its_fields() -> None:
     with pytest.raises(ValueError):
         WebhookDelivery(URL, {}, SECRET, timeout_s=31)
     assert "whsec_" not in repr(WebhookDelivery(URL, {}, SECRET))
+
+
+@pytest.mark.parametrize("scheme", ["standard", "github", "stripe"])
+async def test_a_plain_seed_secret_is_its_own_key(scheme: Scheme) -> None:
+    receiver, clock = MockReceiver(), FakeClock()
+    async with _client(receiver, clock) as client:
+        result = await client.deliver(
+            WebhookDelivery(url=URL, payload={"order": 7}, secret="webhook_secret", scheme=scheme)
+        )
+    assert result.delivered
+    [request] = receiver.requests
+    now = datetime.fromtimestamp(WALL_CLOCK, tz=UTC)
+    whsec = "whsec_" + base64.b64encode(b"webhook_secret").decode()
+    headers = request.headers
+    verify_standard(
+        whsec,
+        headers["webhook-id"],
+        headers["webhook-timestamp"],
+        request.content,
+        headers["webhook-signature"],
+        now=now,
+    )
+    if scheme == "github":
+        verify_github("webhook_secret", request.content, headers["X-Hub-Signature-256"])
+    if scheme == "stripe":
+        verify_stripe("webhook_secret", request.content, headers["Stripe-Signature"], now=now)
+
+
+def test_secret_strings_keep_their_meaning() -> None:
+    plain = WebhookDelivery(URL, {}, "webhook_secret").signing_secrets
+    stored = WebhookDelivery(URL, {}, SECRET).signing_secrets
+    assert isinstance(plain.current, PlainSecret) and plain.current == "webhook_secret"
+    assert plain.current.whsec == "whsec_" + base64.b64encode(b"webhook_secret").decode()
+    assert stored.current == SECRET and not isinstance(stored.current, PlainSecret)
+    assert "webhook_secret" not in repr(plain)
+
+
+@pytest.mark.parametrize("secret", ["short", "whsec_tooshort", "whsec_not base64!", '{"current": "nope"}'])
+def test_malformed_secrets_are_refused_when_the_delivery_is_made(secret: str) -> None:
+    with pytest.raises(SecretFormatError) as caught:
+        WebhookDelivery(URL, {}, secret)
+    assert secret not in str(caught.value)
+
+
+def test_field_errors_say_what_is_wrong_in_words() -> None:
+    with pytest.raises(ValueError, match=r"event_type 'bad type' contains ' '; allowed characters") as caught:
+        WebhookDelivery(URL, {}, SECRET, event_type="bad type")
+    assert "(?!" not in str(caught.value)

@@ -244,3 +244,49 @@ def test_to_dict_round_trips_and_sets_the_resolved_id() -> None:
 def test_derived_id_is_stable_and_valid() -> None:
     assert derive_id("0f8fad5b-d9cb-469f-a165-70867728950e") == "msg_0f8fad5b-d9cb-469f-a165-70867728950e"
     assert VALIDATOR.is_valid(_with(REGISTERED, id=derive_id("0f8fad5b-d9cb-469f-a165-70867728950e")))
+
+
+_REGEX_BITS = ("(?!", "[\\s\\S]", "^[", "]{", "{1,", "\\.")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        (
+            "event_type",
+            "invoice paid",
+            "event_type 'invoice paid' contains ' '; allowed characters: A-Z a-z 0-9 . _ : -",
+        ),
+        ("event_type", "invoice.paid\n", "contains '\\n'"),
+        ("event_type", "", "event_type must not be empty"),
+        ("event_type", "e" * 129, "event_type is 129 characters long; the limit is 128"),
+        ("id", "msg/1", "id 'msg/1' contains '/'"),
+        ("endpoint", "-acme", "endpoint '-acme' must start with a letter or a digit"),
+        ("secret_id", "hookline/ac me", "allowed characters: A-Z a-z 0-9 / _ + = . @ : -"),
+        (
+            "timestamp",
+            "2026-11-28 08:00",
+            "is not an ISO-8601 date-time with seconds and a zone, e.g. 2026-11-28T08:00:00Z",
+        ),
+    ],
+)
+def test_errors_say_what_is_wrong_in_words_never_as_a_pattern(field: str, value: str, says: str) -> None:
+    message: dict[str, object] = {"version": 1, "event_type": "a.b", "endpoint": "acme", "payload": {}}
+    if field in ("secret_id",):
+        message = {"version": 1, "event_type": "a.b", "url": "https://h.example/x", "secret_id": "s", "payload": {}}
+    message[field] = value
+
+    with pytest.raises(messages.MessageError) as caught:
+        messages.validate_message(message)
+
+    assert caught.value.reason is Reason.SCHEMA_VIOLATION
+    assert says in caught.value.detail
+    assert not any(bit in caught.value.detail for bit in _REGEX_BITS), caught.value.detail
+
+
+def test_validate_field_checks_one_field() -> None:
+    assert messages.validate_field("event_type", "invoice.paid") == "invoice.paid"
+    with pytest.raises(messages.MessageError, match="must be a string"):
+        messages.validate_field("id", 7)
+    with pytest.raises(ValueError, match="no text rule"):
+        messages.validate_field("payload", "x")

@@ -100,6 +100,12 @@ def test_raw_item_with_every_type_from_the_contract() -> None:
         ({"health": {"M": {"method": {"S": "POST"}}}}, "health.method"),
         ({"health_state": {"S": "sick"}}, "health_state"),
         ({"name": {"S": "bad name"}}, "endpoint name"),
+        ({"health": {"M": {"expect_status": {"S": "200-100"}}}}, "reversed range 200-100"),
+        ({"health": {"M": {"expect_status": {"S": "200-99999999"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "99-200"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200,204-600"}}}}, "between 100 and 599"),
+        ({"health": {"M": {"expect_status": {"S": "200-"}}}}, "not a status, list or range"),
+        ({"health": {"M": {"expect_status": {"N": "600"}}}}, "between 100 and 599"),
     ],
 )
 def test_items_that_break_the_contract_are_rejected(extra: dict[str, Any], message: str) -> None:
@@ -166,6 +172,37 @@ def test_listing_skips_broken_items_and_reports_them(registry: EndpointRegistry,
     dynamodb.put_item(TableName=registry.table_name, Item=_raw_item(name={"S": "broken"}, timeout_s={"N": "99"}))
     assert [endpoint.name for endpoint in registry.list_endpoints()] == ["good"]
     assert registry.invalid_items() == [("broken", "timeout_s must be a number from 1 to 30")]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"last_latency_ms": {"S": "slow"}},
+        {"last_latency_ms": {"N": "-5"}},
+        {"last_latency_ms": {"M": {}}},
+        {"consecutive_failures": {"S": "x"}},
+        {"consecutive_failures": {"N": "1.5"}},
+        {"consecutive_successes": {"L": []}},
+        {"last_checked_at": {"N": "1"}},
+        {"disabled_reason": {"BOOL": True}},
+    ],
+)
+def test_malformed_health_state_is_a_registry_item_error(extra: dict[str, Any]) -> None:
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(_raw_item(**extra))
+
+
+def test_listing_skips_items_with_malformed_numbers(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="good", url="https://a.example/", secret_id="s"))
+    for name, extra in (
+        ("bad-latency", {"last_latency_ms": {"S": "slow"}}),
+        ("bad-count", {"consecutive_failures": {"L": []}}),
+    ):
+        dynamodb.put_item(TableName=registry.table_name, Item=_raw_item(name={"S": name}, **extra))
+
+    assert [endpoint.name for endpoint in registry.list_endpoints()] == ["good"]
+    assert [name for name, _ in registry.invalid_items()] == ["bad-count", "bad-latency"]
 
 
 def test_get_integration_health(registry: EndpointRegistry) -> None:
@@ -254,3 +291,49 @@ def test_update_refuses_unknown_and_health_state_fields(registry: EndpointRegist
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     with pytest.raises(RegistryItemError, match="cannot update enabled, status"):
         registry.update("acme", enabled=False, status=None)
+
+
+class _DeletesBeforeUpdate:
+    """A DynamoDB client on which the item disappears between update()'s read and its write (a concurrent remove)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self._inner.delete_item(TableName=kwargs["TableName"], Key=kwargs["Key"])
+        return self._inner.update_item(**kwargs)
+
+
+def test_update_of_an_endpoint_removed_meanwhile_is_not_found(dynamodb: Any) -> None:
+    table = create_table(dynamodb, "EndpointsTable")
+    EndpointRegistry(table, client=dynamodb).register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    racing = EndpointRegistry(table, client=_DeletesBeforeUpdate(dynamodb))
+
+    with pytest.raises(EndpointNotFoundError, match="acme"):
+        racing.update("acme", url="https://b.example/")
+    assert racing.get("acme", fresh=True) is None
+
+
+def test_service_type_is_part_of_the_model(registry: EndpointRegistry, dynamodb: Any) -> None:
+    registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s", service_type="payments"))
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert raw["service_type"] == {"S": "payments"}
+    assert registry.require("acme").service_type == "payments"
+
+    registry.update("acme", service_type="webhook")  # the default label is not stored
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "service_type" not in raw
+    assert registry.require("acme", fresh=True).service_type == "webhook"
+    with pytest.raises(RegistryItemError, match="service_type"):
+        registry.update("acme", service_type="bad label!")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "webhook"), ({"N": "3"}, "webhook"), ({"S": "crm"}, "crm")])
+def test_service_type_is_read_leniently(value: dict[str, Any] | None, expected: str) -> None:
+    """A label is not part of delivery: an odd one written by another tool never makes the item unusable."""
+    item = _raw_item() if value is None else _raw_item(service_type=value)
+    assert endpoint_from_item(item).service_type == expected

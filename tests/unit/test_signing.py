@@ -13,7 +13,9 @@ from standardwebhooks import Webhook
 
 from hookline.exceptions import SecretFormatError, SignatureVerificationError
 from hookline.signing import (
+    PlainSecret,
     SigningSecrets,
+    as_signing_secrets,
     generate_secret,
     github_signature,
     parse_secret_string,
@@ -346,3 +348,57 @@ def test_verify_stripe() -> None:
     for malformed in ("", "v1=abc", f"t={NOW_TS}", f"t={NOW_TS},t={NOW_TS},v1=abc", "t=soon,v1=abc"):
         with pytest.raises(SignatureVerificationError):
             verify_stripe(CURRENT, b'{"a":1}', malformed, now=NOW)
+
+
+def test_a_plain_secret_is_its_own_utf8_key() -> None:
+    plain = PlainSecret("webhook_secret")
+    whsec = "whsec_" + base64.b64encode(b"webhook_secret").decode()
+
+    assert plain.key == b"webhook_secret" and plain.whsec == whsec
+    assert sign_standard(plain, "msg_1", 1614265330, b"{}") == sign_standard(whsec, "msg_1", 1614265330, b"{}")
+    assert github_signature(plain, b"{}") == github_signature("webhook_secret", b"{}")
+    assert repr(plain) == "PlainSecret(<redacted>)"
+    assert "webhook_secret" not in repr(SigningSecrets(plain))
+
+
+def test_a_plain_secret_has_at_least_8_characters() -> None:
+    with pytest.raises(SecretFormatError, match="at least 8 characters") as caught:
+        PlainSecret("seven!!")
+    assert "seven" not in str(caught.value)
+    assert PlainSecret("eight!!!") == "eight!!!"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param("webhook_secret", ("webhook_secret",), id="plain"),
+        pytest.param(CURRENT, (CURRENT,), id="whsec"),
+        pytest.param(f" {CURRENT}\n", (CURRENT,), id="whsec-whitespace"),
+        pytest.param("[not json, a plain secret]", ("[not json, a plain secret]",), id="bracket-is-plain"),
+    ],
+)
+def test_as_signing_secrets_reads_what_code_and_command_lines_give(given: str, expected: tuple[str, ...]) -> None:
+    secrets = as_signing_secrets(given)
+
+    assert secrets.active(datetime(2026, 1, 1, tzinfo=UTC)) == expected
+    assert isinstance(secrets.current, PlainSecret) == (not given.strip().startswith("whsec_"))
+
+
+def test_as_signing_secrets_reads_the_rotation_json_as_stored() -> None:
+    rotation = json.dumps({"current": CURRENT, "previous": PREVIOUS, "previous_expires_at": "2030-01-01T00:00:00Z"})
+
+    assert as_signing_secrets(rotation) == parse_secret_string(rotation)
+    assert as_signing_secrets(parse_secret_string(rotation)) == parse_secret_string(rotation)
+    with pytest.raises(SecretFormatError):
+        as_signing_secrets('{"current": "webhook_secret"}')
+
+
+def test_short_whsec_keys_sign_and_verify_but_are_never_stored() -> None:
+    short = "whsec_" + base64.b64encode(b"k" * 8).decode()
+    signature = sign_standard(short, "msg_1", 1614265330, b"{}")
+
+    verify_standard(short, "msg_1", 1614265330, b"{}", signature, now=datetime.fromtimestamp(1614265330, UTC))
+    with pytest.raises(SecretFormatError, match="8 bytes; expected 24 to 64"):
+        parse_secret_string(short)
+    with pytest.raises(SecretFormatError, match="at least 8"):
+        sign_standard("whsec_" + base64.b64encode(b"k" * 7).decode(), "msg_1", 1614265330, b"{}")

@@ -91,6 +91,17 @@ def _registry(resources: Resources) -> BreakerRegistry:
     return BreakerRegistry(_store(resources), writer="cli")
 
 
+def _require_breaker(resources: Resources, target: str) -> None:
+    """UsageError unless the store has a breaker called ``target``: clearing one must not create it."""
+    store = _store(resources)
+    found = _run("cannot read the breaker", lambda: store.load([target], consistent=True))
+    if target not in found:
+        raise UsageError(
+            f"no breaker named {target!r}",
+            hint="`hookline breakers list` shows them; delivery creates one when it first records an outcome",
+        )
+
+
 def _run[T](action: str, call: Callable[[], T]) -> T:
     try:
         result = call()
@@ -188,6 +199,7 @@ def close(ctx: typer.Context, name: NameArg) -> None:
     """Lift an operator's forced open (or close an open breaker); a health-forced open stays until health lifts it."""
     resources = get_resources(ctx)
     target = breaker_name(resources, name)
+    _require_breaker(resources, target)
     breaker = _registry(resources).get(target)
     changed: bool = _run("cannot close the breaker", lambda: breaker.force_close(source="operator"))
     _show_state(resources, target, changed, "closed")
@@ -199,6 +211,7 @@ def reset(ctx: typer.Context, name: NameArg) -> None:
     """Close a breaker whatever its state (also a health-forced open), clearing its counters."""
     resources = get_resources(ctx)
     target = breaker_name(resources, name)
+    _require_breaker(resources, target)
     breaker = _registry(resources).get(target)
     changed: bool = _run("cannot reset the breaker", breaker.reset)
     _show_state(resources, target, changed, "reset")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hookline_cli.deadletters import REASONS, DeadLetterFilter, peek, redrive
+from hookline_cli.deadletters import REASONS, DeadLetterFilter, RedriveResult, peek, redrive
 from hookline_cli.output import EXIT_FAILURE, UsageError, cli_errors, emit, format_time, report_error, table
 from hookline_cli.resources import get_resources
 
@@ -43,9 +43,11 @@ def list_(
     """Show dead letters (reason, endpoint, attempts, last status and error) without consuming them."""
     where = _filter(reason, endpoint)
     resources = get_resources(ctx)
+    # Names before clients: without a stack the user gets the hint on how to name one, not a bare boto3 error.
+    dead_letter_queue_url = resources.require("dead_letter_queue_url")
     letters, errors = peek(
         resources.client("sqs"),
-        resources.require("dead_letter_queue_url"),
+        dead_letter_queue_url,
         where=where,
         limit=limit,
         wait_s=resources.sqs_wait_s,
@@ -91,21 +93,23 @@ def redrive_(
     """Move matching dead letters back to the delivery queue (same webhook id); others stay untouched."""
     where = _filter(reason, endpoint)
     resources = get_resources(ctx)
+    dead_letter_queue_url = resources.require("dead_letter_queue_url")
+    delivery_queue_url = resources.require("delivery_queue_url")
     result = redrive(
         resources.client("sqs"),
-        resources.require("dead_letter_queue_url"),
-        resources.require("delivery_queue_url"),
+        dead_letter_queue_url,
+        delivery_queue_url,
         where=where,
         limit=limit,
         wait_s=resources.sqs_wait_s,
     )
 
     def render(console: Console) -> None:
-        console.print(
-            f"redriven {result.redriven} of {result.matched} matching message(s); "
-            f"{result.skipped} other message(s) left in the DLQ",
-            markup=False,
-        )
+        console.print(_summary(result, limit), markup=False)
+        if result.returned:
+            console.print(
+                f"{result.returned} redriven message(s) failed again at once and are back in the DLQ", markup=False
+            )
         if result.send_failed:
             console.print(f"{result.send_failed} message(s) could not be sent and stay in the DLQ", markup=False)
         if result.duplicated:
@@ -120,3 +124,11 @@ def redrive_(
         report_error(error)
     if result.send_failed or result.duplicated:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _summary(result: RedriveResult, limit: int | None) -> str:
+    done = f"redriven {result.redriven} of {result.matched} matching message(s)"
+    if result.scan_complete:
+        return f"{done}; {result.skipped} other message(s) left in the DLQ"
+    why = f"stopped at --limit {limit}" if limit is not None and result.matched >= limit else "stopped early"
+    return f"{done}; {why}: {result.skipped} other message(s) seen and left in the DLQ, the rest not scanned"

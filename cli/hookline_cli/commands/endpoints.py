@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import timedelta
@@ -11,19 +10,26 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hookline.exceptions import SecretFormatError, TargetRefusedError
-from hookline.netguard import check_url
+from hookline.exceptions import SecretFormatError
 from hookline.registry import (
+    DEFAULT_SECRET_PREFIX,
     MAX_TIMEOUT_S,
     Endpoint,
     EndpointExistsError,
     EndpointNotFoundError,
+    HealthCheck,
     RegistryItemError,
+    TargetNotAllowedError,
     endpoint_from_item,
-    endpoint_to_item,
-    validate_name,
 )
-from hookline.secrets import SecretInvalidError, SecretMissingError, SecretUnavailableError, SigningSecretStore
+from hookline.rotation import OverlapTooShortError, PreviousStillSigningError, format_instant, plan_rotation
+from hookline.secrets import (
+    SECRET_CACHE_TTL_S,
+    SecretInvalidError,
+    SecretMissingError,
+    SecretUnavailableError,
+    SigningSecretStore,
+)
 from hookline.signing import SCHEMES, generate_secret, parse_secret_string
 from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, report_error, table
 from hookline_cli.resources import Resources, get_resources
@@ -31,7 +37,7 @@ from hookline_cli.resources import Resources, get_resources
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hookline.registry import EndpointRegistry, Scheme
+    from hookline.registry import EndpointRegistry, Scheme, WritePolicy
 
 __all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for"]
 
@@ -40,14 +46,15 @@ app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _REDACTED = "<redacted>"
-_MAX_URL_LENGTH = 2048
+# Registry field -> the `endpoints add` option that sets it (errors name what the user typed).
+_OPTIONS = {"url": "--url", "fallback_urls": "--fallback-url", "health.url": "--health-url"}
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 
 
-def secret_id_for(name: str) -> str:
-    """The Secrets Manager id ``--generate-secret`` uses for an endpoint: ``hookline/<name>``."""
-    return f"hookline/{name}"
+def secret_id_for(name: str, prefix: str = DEFAULT_SECRET_PREFIX) -> str:
+    """The Secrets Manager id ``--generate-secret`` uses for an endpoint: the stack's prefix + name."""
+    return f"{prefix}{name}"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -118,17 +125,15 @@ def require_endpoint(registry: EndpointRegistry, name: str) -> Endpoint:
         ) from None
 
 
-def _check_target(url: str, label: str, resources: Resources) -> str:
-    if len(url) > _MAX_URL_LENGTH:
-        raise UsageError(f"{label} is longer than {_MAX_URL_LENGTH} characters")
-    try:
-        check_url(url, allow_private=resources.allow_private_targets)
-    except TargetRefusedError as error:
-        hint = None
-        if error.address_class == "loopback" and not resources.allow_private_targets:
-            hint = "loopback targets are allowed only against the local stack (see HOOKLINE_ALLOW_PRIVATE_TARGETS)"
-        raise UsageError(f"{label} {url!r} refused by the network guard: {error}", hint=hint) from None
-    return url
+def _refused(error: RegistryItemError, policy: WritePolicy) -> UsageError:
+    """The CLI error for a registration the registry's write policy refused, naming the option as typed."""
+    if not isinstance(error, TargetNotAllowedError):
+        return UsageError(str(error))
+    hint = None
+    if error.address_class == "loopback" and not policy.allow_private_targets:
+        hint = "loopback targets are allowed only against the local stack (see HOOKLINE_ALLOW_PRIVATE_TARGETS)"
+    option = _OPTIONS.get(error.field, error.field)
+    return UsageError(f"{option} {error.url!r} refused by the network guard: {error.detail}", hint=hint)
 
 
 def _parse_headers(values: list[str]) -> dict[str, str]:
@@ -187,10 +192,10 @@ def add(
         list[str] | None, typer.Option("--fallback-url", help="Alternate URL, tried in order (repeatable).")
     ] = None,
     generate: Annotated[
-        bool, typer.Option("--generate-secret", help="Create Secrets Manager secret hookline/NAME; printed once.")
+        bool, typer.Option("--generate-secret", help="Create secret PREFIX/NAME (PREFIX: the stack's); printed once.")
     ] = False,
     secret_id: Annotated[
-        str | None, typer.Option("--secret-id", help="Existing Secrets Manager secret holding a whsec_ secret.")
+        str | None, typer.Option("--secret-id", help="Existing secret (whsec_) under the stack's secret prefix.")
     ] = None,
     scheme: Annotated[str, typer.Option("--scheme", help="standard, github or stripe.")] = "standard",
     health_url: Annotated[str | None, typer.Option("--health-url", help="URL the health function probes.")] = None,
@@ -210,49 +215,61 @@ def add(
     json_flag: JsonFlag = False,
 ) -> None:
     """Register an endpoint. With --generate-secret the new secret is printed once; store it at the receiver."""
-    resources = get_resources(ctx)
-    try:
-        validate_name(name)
-    except RegistryItemError as error:
-        raise UsageError(str(error)) from None
     if generate == (secret_id is not None):
         raise UsageError("give exactly one of --generate-secret or --secret-id")
-    if scheme not in SCHEMES:
-        raise UsageError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-    if not 1 <= timeout <= MAX_TIMEOUT_S:
-        raise UsageError(f"--timeout must be between 1 and {MAX_TIMEOUT_S:g} seconds")
-    _check_target(url, "--url", resources)
-    fallbacks = tuple(_check_target(item, "--fallback-url", resources) for item in fallback_url or [])
-    if health_url:
-        _check_target(health_url, "--health-url", resources)
-    health_item: dict[str, Any] = {"url": health_url, "method": health_method}
-    optional = {"expect_status": expect_status, "max_latency_ms": max_latency_ms, "min_cert_days": min_cert_days}
-    health_item.update({key: value for key, value in optional.items() if value is not None})
+    _check_options(scheme, timeout)
+    resources = get_resources(ctx)
+    registry = resources.registry()
+    policy = cast("WritePolicy", registry.write_policy)
     try:
-        check = endpoint_from_item({"name": name, "url": url, "secret_id": "-", "health": health_item}).health
         candidate = Endpoint(
             name=name,
             url=url,
-            secret_id=secret_id or secret_id_for(name),
-            fallback_urls=fallbacks,
+            secret_id=secret_id or secret_id_for(name, policy.secret_prefix),
+            fallback_urls=tuple(fallback_url or []),
             scheme=cast("Scheme", scheme),
             timeout_s=timeout,
             headers=_parse_headers(header or []),
             event_types=tuple(event_type or []),
-            health=check,
+            health=_health_check(health_url, health_method, expect_status, max_latency_ms, min_cert_days),
         )
-        # The registry's own parser judges headers, health and the rest before anything is written.
-        endpoint_from_item(endpoint_to_item(candidate))
+        registry.check(candidate)  # the registry's write rules judge everything before anything is created
     except RegistryItemError as error:
-        raise UsageError(str(error)) from None
-    registry = resources.registry()
+        raise _refused(error, policy) from None
     if registry.get(name, fresh=True) is not None:
         raise UsageError(f"an endpoint named {name!r} exists already")
-    secret: str | None = None
+    secret = _provide_secret(resources, candidate, generate=generate)
+    _register(resources, registry, candidate, secret)
+    _print_added(ctx, candidate, secret, json_flag=json_flag)
+
+
+def _check_options(scheme: str, timeout: float) -> None:
+    """Option-level checks of `endpoints add`, reported with the option's name."""
+    if scheme not in SCHEMES:
+        raise UsageError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if not 1 <= timeout <= MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout must be between 1 and {MAX_TIMEOUT_S:g} seconds")
+
+
+def _health_check(
+    url: str | None, method: str, expect_status: str | None, max_latency_ms: int | None, min_cert_days: int | None
+) -> HealthCheck:
+    """The health check the options describe, parsed like a registry item's ``health`` map (RegistryItemError)."""
+    item: dict[str, Any] = {"url": url, "method": method}
+    optional = {"expect_status": expect_status, "max_latency_ms": max_latency_ms, "min_cert_days": min_cert_days}
+    item.update({key: value for key, value in optional.items() if value is not None})
+    return endpoint_from_item({"name": "health-check", "url": "-", "secret_id": "-", "health": item}).health
+
+
+def _provide_secret(resources: Resources, candidate: Endpoint, *, generate: bool) -> str | None:
+    """Create the endpoint's new secret (returned, to print once) or check that the given one exists and parses."""
     if generate:
-        secret = _create_secret(resources, candidate.secret_id, name)
-    else:
-        _check_secret(resources, candidate.secret_id)
+        return _create_secret(resources, candidate.secret_id, candidate.name)
+    _check_secret(resources, candidate.secret_id)
+    return None
+
+
+def _register(resources: Resources, registry: EndpointRegistry, candidate: Endpoint, secret: str | None) -> None:
     try:
         registry.register(candidate)
     except Exception as error:
@@ -260,25 +277,29 @@ def add(
             # The endpoint was not registered: do not leave behind a secret nobody will ever see again.
             _discard_secret(resources, candidate.secret_id)
         if isinstance(error, EndpointExistsError):
-            raise UsageError(f"an endpoint named {name!r} exists already") from None
+            raise UsageError(f"an endpoint named {candidate.name!r} exists already") from None
         raise
-    data = {"endpoint": endpoint_view(candidate), "secret": secret}
 
+
+def _print_added(ctx: typer.Context, endpoint: Endpoint, secret: str | None, *, json_flag: bool) -> None:
     def render(console: Console) -> None:
-        console.print(f"registered endpoint {name} -> {url}", markup=False)
-        console.print(f"signing secret id: {candidate.secret_id}", markup=False)
+        console.print(f"registered endpoint {endpoint.name} -> {endpoint.url}", markup=False)
+        console.print(f"signing secret id: {endpoint.secret_id}", markup=False)
         if secret is not None:
             console.print("signing secret (shown once, store it at the receiver now):", markup=False)
             console.print(secret, markup=False)
 
-    emit(ctx, data, render, json_flag=json_flag)
+    emit(ctx, {"endpoint": endpoint_view(endpoint), "secret": secret}, render, json_flag=json_flag)
 
 
 @app.command("list")
 @cli_errors
 def list_(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
-    """List every endpoint with its state."""
-    endpoints = get_resources(ctx).registry().list_endpoints()
+    """List every endpoint with its state; items that break the registry contract are reported and skipped."""
+    scan = get_resources(ctx).registry().scan(endpoint_from_item)
+    for item in scan.invalid:
+        typer.echo(f"warning: skipped registry item {item.name}: {item.problem}", err=True)
+    endpoints = sorted(scan.valid, key=lambda endpoint: endpoint.name)
     data = [endpoint_view(endpoint) for endpoint in endpoints]
 
     def render(console: Console) -> None:
@@ -433,21 +454,32 @@ def remove(
     ctx: typer.Context,
     name: str,
     delete_secret: Annotated[
-        bool, typer.Option("--delete-secret", help="Also schedule its Secrets Manager secret for deletion.")
+        bool, typer.Option("--delete-secret", help="Also schedule its secret for deletion (if no other uses it).")
+    ] = False,
+    delete_shared_secret: Annotated[
+        bool, typer.Option("--delete-shared-secret", help="Schedule its secret for deletion even if others use it.")
     ] = False,
 ) -> None:
-    """Remove an endpoint from the registry."""
+    """Remove an endpoint from the registry (its secret stays unless asked)."""
     resources = get_resources(ctx)
     registry = resources.registry()
     endpoint = require_endpoint(registry, name)
+    others = [user for user in registry.secret_users(endpoint.secret_id) if user != name]
+    if others and delete_secret and not delete_shared_secret:
+        raise UsageError(
+            f"secret {endpoint.secret_id!r} is also used by endpoint {', '.join(others)}; nothing was removed",
+            hint="remove it without --delete-secret, or pass --delete-shared-secret to delete the secret anyway",
+        )
     try:
         registry.remove(name)
     except EndpointNotFoundError:
         raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"removed endpoint {name}")
-    if delete_secret:
+    if delete_secret or delete_shared_secret:
         resources.client("secretsmanager").delete_secret(SecretId=endpoint.secret_id, RecoveryWindowInDays=7)
         typer.echo(f"secret {endpoint.secret_id} scheduled for deletion in 7 days")
+        if others:
+            typer.echo(f"warning: secret {endpoint.secret_id} is still used by endpoint {', '.join(others)}", err=True)
 
 
 @app.command("rotate-secret")
@@ -456,15 +488,25 @@ def rotate_secret(
     ctx: typer.Context,
     name: str,
     overlap: Annotated[
-        str, typer.Option("--overlap", help="How long the old secret keeps signing too (e.g. 24h, 90m).")
+        str,
+        typer.Option(
+            "--overlap",
+            help=f"How long both secrets sign every webhook, from signs_from (e.g. 24h, 90m; at least "
+            f"{SECRET_CACHE_TTL_S} s).",
+        ),
     ] = "24h",
+    drop_previous: Annotated[
+        bool,
+        typer.Option(
+            "--drop-previous",
+            help="Rotate even while the previous rotation's old secret still signs; it stops signing now.",
+        ),
+    ] = False,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Generate a new signing secret; the old one keeps signing during --overlap. Prints the new one once."""
+    """Generate a new signing secret; prints it once, with signs_from and the old secret's expiry."""
     resources = get_resources(ctx)
     window = parse_duration(overlap)
-    if window <= timedelta(0):
-        raise UsageError("--overlap must be positive")
     endpoint = require_endpoint(resources.registry(), name)
     client = resources.client("secretsmanager")
     try:
@@ -476,29 +518,41 @@ def rotate_secret(
     if not isinstance(raw, str):
         raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
     try:
-        old = parse_secret_string(raw)
+        stored = parse_secret_string(raw)
     except SecretFormatError as error:
         raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
-    now = resources.clock()
-    expires = now + window
-    new = generate_secret()
-    document = {
-        "current": new,
-        "previous": old.current,
-        "previous_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    client.put_secret_value(SecretId=endpoint.secret_id, SecretString=json.dumps(document))
+    try:
+        rotation = plan_rotation(stored, now=resources.clock(), overlap=window, drop_previous=drop_previous)
+    except OverlapTooShortError as error:
+        raise UsageError(f"--overlap {overlap}: {error}") from None
+    except PreviousStillSigningError as error:
+        raise UsageError(str(error), hint="wait until then, or pass --drop-previous to stop it now") from None
+    client.put_secret_value(SecretId=endpoint.secret_id, SecretString=rotation.secret_string)
+    written_at = resources.clock()
+    signs_from = format_instant(rotation.signs_from(written_at))
+    expires = format_instant(rotation.previous_expires_at)
+    if rotation.overlap(written_at) < timedelta(seconds=rotation.cache_ttl_s):
+        report_error(f"the write took so long that both secrets sign only from {signs_from} until {expires}")
     data = {
         "endpoint": name,
         "secret_id": endpoint.secret_id,
-        "secret": new,
-        "previous_expires_at": document["previous_expires_at"],
+        "secret": rotation.secret,
+        "signs_from": signs_from,
+        "previous_expires_at": expires,
     }
 
     def render(console: Console) -> None:
-        console.print(f"rotated the signing secret of {name} ({endpoint.secret_id})", markup=False)
-        console.print(f"the previous secret keeps signing until {document['previous_expires_at']}", markup=False)
-        console.print("new signing secret (shown once, give it to the receiver now):", markup=False)
-        console.print(new, markup=False)
+        lines = [
+            f"rotated the signing secret of {name} ({endpoint.secret_id})",
+            f"until {signs_from} some webhooks carry only the old secret's signature (functions cache secrets for "
+            f"{rotation.cache_ttl_s:g} s)",
+            f"from {signs_from} every webhook carries a signature by the new secret",
+            f"until {expires} every webhook also carries one by the old secret",
+            f"switch the receiver to the new secret between {signs_from} and {expires} (accepting both meanwhile)",
+            "new signing secret (shown once, give it to the receiver now):",
+            rotation.secret,
+        ]
+        for line in lines:
+            console.print(line, markup=False)
 
     emit(ctx, data, render, json_flag=json_flag)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hookline.exceptions import SecretFormatError, SignatureVerificationError
-from hookline.signing import DEFAULT_TOLERANCE_S, parse_secret_string, verify_standard
+from hookline.signing import DEFAULT_TOLERANCE_S, as_signing_secrets, verify_standard
 from hookline_cli.inputs import read_value
 from hookline_cli.output import EXIT_FAILURE, UsageError, cli_errors
 from hookline_cli.resources import get_resources
@@ -43,8 +43,8 @@ def verify(
         str | None,
         typer.Option(
             "--secret",
-            help=f"whsec_ secret or rotation JSON: @FILE (keeps it out of shell history) or the value; "
-            f"default ${SECRET_ENV}.",
+            help=f"whsec_ secret, rotation JSON or a plain secret (8+ characters, as given to in-process delivery): "
+            f"@FILE (keeps it out of shell history) or the value; default ${SECRET_ENV}.",
             show_default=False,
         ),
     ] = None,
@@ -55,7 +55,8 @@ def verify(
     """Verify a webhook's signature: prints "valid" (exit 0) or why it is not (exit 1)."""
     resources = get_resources(ctx)
     try:
-        secrets = parse_secret_string(_secret(secret, resources.environ))
+        # Surrounding whitespace (the newline at the end of a secret file) is never part of the secret.
+        secrets = as_signing_secrets(_secret(secret, resources.environ).strip())
     except SecretFormatError as error:
         raise UsageError(f"the signing secret is malformed: {error}") from None
     payload = read_value(body, label="--body")

@@ -1,6 +1,6 @@
 """The shared async HTTP client (guarded, pooled, no redirects) and one bounded request: ``send_limited``.
 
-Design (DESIGN.md "The request to a receiver"): connect timeout 5 s, the whole request bounded by ``timeout_s``
+Design (docs/contracts.md "The request to a receiver"): connect timeout 5 s, the whole request bounded by ``timeout_s``
 (connect + send + read, enforced with ``asyncio.timeout``), at most ``max_body_bytes`` of a response kept, 3xx
 returned as a normal result (callers treat it as failure), every connect vetted by the network guard.
 """

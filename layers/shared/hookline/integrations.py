@@ -1,31 +1,34 @@
 """Seed-parity integration service: register integrations, read their health and breaker status (on the registry).
 
-An integration is a registered endpoint plus a ``service_type`` label. ``service_type`` maps to the signing
-``scheme`` when it names one (``standard``, ``github``, ``stripe``); any other value (``payments``, ``crm`` ...)
-is a free-form label kept in the item's ``service_type`` attribute, and the scheme is then ``standard`` unless
-given. The label is written right after the endpoint itself (two writes, not one transaction): an item written
-by other tools simply has no label and reads back as ``webhook``.
+An integration is a registered endpoint plus a ``service_type`` label (the registry item's ``service_type``
+attribute). ``service_type`` maps to the signing ``scheme`` when it names one (``standard``, ``github``,
+``stripe``); any other value (``payments``, ``crm`` ...) is a free-form label, and the scheme is then ``standard``
+unless given. An item written by other tools has no label and reads back as ``webhook``.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
 from hookline.delivery.targets import origin_of
+from hookline.local import LOCAL_ENV, selected_local_stack
 from hookline.registry import (
+    DEFAULT_SECRET_PREFIX,
+    DEFAULT_SERVICE_TYPE,
     DEFAULT_TIMEOUT_S,
+    SCHEMES,
     Endpoint,
-    EndpointNotFoundError,
     EndpointRegistry,
     HealthCheck,
     HealthStatus,
     RegistryItemError,
-    endpoint_from_item,
+    WritePolicy,
 )
+from hookline.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,28 +36,28 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from hookline.health.store import HealthStore, HistoryEntry
+    from hookline.local import LocalStackTarget
     from hookline.registry import Scheme
     from resilience.breaker import BreakerRegistry, BreakerSnapshot
 
-__all__ = ["DEFAULT_SERVICE_TYPE", "SERVICE_TYPE_ATTRIBUTE", "Integration", "IntegrationService"]
-
-SERVICE_TYPE_ATTRIBUTE = "service_type"
-DEFAULT_SERVICE_TYPE = "webhook"
-_SCHEMES = ("standard", "github", "stripe")
-_SERVICE_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+__all__ = ["DEFAULT_SERVICE_TYPE", "Integration", "IntegrationService", "integration_service"]
 
 
 @dataclass(frozen=True)
 class Integration:
-    """A registered integration: its endpoint configuration, service type and recorded health."""
+    """A registered integration: its endpoint configuration (with the service type) and recorded health."""
 
     endpoint: Endpoint
-    service_type: str = DEFAULT_SERVICE_TYPE
 
     @property
     def name(self) -> str:
         """The integration's (endpoint's) name."""
         return self.endpoint.name
+
+    @property
+    def service_type(self) -> str:
+        """The integration's label (``webhook`` when the item has none)."""
+        return self.endpoint.service_type
 
     @property
     def health(self) -> HealthStatus:
@@ -67,28 +70,107 @@ class Integration:
         return origin_of(self.endpoint.url)
 
 
-def _service_type(raw: Mapping[str, Any]) -> str:
-    value = raw.get(SERVICE_TYPE_ATTRIBUTE)
-    if isinstance(value, dict) and isinstance(value.get("S"), str):
-        return str(value["S"])
-    return DEFAULT_SERVICE_TYPE
+@dataclass(frozen=True)
+class _Wiring:
+    """What one configured IntegrationService talks to."""
+
+    registry: EndpointRegistry
+    history: HealthStore | None
+    breakers: BreakerRegistry | None
+
+
+def _wire(
+    client: DynamoDBClient, policy: WritePolicy, endpoints_table: str, history_table: str, breaker_table: str
+) -> _Wiring:
+    from hookline.health.store import HealthStore
+    from resilience.breaker import BreakerRegistry, DynamoDBStateStore
+
+    return _Wiring(
+        registry=EndpointRegistry(endpoints_table, client=client, write_policy=policy),
+        history=HealthStore(endpoints_table, history_table, client=client) if history_table else None,
+        breakers=BreakerRegistry(DynamoDBStateStore(breaker_table, client=client)) if breaker_table else None,
+    )
+
+
+def _wire_local(target: LocalStackTarget) -> _Wiring:
+    """The local stack's tables, client and rules (loopback targets allowed, its secret prefix)."""
+    outputs = target.outputs
+    policy = WritePolicy(
+        allow_private_targets=target.allow_private_targets,
+        secret_prefix=outputs.get("SigningSecretPrefix") or DEFAULT_SECRET_PREFIX,
+    )
+    return _wire(
+        target.client("dynamodb"),
+        policy,
+        target.output("EndpointsTableName"),
+        outputs.get("HealthHistoryTableName", ""),
+        outputs.get("BreakerTableName", ""),
+    )
+
+
+def _wire_environment(environ: Mapping[str, str] | None) -> _Wiring:
+    """The function environment's tables and rules (ENDPOINTS_TABLE, ALLOW_PRIVATE_TARGETS, ...)."""
+    settings = Settings.from_env(environ)
+    if not settings.endpoints_table:
+        raise SettingsError(
+            "IntegrationService needs ENDPOINTS_TABLE in the environment, or a local stack "
+            f"({LOCAL_ENV}=path/to/.hookline/local.json or hookline.local.use_local_stack())"
+        )
+    policy = WritePolicy(settings.allow_private_targets, settings.signing_secret_prefix)
+    client = boto3.client("dynamodb")
+    return _wire(client, policy, settings.endpoints_table, settings.health_history_table, settings.breaker_table)
 
 
 class IntegrationService:
-    """Register, update, enable/disable and list integrations; read their health, history and breaker."""
+    """Register, update, enable/disable and list integrations; read their health, history and breaker.
+
+    ``IntegrationService(table_name, ...)`` uses what it is given. ``IntegrationService()`` configures itself on
+    first use: from the local stack chosen with ``HOOKLINE_LOCAL`` or ``hookline.local.use_local_stack()`` (never
+    found by itself), else from the function environment (ENDPOINTS_TABLE, HEALTH_HISTORY_TABLE, BREAKER_TABLE,
+    ALLOW_PRIVATE_TARGETS, SIGNING_SECRET_PREFIX). Registrations meet the same rules as the CLI's
+    (``hookline.registry.WritePolicy``: network guard and secret prefix).
+    """
 
     def __init__(
         self,
-        table_name: str,
+        table_name: str | None = None,
         *,
         client: DynamoDBClient | None = None,
         breakers: BreakerRegistry | None = None,
         history: HealthStore | None = None,
+        write_policy: WritePolicy | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        self._client: DynamoDBClient = client or boto3.client("dynamodb")
-        self.registry = EndpointRegistry(table_name, client=self._client)
-        self._breakers = breakers
-        self._history = history
+        self._environ = environ
+        self._lock = threading.Lock()
+        self._source: LocalStackTarget | None = None
+        self._wiring: _Wiring | None = None
+        if table_name is not None:
+            registry = EndpointRegistry(
+                table_name, client=client or boto3.client("dynamodb"), write_policy=write_policy or WritePolicy()
+            )
+            self._wiring = _Wiring(registry, history, breakers)
+        self._fixed = self._wiring is not None
+
+    def _wired(self) -> _Wiring:
+        if self._fixed and self._wiring is not None:
+            return self._wiring
+        target = selected_local_stack(self._environ)
+        with self._lock:
+            if self._wiring is None or target != self._source:
+                self._wiring = _wire_local(target) if target is not None else _wire_environment(self._environ)
+                self._source = target
+            return self._wiring
+
+    @property
+    def registry(self) -> EndpointRegistry:
+        """The endpoint registry this service writes to."""
+        return self._wired().registry
+
+    @property
+    def write_policy(self) -> WritePolicy:
+        """The rules registrations meet (network guard setting and secret prefix)."""
+        return cast("WritePolicy", self.registry.write_policy)
 
     def register_integration(
         self,
@@ -108,44 +190,36 @@ class IntegrationService:
     ) -> Integration:
         """Register an integration; ``endpoint`` (seed name) and ``url`` are the same thing, give one.
 
-        ``secret_id`` defaults to ``hookline/<name>`` (the Secrets Manager id `hookline endpoints add
-        --generate-secret` creates). EndpointExistsError if the name is taken, unless ``replace_existing``.
+        ``secret_id`` defaults to the policy's prefix + name (``hookline/<name>``, the Secrets Manager id `hookline
+        endpoints add --generate-secret` creates) and must lie under that prefix. URLs pass the network guard
+        (``write_policy.allow_private_targets``). One write; RegistryItemError names a refused field,
+        EndpointExistsError a taken name (unless ``replace_existing``).
         """
         target = url or endpoint
         if not target or (url and endpoint and url != endpoint):
             raise RegistryItemError("give the integration's URL once, as endpoint or url")
-        if not _SERVICE_TYPE_RE.match(service_type):
-            raise RegistryItemError(f"service_type must be 1-64 chars of [A-Za-z0-9._-], got {service_type!r}")
         if scheme is None:
-            scheme = cast("Scheme", service_type) if service_type in _SCHEMES else "standard"
+            scheme = cast("Scheme", service_type) if service_type in SCHEMES else "standard"
         registered = self.registry.register(
             Endpoint(
                 name=name,
                 url=target,
-                secret_id=secret_id or f"hookline/{name}",
+                secret_id=secret_id or self.write_policy.secret_id_for(name),
                 fallback_urls=tuple(fallback_urls),
                 scheme=scheme,
                 timeout_s=timeout_s,
                 headers=dict(headers or {}),
                 event_types=tuple(event_types),
                 health=health or HealthCheck(),
+                service_type=service_type,
             ),
             replace_existing=replace_existing,
         )
-        self._client.update_item(
-            TableName=self.registry.table_name,
-            Key={"name": {"S": name}},
-            UpdateExpression="SET #t = :t",
-            ConditionExpression="attribute_exists(#n)",
-            ExpressionAttributeNames={"#t": SERVICE_TYPE_ATTRIBUTE, "#n": "name"},
-            ExpressionAttributeValues={":t": {"S": service_type}},
-        )
-        return Integration(endpoint=registered, service_type=service_type)
+        return Integration(registered)
 
     def update_integration(self, name: str, **changes: Any) -> Integration:
-        """Change configuration fields (url, fallback_urls, scheme, timeout_s, headers, event_types, health, ...)."""
-        self.registry.update(name, **changes)
-        return self.get_integration(name)
+        """Change configuration fields (url, fallback_urls, scheme, timeout_s, headers, health, service_type ...)."""
+        return Integration(self.registry.update(name, **changes))
 
     def enable(self, name: str) -> None:
         """Enable an integration: delivery and health checks resume."""
@@ -161,24 +235,11 @@ class IntegrationService:
 
     def get_integration(self, name: str) -> Integration:
         """One integration, read consistently; EndpointNotFoundError if there is none."""
-        raw = self._client.get_item(
-            TableName=self.registry.table_name, Key={"name": {"S": name}}, ConsistentRead=True
-        ).get("Item")
-        if not raw:
-            raise EndpointNotFoundError(f"no integration named {name!r}")
-        return Integration(endpoint=endpoint_from_item(raw), service_type=_service_type(raw))
+        return Integration(self.registry.require(name, fresh=True))
 
     def list_integrations(self, *, enabled_only: bool = False) -> list[Integration]:
         """Every integration sorted by name (items that break the registry contract are skipped)."""
-        integrations: list[Integration] = []
-        for raw in self.registry.iter_items():
-            try:
-                endpoint = endpoint_from_item(raw)
-            except RegistryItemError:
-                continue
-            if endpoint.enabled or not enabled_only:
-                integrations.append(Integration(endpoint=endpoint, service_type=_service_type(raw)))
-        return sorted(integrations, key=lambda integration: integration.name)
+        return [Integration(endpoint) for endpoint in self.registry.list_endpoints(enabled_only=enabled_only)]
 
     def get_integration_health(self, name: str) -> HealthStatus:
         """The recorded health of one integration (seed parity)."""
@@ -186,13 +247,20 @@ class IntegrationService:
 
     def health_history(self, name: str, *, limit: int = 20) -> list[HistoryEntry]:
         """The newest checks of one integration, newest first (needs the history store)."""
-        if self._history is None:
-            raise RuntimeError("IntegrationService was built without a health history store")
-        return self._history.history(name, limit=limit)
+        history = self._wired().history
+        if history is None:
+            raise SettingsError("IntegrationService has no health history store (HEALTH_HISTORY_TABLE)")
+        return history.history(name, limit=limit)
 
     def breaker_status(self, name: str) -> BreakerSnapshot:
         """The breaker of the integration's primary origin, read fresh from the store (needs the breakers)."""
-        if self._breakers is None:
-            raise RuntimeError("IntegrationService was built without a breaker registry")
+        breakers = self._wired().breakers
+        if breakers is None:
+            raise SettingsError("IntegrationService has no breaker registry (BREAKER_TABLE)")
         integration = self.get_integration(name)
-        return self._breakers.get(integration.breaker_name).snapshot(refresh=True)
+        return breakers.get(integration.breaker_name).snapshot(refresh=True)
+
+
+integration_service = IntegrationService()
+"""The ready module-level service (seed parity), configured on first use: ``integration_service.register_integration(
+name="billing", service_type="payments", endpoint="https://...")`` and ``get_integration_health("billing")``."""

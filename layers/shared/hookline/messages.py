@@ -1,8 +1,9 @@
-"""The webhook message contract (DESIGN.md "Webhook message"): parsing, validation and the request body bytes.
+"""The webhook message contract (docs/contracts.md "Webhook message"): parsing, validation and the body bytes.
 
 The rules here are the ones of ``hookline/schemas/webhook-message.schema.json`` (JSON Schema 2020-12, for producers
 in other languages); the unit tests run both validators over the same cases and require the same verdict.
 Patterns end in ``(?![\\s\\S])`` instead of ``$`` because ``$`` also matches before a trailing newline in Python.
+Errors say in words what is wrong (the character, the length); patterns never reach a user.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "derive_id",
     "encode_payload",
     "parse_message",
+    "validate_field",
     "validate_message",
 ]
 
@@ -60,6 +62,33 @@ _ENDPOINT_RE = re.compile(ENDPOINT_PATTERN)
 _SECRET_ID_RE = re.compile(SECRET_ID_PATTERN)
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 _URL_RE = re.compile(URL_PATTERN)
+
+
+@dataclass(frozen=True)
+class _TextRule:
+    """A text field's rule in words, to say what is wrong with a value that does not match its pattern."""
+
+    pattern: re.Pattern[str]
+    allowed: str
+    character: re.Pattern[str]
+    max_length: int
+    first: re.Pattern[str] | None = None
+    first_words: str = ""
+
+
+_NAME_CHARACTERS = "A-Z a-z 0-9 . _ : -"
+_NAME_CHARACTER = re.compile(r"[A-Za-z0-9._:-]")
+_TEXT_RULES: dict[str, _TextRule] = {
+    "id": _TextRule(_ID_RE, _NAME_CHARACTERS, _NAME_CHARACTER, 255),
+    "event_type": _TextRule(_EVENT_TYPE_RE, _NAME_CHARACTERS, _NAME_CHARACTER, 128),
+    "endpoint": _TextRule(
+        _ENDPOINT_RE, _NAME_CHARACTERS, _NAME_CHARACTER, 128, re.compile(r"[A-Za-z0-9]"), "a letter or a digit"
+    ),
+    "secret_id": _TextRule(_SECRET_ID_RE, "A-Z a-z 0-9 / _ + = . @ : -", re.compile(r"[A-Za-z0-9/_+=.@:-]"), 2048),
+}
+_TIMESTAMP_WORDS = (
+    "an ISO-8601 date-time with seconds and a zone, e.g. 2026-11-28T08:00:00Z or 2026-11-28T09:00:00+01:00"
+)
 
 
 class MessageError(ValueError):
@@ -148,14 +177,35 @@ def _check(condition: bool, detail: str) -> None:
         raise MessageError(Reason.SCHEMA_VIOLATION, detail)
 
 
-def _string(data: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str | None:
-    if key not in data:
-        return None
-    value = data[key]
+def _mismatch(key: str, value: str) -> str:
+    """What is wrong with ``value`` for field ``key``, in words."""
+    rule = _TEXT_RULES.get(key)
+    if rule is None:
+        return f"{key} {value!r:.80} is not {_TIMESTAMP_WORDS}"
+    if not value:
+        return f"{key} must not be empty"
+    if len(value) > rule.max_length:
+        return f"{key} is {len(value)} characters long; the limit is {rule.max_length}"
+    if rule.first is not None and not rule.first.fullmatch(value[0]):
+        return f"{key} {value!r:.80} must start with {rule.first_words}"
+    bad = next((character for character in value if not rule.character.fullmatch(character)), None)
+    return f"{key} {value!r:.80} contains {bad!r}; allowed characters: {rule.allowed}"
+
+
+def validate_field(key: str, value: object) -> str:
+    """Check one text field of the message (id, event_type, endpoint, secret_id, timestamp); MessageError if bad."""
+    if key not in _TEXT_RULES and key != "timestamp":
+        raise ValueError(f"no text rule for field {key!r}")
     if not isinstance(value, str):
         raise MessageError(Reason.SCHEMA_VIOLATION, f"{key} must be a string")
-    _check(pattern.search(value) is not None, f"{key} {value!r:.80} does not match {pattern.pattern}")
+    rule = _TEXT_RULES.get(key)
+    if (rule.pattern if rule is not None else _TIMESTAMP_RE).search(value) is None:
+        raise MessageError(Reason.SCHEMA_VIOLATION, _mismatch(key, value))
     return value
+
+
+def _string(data: dict[str, Any], key: str) -> str | None:
+    return validate_field(key, data[key]) if key in data else None
 
 
 def _url(value: Any, key: str) -> str:
@@ -186,11 +236,11 @@ def _validate(data: Any) -> WebhookMessage:
     missing = [key for key in _REQUIRED if key not in data]
     _check(not missing, f"missing required field(s): {', '.join(missing)}")
     _check(_is_one(data["version"]), "version must be 1")
-    message_id = _string(data, "id", _ID_RE)
-    event_type = _string(data, "event_type", _EVENT_TYPE_RE)
-    endpoint = _string(data, "endpoint", _ENDPOINT_RE)
-    secret_id = _string(data, "secret_id", _SECRET_ID_RE)
-    timestamp = _string(data, "timestamp", _TIMESTAMP_RE)
+    message_id = _string(data, "id")
+    event_type = _string(data, "event_type")
+    endpoint = _string(data, "endpoint")
+    secret_id = _string(data, "secret_id")
+    timestamp = _string(data, "timestamp")
     url = _url(data["url"], "url") if "url" in data else None
     fallback_urls: tuple[str, ...] = ()
     if "fallback_urls" in data:

@@ -1,4 +1,4 @@
-"""Metric names, dimension names and dimension values (DESIGN.md "Metrics", namespace Hookline).
+"""Metric names, dimension names and dimension values (docs/contracts.md "Metrics", namespace Hookline).
 
 Dimensions are bounded on purpose: a dimension value is one of the constants here (or the service name),
 never a URL, an endpoint name or a message id.

@@ -7,8 +7,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from hookline.local import LOCAL_ENV, selected_local_stack
 from hookline.messages import MAX_MESSAGE_BYTES, MESSAGE_VERSION, MessageError, validate_message
 from hookline.metrics import Reason
+from hookline.settings import SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -68,7 +70,7 @@ def build_message(
 
 
 def send_webhook(
-    queue_url: str,
+    queue_url: str | None = None,
     *,
     event_type: str,
     payload: Any,
@@ -83,7 +85,18 @@ def send_webhook(
     clock: Callable[[], float] = time.time,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> str:
-    """Validate and send one webhook message to the delivery queue; returns its webhook id (``msg_...``)."""
+    """Validate and send one webhook message to the delivery queue; returns its webhook id (``msg_...``).
+
+    With a local stack chosen (``HOOKLINE_LOCAL`` or ``hookline.local.use_local_stack()``), the message goes to its
+    queue (``queue_url`` may then be left out); otherwise to ``queue_url`` with the default AWS configuration.
+    """
+    local = selected_local_stack() if sqs_client is None or queue_url is None else None
+    if queue_url is None:
+        if local is None:
+            raise SettingsError(
+                f"send_webhook needs queue_url, or a local stack ({LOCAL_ENV} or hookline.local.use_local_stack())"
+            )
+        queue_url = local.output("DeliveryQueueUrl")
     message_id = id if id is not None else new_message_id(clock=clock, random_bytes=random_bytes)
     body = build_message(
         event_type=event_type,
@@ -98,7 +111,7 @@ def send_webhook(
     if sqs_client is None:
         import boto3
 
-        sqs_client = boto3.client("sqs")
+        sqs_client = local.client("sqs") if local is not None else boto3.client("sqs")
     kwargs: dict[str, Any] = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     sqs_client.send_message(QueueUrl=queue_url, MessageBody=body, **kwargs)
     return message_id

@@ -3,6 +3,9 @@
 A secret that does not exist, cannot be read or does not parse is a permanent problem of the message or endpoint
 (``SecretMissingError`` / ``SecretInvalidError``: dead-letter at once); throttling and network errors are
 transient (``SecretUnavailableError``: try the message again later).
+
+Secrets are cached for ``SECRET_CACHE_TTL_S``. That one constant is also what ``hookline endpoints rotate-secret``
+adds to the write time to promise when the new secret signs every webhook (docs/contracts.md "Signing secret").
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 __all__ = [
-    "DEFAULT_MAX_AGE_S",
+    "SECRET_CACHE_TTL_S",
     "SecretError",
     "SecretInvalidError",
     "SecretMissingError",
@@ -27,7 +30,12 @@ __all__ = [
     "SigningSecretStore",
 ]
 
-DEFAULT_MAX_AGE_S = 300
+SECRET_CACHE_TTL_S = 300
+"""Seconds a function may keep signing with a secret it read: the delivery functions' cache age for signing secrets.
+
+Secret rotation is planned around it (``hookline endpoints rotate-secret``); change it only together with the
+rotation promise in docs/contracts.md.
+"""
 # Secrets Manager errors that retrying cannot fix: the secret is absent, being deleted, or not readable by us.
 _PERMANENT_CODES = frozenset(
     {
@@ -92,7 +100,7 @@ class SigningSecretStore:
         *,
         provider: SecretsProvider | None = None,
         client: SecretsManagerClient | None = None,
-        max_age_s: int = DEFAULT_MAX_AGE_S,
+        max_age_s: int = SECRET_CACHE_TTL_S,
     ) -> None:
         if provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -102,6 +110,11 @@ class SigningSecretStore:
         self._max_age_s = max_age_s
         self._parsed: dict[str, tuple[str, SigningSecrets]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def max_age_s(self) -> int:
+        """How long a value read from Secrets Manager is used before it is read again."""
+        return self._max_age_s
 
     def get(self, secret_id: str) -> SigningSecrets:
         """The signing secrets stored under ``secret_id``; SecretError subclasses when they cannot be used."""

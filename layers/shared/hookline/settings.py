@@ -1,10 +1,12 @@
-"""Frozen settings read once from the function environment (DESIGN.md "Function environment")."""
+"""Frozen settings read once from the function environment (docs/contracts.md "Function environment")."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
+
+from hookline.registry.model import DEFAULT_SECRET_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -88,6 +90,9 @@ class Settings:
     # BREAKER_OPEN_S: seconds a delivery breaker stays open on its first trip (None = the breaker's default). Local
     # stacks, demos and tests with a compressed retry schedule compress this too.
     breaker_open_s: float | None = None
+    # SIGNING_SECRET_PREFIX: where signing secrets live (the stack's SigningSecretPrefix); registry writes through
+    # hookline.integrations keep secret ids under it.
+    signing_secret_prefix: str = DEFAULT_SECRET_PREFIX
 
     @property
     def max_attempts(self) -> int:
@@ -114,6 +119,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO"),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             breaker_open_s=_parse_optional_seconds("BREAKER_OPEN_S", env.get("BREAKER_OPEN_S", "")),
+            signing_secret_prefix=env.get("SIGNING_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,
         )
 
     def require(self, *names: str) -> Settings:

@@ -1,6 +1,10 @@
 """Webhook signing: Standard Webhooks v1, plus the GitHub and Stripe header schemes, and verification.
 
-Pure functions, no I/O. See DESIGN.md "Signing secret" and "The request to a receiver".
+Pure functions, no I/O. See docs/contracts.md "Signing secret" and "The request to a receiver".
+
+Secrets are ``whsec_`` strings (the key is the base64 part), except a ``PlainSecret``: a seed-style secret string
+used as its own key (its UTF-8 bytes), which in-process delivery accepts. A receiver verifies a plain secret's
+signatures with any Standard Webhooks library as ``whsec_`` + base64(secret) (``PlainSecret.whsec``).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",
+    "MIN_PLAIN_SECRET_CHARS",
     "SCHEMES",
     "SECRET_PREFIX",
+    "PlainSecret",
     "Scheme",
     "SigningSecrets",
+    "as_signing_secrets",
     "generate_secret",
     "github_signature",
     "parse_secret_string",
@@ -43,6 +50,7 @@ DEFAULT_TOLERANCE_S = 300.0
 SCHEMES: tuple[str, ...] = ("standard", "github", "stripe")
 type Scheme = Literal["standard", "github", "stripe"]
 
+MIN_PLAIN_SECRET_CHARS = 8
 _MIN_KEY_BYTES = 24
 _MAX_KEY_BYTES = 64
 _GENERATED_KEY_BYTES = 32
@@ -70,8 +78,51 @@ class SigningSecrets:
         return (self.current,)
 
 
-def _decode_key(secret: str, *, label: str = "signing secret") -> bytes:
-    """The HMAC key of a ``whsec_`` secret; SecretFormatError (without the secret) when malformed."""
+class PlainSecret(str):
+    """A signing secret string that is its own key (its UTF-8 bytes), e.g. ``PlainSecret("webhook_secret")``.
+
+    For in-process delivery of seed-style secrets; never a stored secret (Secrets Manager holds ``whsec_`` only).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> PlainSecret:
+        """Check the length: at least ``MIN_PLAIN_SECRET_CHARS`` characters."""
+        if not isinstance(value, str):
+            raise SecretFormatError(f"signing secret must be a string, got {type(value).__name__}")
+        if len(value) < MIN_PLAIN_SECRET_CHARS:
+            raise SecretFormatError(f"a plain signing secret needs at least {MIN_PLAIN_SECRET_CHARS} characters")
+        return super().__new__(cls, value)
+
+    def __repr__(self) -> str:
+        # Secrets end up in tracebacks and log lines through their repr: never show the value.
+        return "PlainSecret(<redacted>)"
+
+    @property
+    def key(self) -> bytes:
+        """The HMAC key: the secret's UTF-8 bytes."""
+        return self.encode("utf-8")
+
+    @property
+    def whsec(self) -> str:
+        """The same key as a ``whsec_`` secret, for a receiver's Standard Webhooks library."""
+        return SECRET_PREFIX + base64.b64encode(self.key).decode("ascii")
+
+
+def _decode_key(
+    secret: str,
+    *,
+    label: str = "signing secret",
+    min_bytes: int = _MIN_KEY_BYTES,
+    max_bytes: int | None = _MAX_KEY_BYTES,
+) -> bytes:
+    """The HMAC key of a ``whsec_`` secret; SecretFormatError (without the secret) when malformed.
+
+    The defaults are the stored-secret contract (24-64 random bytes); signing and verifying take any key from
+    ``MIN_PLAIN_SECRET_CHARS`` bytes up, as Standard Webhooks libraries do, so plain secrets verify as ``whsec_``.
+    """
+    if isinstance(secret, PlainSecret):
+        return secret.key
     if not isinstance(secret, str):
         raise SecretFormatError(f"{label} must be a string, got {type(secret).__name__}")
     if not secret.startswith(SECRET_PREFIX):
@@ -87,11 +138,14 @@ def _decode_key(secret: str, *, label: str = "signing secret") -> bytes:
         key = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise SecretFormatError(f"{label} is not valid base64 after {SECRET_PREFIX!r}") from None
-    if not _MIN_KEY_BYTES <= len(key) <= _MAX_KEY_BYTES:
-        raise SecretFormatError(
-            f"{label} decodes to {len(key)} bytes; expected {_MIN_KEY_BYTES} to {_MAX_KEY_BYTES} random bytes"
-        )
+    if len(key) < min_bytes or (max_bytes is not None and len(key) > max_bytes):
+        expected = f"{min_bytes} to {max_bytes}" if max_bytes is not None else f"at least {min_bytes}"
+        raise SecretFormatError(f"{label} decodes to {len(key)} bytes; expected {expected} random bytes")
     return key
+
+
+def _signing_key(secret: str) -> bytes:
+    return _decode_key(secret, min_bytes=MIN_PLAIN_SECRET_CHARS, max_bytes=None)
 
 
 def _parse_expiry(value: object) -> datetime:
@@ -150,6 +204,24 @@ def parse_secret_string(value: str) -> SigningSecrets:
     return SigningSecrets(current=stripped)
 
 
+def as_signing_secrets(secret: str | SigningSecrets) -> SigningSecrets:
+    """A secret given in code or on a command line: rotation JSON, ``whsec_`` (8+ key bytes) or else a PlainSecret."""
+    if isinstance(secret, SigningSecrets):
+        return secret
+    if isinstance(secret, PlainSecret):
+        return SigningSecrets(secret)
+    if not isinstance(secret, str):
+        raise SecretFormatError(f"signing secret must be a string, got {type(secret).__name__}")
+    stripped = secret.strip()
+    if stripped.startswith("{"):
+        return parse_secret_string(stripped)
+    if stripped.startswith(SECRET_PREFIX):
+        # Any key Standard Webhooks libraries accept: a plain secret's whsec_ form is shorter than a stored secret.
+        _signing_key(stripped)
+        return SigningSecrets(stripped)
+    return SigningSecrets(PlainSecret(secret))
+
+
 def _as_tuple(secrets: str | Sequence[str]) -> tuple[str, ...]:
     if isinstance(secrets, SigningSecrets):
         raise TypeError("pass the active secret strings, secrets.active(now), not a SigningSecrets")
@@ -180,7 +252,7 @@ def sign_standard(secrets: str | Sequence[str], msg_id: str, timestamp: int, bod
     _check_timestamp(timestamp)
     payload = _as_bytes(body)
     return " ".join(
-        "v1," + base64.b64encode(_standard_digest(_decode_key(secret), msg_id, timestamp, payload)).decode("ascii")
+        "v1," + base64.b64encode(_standard_digest(_signing_key(secret), msg_id, timestamp, payload)).decode("ascii")
         for secret in _as_tuple(secrets)
     )
 
@@ -271,7 +343,7 @@ def verify_standard(
     else:
         secrets = _as_tuple(secret_or_secrets)
     payload = _as_bytes(body)
-    expected = [_standard_digest(_decode_key(secret), msg_id, sent_at, payload) for secret in secrets]
+    expected = [_standard_digest(_signing_key(secret), msg_id, sent_at, payload) for secret in secrets]
     offered = _offered_signatures(signature_header)
     # Every pair is compared (constant time each), so timing does not reveal which secret or entry matched.
     matched = False

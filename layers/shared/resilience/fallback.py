@@ -1,8 +1,8 @@
 """Ordered fallback chains: try alternatives in turn, each optionally behind its own breaker, and report why.
 
-A chain's first alternative is the primary. Strategies build the usual alternatives (``alternate``,
-``default_value``, ``cached_value``, ``degrade``); ``FallbackRegistry`` lets a service name its fallbacks once and
-``@with_fallback("service")`` puts them behind a function.
+A chain's first alternative is the primary. Strategies build the usual alternatives (``FallbackStrategy``:
+``alternate``, ``cached_value``, ``default_value``, ``degrade``); ``FallbackRegistry`` lets a service name its
+fallbacks once and ``@with_fallback("service")`` puts them behind a function.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import inspect
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from resilience import _clock
@@ -29,6 +30,7 @@ __all__ = [
     "FallbackChain",
     "FallbackRegistry",
     "FallbackResult",
+    "FallbackStrategy",
     "LastGood",
     "OutcomeRecorder",
     "alternate",
@@ -41,6 +43,29 @@ __all__ = [
 ]
 
 Status = Literal["skipped", "failed", "served"]
+
+
+class FallbackStrategy(StrEnum):
+    """The kinds of fallback a chain holds; ``build(...)`` makes one with its builder (``alternate`` ...)."""
+
+    ALTERNATE_FUNCTION = "alternate_function"
+    """Another callable with the same arguments: ``alternate(fn)``."""
+    CACHED_VALUE = "cached_value"
+    """The primary's last good result for the same arguments, while fresh: ``cached_value(max_age_s=...)``."""
+    DEFAULT_VALUE = "default_value"
+    """A fixed value: ``default_value(value)``."""
+    DEGRADE = "degrade"
+    """A reduced answer computed by another callable: ``degrade(fn)``."""
+
+    def build(self, *args: Any, **kwargs: Any) -> Alternative:
+        """The alternative of this strategy, from its builder's arguments."""
+        builders: dict[FallbackStrategy, Callable[..., Alternative]] = {
+            FallbackStrategy.ALTERNATE_FUNCTION: alternate,
+            FallbackStrategy.CACHED_VALUE: cached_value,
+            FallbackStrategy.DEFAULT_VALUE: default_value,
+            FallbackStrategy.DEGRADE: degrade,
+        }
+        return builders[self](*args, **kwargs)
 
 
 class OutcomeRecorder(Protocol):
@@ -135,6 +160,8 @@ class Alternative:
     """Its value is a degraded answer (default, cached, reduced); reported as ``FallbackResult.degraded``."""
     cache: LastGood | None = field(default=None, compare=False)
     """Fed by the chain with the primary's successful results (see ``cached_value``)."""
+    strategy: FallbackStrategy | None = None
+    """Which kind of fallback this is (set by the strategy builders; None for a primary)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +184,8 @@ class FallbackResult[T]:
     index: int
     outcomes: tuple[AlternativeOutcome, ...]
     degraded: bool = False
+    strategy: FallbackStrategy | None = None
+    """The strategy of the fallback that served; None when the primary did."""
 
     @property
     def used_fallback(self) -> bool:
@@ -283,7 +312,8 @@ class FallbackChain:
                 if other.cache is not None:
                     other.cache.remember(args, kwargs, value)
         outcomes.append(AlternativeOutcome(alt.name, "served", "ok", None, latency))
-        return FallbackResult(value, alt.name, index, tuple(outcomes), alt.degraded)
+        strategy = None if index == 0 else alt.strategy
+        return FallbackResult(value, alt.name, index, tuple(outcomes), alt.degraded, strategy)
 
     def _exhausted(self, outcomes: list[AlternativeOutcome]) -> FallbackExhaustedError:
         summary = "; ".join(f"{o.name} {o.status} ({o.reason})" for o in outcomes)
@@ -313,12 +343,12 @@ def _as_alternative(item: Alternative | Callable[..., Any]) -> Alternative:
 
 def alternate(fn: Callable[..., Any], *, name: str | None = None, breaker: BreakerLike | None = None) -> Alternative:
     """Fall back to another callable taking the same arguments (sync or async)."""
-    return Alternative(name or _callable_name(fn), fn, breaker)
+    return Alternative(name or _callable_name(fn), fn, breaker, strategy=FallbackStrategy.ALTERNATE_FUNCTION)
 
 
 def default_value(value: Any, *, name: str = "default") -> Alternative:
     """Fall back to a fixed value (reported as degraded)."""
-    return Alternative(name, lambda *_args, **_kwargs: value, degraded=True)
+    return Alternative(name, lambda *_args, **_kwargs: value, degraded=True, strategy=FallbackStrategy.DEFAULT_VALUE)
 
 
 def cached_value(
@@ -334,12 +364,18 @@ def cached_value(
     inspect it; otherwise one is made with ``max_age_s`` and ``clock``. Reported as degraded.
     """
     store = cache if cache is not None else LastGood(max_age_s, clock=clock)
-    return Alternative(name, lambda *args, **kwargs: store.get(args, kwargs), degraded=True, cache=store)
+    return Alternative(
+        name,
+        lambda *args, **kwargs: store.get(args, kwargs),
+        degraded=True,
+        cache=store,
+        strategy=FallbackStrategy.CACHED_VALUE,
+    )
 
 
 def degrade(fn: Callable[..., Any], *, name: str | None = None) -> Alternative:
     """Fall back to a reduced answer computed by ``fn`` (reported as degraded)."""
-    return Alternative(name or _callable_name(fn), fn, degraded=True)
+    return Alternative(name or _callable_name(fn), fn, degraded=True, strategy=FallbackStrategy.DEGRADE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +469,7 @@ def with_fallback[**P, R](
     service: str,
     fallback_func: Callable[..., Any] | None = None,
     *,
+    strategy: FallbackStrategy = FallbackStrategy.ALTERNATE_FUNCTION,
     registry: FallbackRegistry | None = None,
     breaker: BreakerLike | None = None,
     should_fallback: Callable[[BaseException], bool] | None = None,
@@ -440,10 +477,13 @@ def with_fallback[**P, R](
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: call the function, then ``service``'s registered fallbacks, then ``fallback_func``, in order.
 
-    The decorated function returns the plain value; ``on_result`` sees the full FallbackResult (which alternative
-    served, what failed). Registered fallbacks are looked up at call time, so registration order does not matter.
+    ``strategy`` says how ``fallback_func`` (called with the same arguments) serves: as an alternate function, a
+    degraded answer or a default value; ``CACHED_VALUE`` first serves the function's own last good result for the
+    same arguments (fresh for 300 s), then ``fallback_func`` if given. The decorated function returns the plain
+    value; ``on_result`` sees the full FallbackResult (which alternative and strategy served, what failed).
+    Registered fallbacks are looked up at call time, so registration order does not matter.
     """
-    extra: tuple[Alternative, ...] = () if fallback_func is None else (alternate(fallback_func, name="fallback_func"),)
+    extra = _extra_fallbacks(strategy, fallback_func)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         # Built per call (a tuple of a few alternatives) so fallbacks registered after decoration are picked up.
@@ -471,3 +511,19 @@ def with_fallback[**P, R](
         return wrapper
 
     return decorate
+
+
+def _extra_fallbacks(strategy: FallbackStrategy, fallback_func: Callable[..., Any] | None) -> tuple[Alternative, ...]:
+    """``with_fallback``'s own alternatives after the registered ones, by strategy."""
+    strategy = FallbackStrategy(strategy)
+    name = "fallback_func"
+    if strategy is FallbackStrategy.CACHED_VALUE:
+        cached = cached_value()
+        return (cached,) if fallback_func is None else (cached, alternate(fallback_func, name=name))
+    if fallback_func is None:
+        if strategy is FallbackStrategy.ALTERNATE_FUNCTION:
+            return ()
+        raise ConfigurationError(f"strategy {strategy.value!r} needs a fallback_func")
+    if strategy is FallbackStrategy.DEFAULT_VALUE:
+        return (Alternative(name, fallback_func, degraded=True, strategy=strategy),)
+    return (strategy.build(fallback_func, name=name),)

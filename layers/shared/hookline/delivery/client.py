@@ -8,37 +8,60 @@ SQS visibility there.
     async with AsyncWebhookClient() as client:
         result = await client.deliver(WebhookDelivery(url, {"amount": 5}, secret, fallback_urls=[backup]))
         assert result.delivered
+
+The network guard refuses loopback, private, link-local and similar targets, as in the delivery function.
+``AsyncWebhookClient(allow_private=True)`` opens loopback only (127.0.0.0/8 and ::1: a receiver on this machine,
+in tests and local development), never the other private ranges. Errors (``hookline.exceptions``):
+
+- ``TargetRefusedError`` (a ValueError): the guard refused a URL, raised by ``deliver()`` before any request;
+- ``SecretFormatError`` (a ValueError): a malformed secret, raised when the ``WebhookDelivery`` is made;
+- ``DeliveryFailedError``: not delivered, only with ``deliver(..., raise_on_failure=True)``; otherwise the result
+  is falsy and says why.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
+import httpx
+
 from hookline.delivery.attempt import AttemptResult, Outcome, attempt_delivery
 from hookline.delivery.deadletter import describe_target
-from hookline.delivery.targets import DeliveryPlan, check_targets
+from hookline.delivery.targets import DeliveryPlan, origin_of
+from hookline.exceptions import HooklineError, TargetRefusedError
 from hookline.http import build_async_client, send_limited
-from hookline.messages import EVENT_TYPE_PATTERN, ID_PATTERN, encode_payload
+from hookline.messages import encode_payload, validate_field
+from hookline.netguard import check_url
 from hookline.producer import new_message_id
 from hookline.registry import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
-from hookline.signing import SigningSecrets, parse_secret_string
+from hookline.settings import Settings
+from hookline.signing import SigningSecrets, as_signing_secrets
 from resilience.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
     from types import TracebackType
-
-    import httpx
 
     from hookline.delivery.attempt import Sender
     from hookline.registry import Scheme
     from resilience.breaker import BreakerRegistry
 
-__all__ = ["DEFAULT_RETRY", "AsyncWebhookClient", "DeliveryFailedError", "DeliveryResult", "WebhookDelivery"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "AsyncWebhookClient",
+    "DeliveryFailedError",
+    "DeliveryResult",
+    "LazyWebhookClient",
+    "WebhookDelivery",
+    "webhook_client",
+]
 
+_MAX_CONNECTIONS = 100
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, initial_delay=1.0, max_delay=30.0, jitter="equal")
 """Three attempts, about 1 s then 2 s apart; a receiver's Retry-After raises a wait (never beyond ``max_delay``)."""
 
@@ -58,18 +81,16 @@ class WebhookDelivery:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        import re
-
         if self.id is None:
             # Fixed once, so every attempt (and every retry) carries the same webhook-id.
             object.__setattr__(self, "id", new_message_id())
-        if not re.search(ID_PATTERN, str(self.id)):
-            raise ValueError(f"id must match {ID_PATTERN}")
-        if not re.search(EVENT_TYPE_PATTERN, self.event_type):
-            raise ValueError(f"event_type must match {EVENT_TYPE_PATTERN}")
+        # The message contract's own checks (MessageError, a ValueError, saying in words what is wrong).
+        validate_field("id", self.id)
+        validate_field("event_type", self.event_type)
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}]")
         object.__setattr__(self, "fallback_urls", tuple(self.fallback_urls))
+        as_signing_secrets(self.secret)  # a malformed secret is refused here, not at the first attempt
 
     @property
     def message_id(self) -> str:
@@ -78,8 +99,8 @@ class WebhookDelivery:
 
     @property
     def signing_secrets(self) -> SigningSecrets:
-        """The secret as SigningSecrets (a string is parsed: bare ``whsec_`` or the rotation JSON)."""
-        return self.secret if isinstance(self.secret, SigningSecrets) else parse_secret_string(self.secret)
+        """The secret as SigningSecrets: ``whsec_`` or rotation JSON as stored, any other string a PlainSecret."""
+        return as_signing_secrets(self.secret)
 
 
 @dataclass(frozen=True)
@@ -109,8 +130,12 @@ class DeliveryResult:
         """Index of the target that delivered (0 = the primary URL)."""
         return self.attempts[-1].served_by if self.attempts else None
 
+    def __bool__(self) -> bool:
+        """True exactly when the webhook was delivered: ``success = await webhook_client.deliver(delivery)``."""
+        return self.delivered
 
-class DeliveryFailedError(Exception):
+
+class DeliveryFailedError(HooklineError):
     """``deliver(..., raise_on_failure=True)`` could not deliver; ``result`` says what happened."""
 
     def __init__(self, result: DeliveryResult) -> None:
@@ -138,13 +163,16 @@ class AsyncWebhookClient:
         breakers: BreakerRegistry | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         allow_private: bool = False,
+        max_connections: int = _MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         send: Sender = send_limited,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._own_http = http is None
-        self.http = http or build_async_client(allow_private=allow_private, transport=transport)
+        self.http = http or build_async_client(
+            allow_private=allow_private, max_connections=max_connections, transport=transport
+        )
         self.breakers = breakers
         self.retry = retry.replace(retry_on=(_AttemptFailed,), reraise=True)
         self.allow_private = allow_private
@@ -167,7 +195,12 @@ class AsyncWebhookClient:
 
     def _plan(self, delivery: WebhookDelivery) -> DeliveryPlan:
         targets = (delivery.url, *delivery.fallback_urls)
-        check_targets(targets, allow_private=self.allow_private)
+        for url in targets:
+            check_url(url, allow_private=self.allow_private)
+            try:
+                origin_of(url)
+            except (httpx.InvalidURL, ValueError):
+                raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
         return DeliveryPlan(
             message_id=delivery.message_id,
             event_type=delivery.event_type,
@@ -182,8 +215,9 @@ class AsyncWebhookClient:
     async def deliver(self, delivery: WebhookDelivery, *, raise_on_failure: bool = False) -> DeliveryResult:
         """Deliver ``delivery``: every attempt tries all targets; failed attempts are retried by the retry policy.
 
-        A refused URL raises ``PlanError`` (a ValueError) before any request; 410 Gone and a connect-time refusal end
-        the retries at once.
+        A URL the network guard refuses raises ``hookline.exceptions.TargetRefusedError`` (a ValueError) before any
+        request; 410 Gone and a refusal at connect time (a name resolving to a refused address) end the retries at
+        once, with a falsy result.
         """
         plan = self._plan(delivery)
         signing = delivery.signing_secrets
@@ -218,3 +252,105 @@ class AsyncWebhookClient:
         if raise_on_failure and not result.delivered:
             raise DeliveryFailedError(result)
         return result
+
+
+@dataclass
+class _LoopClient:
+    client: AsyncWebhookClient
+    closer: AsyncGenerator[None]
+
+
+class LazyWebhookClient:
+    """``webhook_client``: ready to use, configured from the environment on first use, one pool per event loop.
+
+    An httpx pool belongs to the event loop it was first used in, so every running loop gets its own
+    ``AsyncWebhookClient`` (its own connections), closed when that loop shuts down (``asyncio.run`` ends): repeated
+    ``asyncio.run(...)`` calls work, and connections are reused within each. The breakers are shared by all loops.
+    """
+
+    def __init__(self, *, environ: Mapping[str, str] | None = None, **options: Any) -> None:
+        self._environ = environ
+        self._options = dict(options)
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        self._breakers: BreakerRegistry | None = None
+        self._lock = threading.Lock()
+
+    def configure(self, *, environ: Mapping[str, str] | None = None, **options: Any) -> None:
+        """Replace the environment and the ``AsyncWebhookClient`` options; takes effect for loops started after."""
+        with self._lock:
+            self._environ = environ
+            self._options = dict(options)
+            self._breakers = None
+
+    async def deliver(self, delivery: WebhookDelivery, *, raise_on_failure: bool = False) -> DeliveryResult:
+        """``AsyncWebhookClient.deliver`` on the running loop's client; the result is truthy when delivered."""
+        client = await self.client()
+        return await client.deliver(delivery, raise_on_failure=raise_on_failure)
+
+    async def client(self) -> AsyncWebhookClient:
+        """The running loop's client, built on first use in that loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.get(loop)
+            if entry is not None:
+                return entry.client
+            # Loops closed without shutting down their async generators never ran our closer: forget their clients.
+            for stale in [other for other in self._clients if other.is_closed()]:
+                del self._clients[stale]
+            client = self._build()
+            entry = _LoopClient(client, self._close_with_loop(loop, client))
+            self._clients[loop] = entry
+        # The first step registers the generator with the loop, which closes it (and so the client) at shutdown.
+        await anext(entry.closer)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client now (the next delivery in this loop builds a new one)."""
+        with self._lock:
+            entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.closer.aclose()  # its cleanup closes the client
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncWebhookClient
+    ) -> AsyncGenerator[None]:
+        # Suspended for the loop's lifetime; asyncio.run() (loop.shutdown_asyncgens) resumes it to close the pool in
+        # the loop that owns its connections.
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._clients.get(loop) is not None and self._clients[loop].client is client:
+                    del self._clients[loop]
+            await client.aclose()
+
+    def _build(self) -> AsyncWebhookClient:
+        settings = Settings.from_env(self._environ)
+        options: dict[str, Any] = {
+            "allow_private": settings.allow_private_targets,
+            "max_connections": settings.max_concurrency,
+            **self._options,
+        }
+        if "breakers" not in options:
+            if self._breakers is None:
+                self._breakers = _breakers_for(settings)
+            options["breakers"] = self._breakers
+        return AsyncWebhookClient(**options)
+
+
+def _breakers_for(settings: Settings) -> BreakerRegistry:
+    """Fleet-wide breakers in BREAKER_TABLE when it is set (as the delivery function's), else this process's own."""
+    from resilience.breaker import BreakerRegistry, DynamoDBStateStore, MemoryStateStore
+
+    if settings.breaker_table:
+        return BreakerRegistry(DynamoDBStateStore(settings.breaker_table))
+    return BreakerRegistry(MemoryStateStore())
+
+
+webhook_client = LazyWebhookClient()
+"""The ready module-level client: ``success = await webhook_client.deliver(WebhookDelivery(url, payload, secret))``.
+
+Configured on first use from the function environment's variables (docs/contracts.md "Function environment"):
+``ALLOW_PRIVATE_TARGETS`` (loopback receivers), ``MAX_CONCURRENCY`` (connections per loop), ``BREAKER_TABLE``
+(fleet-wide breakers; else in memory). Retries follow ``DEFAULT_RETRY``, in-process.
+"""

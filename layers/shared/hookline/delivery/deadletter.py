@@ -1,4 +1,4 @@
-"""Dead-lettering (DESIGN.md "Dead-letter message"): the body keeps the resolved id, the attributes say why."""
+"""Dead-lettering (docs/contracts.md "Dead-letter message"): the body keeps the resolved id, the attributes say why."""
 
 from __future__ import annotations
 

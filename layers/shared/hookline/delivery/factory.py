@@ -16,7 +16,7 @@ from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import PowertoolsEmitter
 from hookline.http import build_async_client, send_limited
 from hookline.registry import EndpointRegistry
-from hookline.secrets import SigningSecretStore
+from hookline.secrets import SECRET_CACHE_TTL_S, SigningSecretStore
 from hookline.settings import Settings
 from resilience.breaker import BreakerConfig, BreakerRegistry, DynamoDBStateStore
 
@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 REGISTRY_CACHE_TTL_S = 15.0
-SECRET_MAX_AGE_S = 300
+# The one secret cache age, shared with `hookline endpoints rotate-secret` (docs/contracts.md "Signing secret").
+SECRET_MAX_AGE_S = SECRET_CACHE_TTL_S
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The retry schedule: attempt numbers from SQS receive counts and the next visibility delay (DESIGN.md "Outcomes")."""
+"""The retry schedule: attempt numbers from receive counts, the next visibility delay (docs/contracts.md "Outcomes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeliveryService: one SQS batch in, one outcome per record out (DESIGN.md "Outcomes").
+"""DeliveryService: one SQS batch in, one outcome per record out (docs/contracts.md "Outcomes").
 
 A batch is opened (every record parsed, every endpoint, secret and breaker it needs read in one go), its records are
 delivered concurrently by Powertools' AsyncBatchProcessor (``DeliveryBatch.deliver`` is the record handler), and the

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools import Metrics
 
-    from hookline.health.store import WriteMode
     from hookline.health.telemetry import MetricsSink
 
 __all__ = ["build_health_service", "get_health_service"]
@@ -42,7 +41,6 @@ def build_health_service(
     breaker_registry: BreakerRegistry | None = None,
     client_factory: Callable[[], httpx.AsyncClient] | None = None,
     now: Callable[[], datetime] | None = None,
-    write_mode: WriteMode = "item",
 ) -> HealthService:
     """Wire a HealthService from settings; every client can be passed in (tests), else it is built here."""
     settings.require("endpoints_table", "health_history_table")
@@ -54,7 +52,6 @@ def build_health_service(
         settings.endpoints_table,
         settings.health_history_table,
         client=dynamodb,
-        write_mode=write_mode,
         write_concurrency=min(concurrency, 16),
     )
     steering = None

@@ -14,7 +14,6 @@ from hookline.health.model import CheckOutcome, StateChange
 from hookline.health.probe import DEFAULT_PROBE_TIMEOUT_S, probe
 from hookline.health.store import LoadedEndpoint, PendingCheck
 from hookline.metrics import CERTIFICATE_DAYS_LEFT, INTEGRATION_HEALTHY, PROBE_LATENCY, UNHEALTHY_INTEGRATIONS
-from hookline.registry import RegistryItemError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -187,19 +186,10 @@ class HealthService:
         return summary
 
     def _load(self) -> tuple[list[LoadedEndpoint], list[str]]:
-        loaded: list[LoadedEndpoint] = []
-        invalid: list[str] = []
-        for raw in self._registry.iter_items():
-            try:
-                item = LoadedEndpoint.from_item(raw)
-            except RegistryItemError as error:
-                name = str(raw.get("name", {}).get("S", "?"))
-                invalid.append(name)
-                self._logger.warning("registry item skipped", extra={"integration": name, "error": str(error)})
-                continue
-            if item.endpoint.enabled:
-                loaded.append(item)
-        return loaded, invalid
+        scan = self._registry.scan(LoadedEndpoint.from_item)
+        for item in scan.invalid:
+            self._logger.warning("registry item skipped", extra={"integration": item.name, "error": item.problem})
+        return [loaded for loaded in scan.valid if loaded.endpoint.enabled], [item.name for item in scan.invalid]
 
     def _write_history(self, history: list[dict[str, Any]]) -> int:
         try:

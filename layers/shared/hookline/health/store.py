@@ -6,13 +6,10 @@ lost (one consistent BatchGetItem), re-applies their checks on top of what the o
 check older than the one already recorded is dropped, so two overlapping runs can never move counters backwards or
 count a check twice.
 
-Two write modes, same guarantees (docs/health.md compares them):
-
-* ``item`` (default): one conditional UpdateItem per integration, sent in parallel from a small thread pool.
-  One write unit per check; one slow or throttled item holds up nobody else.
-* ``transaction``: TransactWriteItems of up to 100 conditional updates, one request per 100 integrations; a lost
-  race cancels the transaction, whose CancellationReasons name the items to re-read; the rest are retried as they
-  are. Fewest requests, but DynamoDB charges two write units per transactional item.
+Each check is one conditional UpdateItem, sent in parallel from a small thread pool: one write unit per check, and
+one slow or throttled item holds up nobody else (a write that fails is retried alone at the next attempt). A
+TransactWriteItems mode existed; it cost two write units per check and lost a whole run's results to one throttled
+request, so it was removed (docs/health.md).
 
 History items are written only for checks that were applied, after the state write, in BatchWriteItem requests of
 25. A crash between the two loses that run's history entries, never state: the history is a diagnostic trail with a
@@ -27,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -54,11 +51,9 @@ __all__ = [
     "HistoryEntry",
     "LoadedEndpoint",
     "PendingCheck",
-    "WriteMode",
     "format_timestamp",
 ]
 
-type WriteMode = Literal["item", "transaction"]
 VERSION_ATTRIBUTE = "health_version"
 DEFAULT_CHECK_TTL_S = 2 * 86_400  # every check: enough for "what happened overnight", small at 1 check/min
 DEFAULT_TRANSITION_TTL_S = 30 * 86_400  # state changes are rare and worth keeping for a month
@@ -66,7 +61,7 @@ _MAX_ERROR = 1024
 _LOGGER = logging.getLogger(__name__)
 _BATCH = 25  # BatchWriteItem's limit
 _BATCH_GET = 100  # BatchGetItem's limit
-_TRANSACTION = 100  # TransactWriteItems' limit
+_WRITE_CHUNK = 100  # checks handed to the write pool (and to ``before_write``) at once
 _DESERIALIZER = TypeDeserializer()
 
 
@@ -85,9 +80,14 @@ class LoadedEndpoint:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> LoadedEndpoint:
         """Parse a raw (AttributeValue) registry item; RegistryItemError if it breaks the contract."""
+        endpoint = endpoint_from_item(item)
         raw = item.get(VERSION_ATTRIBUTE)
-        version = int(raw["N"]) if isinstance(raw, dict) and "N" in raw else 0
-        return cls(endpoint=endpoint_from_item(item), version=version)
+        if raw is None:
+            return cls(endpoint=endpoint, version=0)
+        number = raw.get("N") if isinstance(raw, dict) else None
+        if not isinstance(number, str) or not number.isdigit():
+            raise RegistryItemError(f"registry attribute {VERSION_ATTRIBUTE!r} must be a whole number (N)")
+        return cls(endpoint=endpoint, version=int(number))
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,6 @@ class HealthStore:
         max_attempts: int = 5,
         before_write: Callable[[list[tuple[str, int]]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        write_mode: WriteMode = "item",
         write_concurrency: int = 16,
     ) -> None:
         self.endpoints_table = endpoints_table
@@ -170,12 +169,9 @@ class HealthStore:
         self._check_ttl_s = check_ttl_s
         self._transition_ttl_s = transition_ttl_s
         self._max_attempts = max_attempts
-        # Called with [(name, expected version)] right before each transaction: a seam for race tests.
+        # Called with [(name, expected version)] right before each chunk of writes: a seam for race tests.
         self._before_write = before_write
         self._sleep = sleep
-        if write_mode not in ("item", "transaction"):
-            raise ValueError(f"write_mode must be 'item' or 'transaction', got {write_mode!r}")
-        self._write_mode = write_mode
         self._write_concurrency = write_concurrency
         self._pool: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -223,8 +219,8 @@ class HealthStore:
                 writes.append(_Write(index, loaded, step, stamp))
             current = {}
             reread: list[int] = []
-            for start in range(0, len(writes), _TRANSACTION):
-                chunk = writes[start : start + _TRANSACTION]
+            for start in range(0, len(writes), _WRITE_CHUNK):
+                chunk = writes[start : start + _WRITE_CHUNK]
                 applied, conflicted = self._write_chunk(chunk, checks)
                 for write in chunk:
                     if write.index not in applied:
@@ -259,7 +255,7 @@ class HealthStore:
                     )
                     del current[index]
             if current and attempt < self._max_attempts:
-                self._sleep(0.01 * 2**attempt)  # lost races (or conflicts with another transaction): back off a little
+                self._sleep(0.01 * 2**attempt)  # lost races or failed writes: back off a little
         for index, loaded in current.items():
             # Still not written after every attempt: give this check up (the next run probes again), not the run.
             results[index] = HealthRecord(
@@ -292,9 +288,6 @@ class HealthStore:
         """Write up to 100 checks; return (applied indexes, indexes that lost a race and must be re-read)."""
         if self._before_write is not None:
             self._before_write([(write.loaded.endpoint.name, write.loaded.version) for write in chunk])
-        if self._write_mode == "transaction":
-            conflicted = self._transact(chunk, checks)
-            return ({write.index for write in chunk} if conflicted is None else set()), conflicted or set()
         outcomes = list(self._executor().map(lambda write: self._update_one(write, checks[write.index]), chunk))
         applied = {write.index for write, outcome in zip(chunk, outcomes, strict=True) if outcome == "ok"}
         conflicted = {write.index for write, outcome in zip(chunk, outcomes, strict=True) if outcome == "conflict"}
@@ -321,22 +314,8 @@ class HealthStore:
                 self._pool = ThreadPoolExecutor(self._write_concurrency, thread_name_prefix="health-write")
             return self._pool
 
-    def _transact(self, chunk: list[_Write], checks: Sequence[PendingCheck]) -> set[int] | None:
-        """Write one transaction: None if it was applied, else the indexes whose condition failed (re-read those)."""
-        actions: list[Any] = [{"Update": self._update(write, checks[write.index])} for write in chunk]
-        try:
-            self._client.transact_write_items(TransactItems=actions)
-        except self._client.exceptions.TransactionCanceledException as error:
-            reasons: list[Mapping[str, Any]] = list(error.response.get("CancellationReasons") or [])
-            if len(reasons) != len(chunk):
-                return {write.index for write in chunk}
-            # "None" marks an action that was fine: it is retried as it is. The others lost a race (or conflicted
-            # with another transaction): they are re-read first.
-            return {write.index for write, reason in zip(chunk, reasons, strict=True) if reason.get("Code") != "None"}
-        return None
-
     def _update(self, write: _Write, check: PendingCheck) -> dict[str, Any]:
-        """The conditional Update action of one check."""
+        """The conditional UpdateItem request of one check."""
         step, verdict = write.step, check.verdict
         values: dict[str, Any] = {
             ":state": {"S": step.new_state},
