@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,12 +25,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def harness(stack: StackResources, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryHarness]:
-    with loopback_server() as receiver:
-        harness = DeliveryHarness(stack, moto_endpoint, receiver, monkeypatch)
-        try:
-            yield harness
-        finally:
-            harness.close()
+    with loopback_server() as receiver, closing(DeliveryHarness(stack, moto_endpoint, receiver, monkeypatch)) as one:
+        yield one
 
 
 @pytest.fixture
