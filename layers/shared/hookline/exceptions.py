@@ -42,6 +42,12 @@ HooklineError
  |    +-- RegistryUnavailableError    DynamoDB did not carry out the request (throttled, denied, unreachable)
  +-- SettingsError                hookline.settings: an environment variable is missing or malformed (ValueError)
  +-- LocalStackError              hookline.local: the local stack asked for is unreadable or not running
+ +-- HistoryError                 hookline.history: delivery history, kept payloads, replay
+      +-- HistoryOffError         the stack keeps no history (HistoryRetentionDays=0) or no payloads
+      +-- HistoryQueryError       a history query failed, was cancelled or timed out (CloudWatch Logs)
+      +-- TimeRangeError          a --since/--until value is malformed or the range is empty (ValueError)
+      +-- PayloadStoreError       the payload table refused or failed a read, write or delete
+      +-- ReplayRefusedError      a kept payload cannot be sent again as the same bytes (ValueError)
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""Errors of hookline.history: reading delivery history, keeping payloads, replaying.
+"""Errors of hookline.history: reading delivery history, keeping payloads, replaying (a branch of hookline's tree,
+drawn in full in hookline.exceptions).
 
-HistoryError
- +-- HistoryOffError          the stack keeps no history (HistoryRetentionDays=0) or keeps no payloads
- +-- HistoryQueryError        a history query failed, was cancelled or timed out (CloudWatch Logs)
- +-- TimeRangeError           a --since/--until value is malformed or the range is empty (ValueError)
- +-- PayloadStoreError        the payload table refused or failed a read, write or delete
- +-- ReplayRefusedError       a kept payload cannot be sent again as the same bytes (ValueError)
+HooklineError
+ +-- HistoryError
+      +-- HistoryOffError     the stack keeps no history (HistoryRetentionDays=0) or keeps no payloads
+      +-- HistoryQueryError   a history query failed, was cancelled or timed out (CloudWatch Logs)
+      +-- TimeRangeError      a --since/--until value is malformed or the range is empty (ValueError)
+      +-- PayloadStoreError   the payload table refused or failed a read, write or delete
+      +-- ReplayRefusedError  a kept payload cannot be sent again as the same bytes (ValueError)
 """
 
 from __future__ import annotations
+
+from hookline.exceptions import HooklineError
 
 __all__ = [
     "HistoryError",
@@ -20,7 +24,7 @@ __all__ = [
 ]
 
 
-class HistoryError(Exception):
+class HistoryError(HooklineError):
     """Base class of the errors hookline.history raises."""
 
 
