@@ -42,6 +42,9 @@ HooklineError
  |    +-- RegistryUnavailableError    DynamoDB did not carry out the request (throttled, denied, unreachable)
  +-- SettingsError                hookline.settings: an environment variable is missing or malformed (ValueError)
  +-- LocalStackError              hookline.local: the local stack asked for is unreadable or not running
+ +-- PacingError                  hookline.pacing: per-key flow control
+ |    +-- PacingConfigError       invalid limits or pacer configuration (ValueError)
+ |    +-- PacingStoreError        the pace store could not be read or written (the pacer itself fails open)
  +-- HistoryError                 hookline.history: delivery history, kept payloads, replay
       +-- HistoryOffError         the stack keeps no history (HistoryRetentionDays=0) or no payloads
       +-- HistoryQueryError       a history query failed, was cancelled or timed out (CloudWatch Logs)
