@@ -176,3 +176,28 @@ def test_a_query_that_runs_too_long_is_stopped() -> None:
     with pytest.raises(HistoryQueryError, match="did not finish"):
         source.attempts(RecordFilter(), TimeRange(0, 10), limit=10)
     assert fake.stopped == ["q-1"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        ("delivered", Outcome.DELIVERED),
+        ("retry", Outcome.RETRYING),
+        ("dead_lettered", Outcome.DEAD),
+        ("filtered", Outcome.FILTERED),
+        ("deferred", None),  # not tried: the record comes back
+        ("waiting", None),
+        ("paced", None),
+    ],
+)
+def test_the_delivery_log_line_contract_is_read(outcome: str, expected: Outcome | None) -> None:
+    """Lines as docs/contracts.md "Delivery log line" writes them (message "delivery", outcome names of its own)."""
+    line = {"level": "WARNING", "message": "delivery", "webhook_id": "msg_1", "endpoint": "acme", "attempt": 2}
+    line |= {"event_type": "invoice.paid", "target": 1, "status": 503, "outcome": outcome, "lane": "fast"}
+    line |= {"reason": "retries_exhausted", "error": "HTTP 503", "targets": [{"index": 0, "result": "failed"}]}
+    attempt = parse_line(json.dumps(line), NOW)
+    if expected is None:
+        assert attempt is None
+        return
+    assert attempt is not None
+    assert (attempt.outcome, attempt.lane, attempt.target, attempt.http_status) == (expected, "fast", 1, 503)
