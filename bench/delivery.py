@@ -20,7 +20,8 @@ processes, so the handler's process holds only the handler (its CPU time is the 
 
     nice .venv/bin/python bench/delivery.py                       # everything, a few minutes; prints the tables
     nice .venv/bin/python bench/delivery.py --only transport      # one section (see SECTIONS)
-    nice .venv/bin/python bench/delivery.py --only cold-start --layer-path .aws-sam/build/SharedLayer/python
+    nice .venv/bin/python bench/delivery.py --only cold-start --layer-path .aws-sam/build/SharedLayer/python \
+        --runtime-path .hookline/runtime-python      # after `make build runtime-site`: the built artifact
 """
 
 from __future__ import annotations
@@ -718,11 +719,15 @@ def _link_distributions(target: Path, distributions: Sequence[importlib.metadata
                 (target / top).symlink_to(source)
 
 
-def lambda_like_path(workdir: Path, layer_path: Path | None) -> list[Path]:
-    """sys.path as Lambda has it: the layer (/opt/python), then the runtime's boto3 family (/var/runtime)."""
+def lambda_like_path(workdir: Path, layer_path: Path | None, runtime_path: Path | None = None) -> list[Path]:
+    """sys.path as Lambda has it: the layer (/opt/python), then the runtime's boto3 family (/var/runtime): the
+    given ``runtime_path`` (``make runtime-site``), else the venv's own boto3 family linked into a scratch folder."""
     runtime_closure = _closure(_RUNTIME_DISTRIBUTIONS)
     runtime = workdir / "runtime"
-    _link_distributions(runtime, list(runtime_closure.values()))
+    if runtime_path is not None:
+        runtime = runtime_path.resolve()
+    else:
+        _link_distributions(runtime, list(runtime_closure.values()))
     if layer_path is not None:
         return [layer_path.resolve(), runtime]
     # From the source tree: hookline and resilience compiled in a scratch copy (the layer build ships bytecode and
@@ -737,13 +742,15 @@ def lambda_like_path(workdir: Path, layer_path: Path | None) -> list[Path]:
     return [layer, runtime]
 
 
-def cold_start(repeats: int, layer_path: Path | None) -> tuple[list[float], list[float], list[float]]:
+def cold_start(
+    repeats: int, layer_path: Path | None, runtime_path: Path | None = None
+) -> tuple[list[float], list[float], list[float]]:
     """Fresh-interpreter timings, interleaved: boto3 + httpx import; handler import + first client build; of that,
     the handler import alone."""
     from tests.support.aws import FAKE_ENV
 
     with tempfile.TemporaryDirectory(prefix="hookline-cold-") as scratch:
-        sys_path = lambda_like_path(Path(scratch), layer_path)
+        sys_path = lambda_like_path(Path(scratch), layer_path, runtime_path)
         env = {
             **{key: value for key, value in os.environ.items() if not key.startswith(_NOT_INHERITED)},
             **FAKE_ENV,
@@ -785,10 +792,17 @@ def cold_start(repeats: int, layer_path: Path | None) -> tuple[list[float], list
 
 
 def print_cold_start(
-    base: list[float], handler: list[float], imports: list[float], *, repeats: int, layer_path: Path | None
+    base: list[float],
+    handler: list[float],
+    imports: list[float],
+    *,
+    repeats: int,
+    layer_path: Path | None,
+    runtime_path: Path | None = None,
 ) -> None:
     """Print the cold-start line: handler import + first client build against importing boto3 + httpx."""
     source = f"built layer {layer_path}" if layer_path else "source tree, compiled"
+    source += f", runtime {runtime_path}" if runtime_path else ", the venv's boto3 as runtime"
     print(
         f"\ncold start ({source}; Lambda-like sys.path, tracing on, {repeats} fresh interpreters each): handler "
         f"import + first client build {statistics.median(handler):.3f} s (median) / {min(handler):.3f} s (min) vs "
@@ -824,9 +838,14 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=SECTIONS, help="one section only")
     parser.add_argument("--layer-path", type=Path, help="cold start from a built layer's python/ folder")
+    parser.add_argument(
+        "--runtime-path", type=Path, help="the runtime's own packages for the cold start (`make runtime-site`)"
+    )
     args = parser.parse_args()
     if args.layer_path is not None and not (args.layer_path / "hookline").is_dir():
         parser.error(f"--layer-path {args.layer_path}: no hookline package there (run `sam build` first?)")
+    if args.runtime_path is not None and not (args.runtime_path / "boto3").is_dir():
+        parser.error(f"--runtime-path {args.runtime_path}: no boto3 there (run `make runtime-site` first?)")
     if min(args.repeats, args.sizing_repeats, args.cold_repeats) < 1 or min(args.memory) < 128:
         parser.error("repeats must be at least 1 and memory sizes at least 128 MB")
     started = time.perf_counter()
@@ -852,8 +871,15 @@ def main() -> None:
                 print_sizing(sizing_section(deployment, args.sizing_repeats, args.memory))
             print(f"\nrecords not delivered on the first try in this process: {handler.failed}")
     if "cold-start" in sections:
-        base, handler_times, imports = cold_start(args.cold_repeats, args.layer_path)
-        print_cold_start(base, handler_times, imports, repeats=args.cold_repeats, layer_path=args.layer_path)
+        base, handler_times, imports = cold_start(args.cold_repeats, args.layer_path, args.runtime_path)
+        print_cold_start(
+            base,
+            handler_times,
+            imports,
+            repeats=args.cold_repeats,
+            layer_path=args.layer_path,
+            runtime_path=args.runtime_path,
+        )
     print(f"\nload average at end: {_load_average()}; benchmark run time: {time.perf_counter() - started:.0f} s")
 
 
