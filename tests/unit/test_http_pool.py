@@ -227,3 +227,8 @@ async def test_a_refused_connect_frees_its_slot(count: int) -> None:
         # Both slots are free again: two requests held in flight at once get a connection each.
         assert await _hold(pool, backend, 2) == [204, 204]
     assert len(backend.streams) == 2
+
+
+def test_http2_is_refused() -> None:
+    with pytest.raises(ValueError, match="HTTP/1.1"):
+        Http11ConnectionPool(http2=True)
