@@ -560,11 +560,20 @@ def sizing_worker(spec: dict[str, Any]) -> dict[str, Any]:
     handler.invoke(handler.event(spec["concurrency"], spec["endpoint"]))
     handler.cpu.clear()
     walls = [handler.invoke(handler.event(spec["size"], spec["endpoint"])) for _ in range(spec["repeats"])]
-    # Peak resident memory of the whole worker process (Linux reports KiB), to check MemorySize has room.
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed, "peak_rss_mib": peak_rss_mib}
+    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed, "peak_rss_mib": _peak_rss_mib()}
     handler.close()
     return result
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory, to check MemorySize has room.
+
+    Linux's VmHWM belongs to the process image; ru_maxrss would carry over the forking parent's peak across exec."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass(frozen=True)
