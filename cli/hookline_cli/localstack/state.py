@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
+
+from hookline.local import pid_alive
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,19 +26,6 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps({"version": STATE_VERSION, **state}, indent=2, sort_keys=True) + "\n", "utf-8")
     temporary.replace(path)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 only checks)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_state(path: Path, *, require_running: bool = True) -> dict[str, Any] | None:

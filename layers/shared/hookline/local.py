@@ -30,6 +30,7 @@ __all__ = [
     "LOCAL_ENV",
     "LocalStackError",
     "LocalStackTarget",
+    "pid_alive",
     "read_local_state",
     "selected_local_stack",
     "stop_using_local_stack",
@@ -45,7 +46,7 @@ class LocalStackError(HooklineError):
     """The local stack that was asked for cannot be used: its state file is missing or broken, or it is not running."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists (signal 0 only checks)."""
     if pid <= 0:
         return False
@@ -67,7 +68,7 @@ def read_local_state(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise LocalStackError(f"local stack state {path} must be a JSON object")
     pid = document.get("pid")
-    if isinstance(pid, int) and not _pid_alive(pid):
+    if isinstance(pid, int) and not pid_alive(pid):
         raise LocalStackError(f"the local stack of {path} is not running (start it with `hookline local up`)")
     return document
 
