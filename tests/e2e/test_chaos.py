@@ -160,6 +160,12 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
                 "RetrySchedule": RETRY_SCHEDULE,
                 "MaxReceiveCount": str(MAX_ATTEMPTS + 2),
                 "DeliveryMaxConcurrency": "3",
+                # The suite's timing (1 s endpoint timeouts, 150 s to settle) is set for batches of 10 at 10 in
+                # flight: with the template's 100 x 100, three workers put 300 requests at once on six receivers
+                # that share one process and two cores with moto, and the 1 s timeouts, not the faults, dominate.
+                "DeliveryBatchSize": "10",
+                "DeliveryBatchWindow": "0",
+                "MaxConcurrency": "10",
             },
             # A crashed batch comes back after the visibility timeout: seconds, not the template's 6 minutes.
             property_overrides={"DeliveryQueue": {"VisibilityTimeout": 30}, "DeliveryFunction": {"Timeout": 20}},

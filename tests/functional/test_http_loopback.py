@@ -102,6 +102,16 @@ async def test_redirects_are_returned_not_followed(server: LoopbackServer) -> No
     assert server.requests_for("/elsewhere") == []
 
 
+async def test_cookies_set_by_one_answer_never_ride_along(server: LoopbackServer) -> None:
+    """Receivers of different customers can share a host: no cookie jar between deliveries."""
+    server.route("/a", Reply(headers={"set-cookie": "session=customer-a; Path=/"}))
+    async with build_async_client(allow_private=True) as client:
+        await send_limited(client, "POST", server.url("/a"), content=b"{}")
+        await send_limited(client, "POST", server.url("/b"), content=b"{}")
+        assert not client.cookies
+    assert "cookie" not in server.requests_for("/b")[0].headers
+
+
 async def test_connection_refused() -> None:
     async with build_async_client(allow_private=True) as client:
         with pytest.raises(ConnectError) as caught:

@@ -131,3 +131,16 @@ def test_describe_target_never_includes_path_or_query() -> None:
 
 def test_scrub_redacts_secret_strings() -> None:
     assert scrub("got whsec_abc back", ["whsec_abc", ""]) == "got [redacted] back"
+
+
+@pytest.mark.parametrize(
+    ("char", "kept"),
+    [
+        ("\x08", False), ("\x0b", False), ("\x0c", False), ("\x1f", False), (" ", True),
+        ("\ud7ff", True), ("\ud800", False), ("\udfff", False), ("\ue000", True), ("\ufffd", True),
+        ("\ufffe", False), ("\uffff", False), ("\U00010000", True), ("\U0010ffff", True),
+    ],
+)  # fmt: skip
+def test_only_xml_1_0_characters_reach_sqs(char: str, kept: bool) -> None:
+    """The edges of XML 1.0's character ranges, the only characters SQS accepts."""
+    assert (sanitize_attribute(f"a{char}b") == f"a{char}b") is kept

@@ -28,7 +28,9 @@ def test_sqs_event_reports_batch_item_failures_with_parameters() -> None:
     assert props["BatchSize"] == {"Ref": "DeliveryBatchSize"}
     assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "DeliveryBatchWindow"}
     assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DeliveryMaxConcurrency"}
-    assert parameter_default("DeliveryBatchSize") == 10
+    # Sized together (docs/delivery.md, "Sizing"): a batch above 10 needs a batching window of at least 1 s.
+    assert parameter_default("DeliveryBatchSize") == parameter_default("MaxConcurrency") == 100
+    assert parameter_default("DeliveryBatchWindow") >= 1
 
 
 def test_queue_visibility_is_at_least_six_times_the_timeout() -> None:

@@ -295,6 +295,8 @@ async def test_client_configuration() -> None:
         assert client.follow_redirects is False
         assert client.trust_env is False
         assert client.timeout.connect == 2.5
+        # send_limited's one deadline bounds the rest of the request.
+        assert (client.timeout.read, client.timeout.write, client.timeout.pool) == (None, None, None)
         assert client.headers["user-agent"] == "probe/1"
         transport = client._transport
         assert isinstance(transport, GuardedTransport)

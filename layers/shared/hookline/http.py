@@ -8,6 +8,7 @@ returned as a normal result (callers treat it as failure), every connect vetted 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 import time
@@ -15,17 +16,19 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import httpcore
 import httpx
 
 import hookline
 from hookline.exceptions import ConnectError, RequestTimeoutError, TargetError, TargetRefusedError
+from hookline.http_pool import Http11ConnectionPool
 from hookline.netguard import GuardedNetworkBackend, check_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    import httpcore
 
     from hookline.netguard import Resolver
 
@@ -77,7 +80,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, with a connection pool whose network backend is the network guard.
 
     httpx.AsyncHTTPTransport takes no network backend, so after its constructor has run we swap its pool for an
-    httpcore.AsyncConnectionPool built from the same public arguments plus ``network_backend``. Request and
+    ``Http11ConnectionPool`` (httpcore's pool with a linear assignment pass, hookline.http_pool) built from the same
+    public arguments plus ``network_backend``. Request and
     response conversion and httpcore-to-httpx exception mapping stay httpx's own, which a hand-written transport
     would have to copy. Tests assert the guard really sits under the pool.
     """
@@ -100,7 +104,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self.network_backend = GuardedNetworkBackend(
             allow_private=allow_private, resolver=resolver, inner=network_backend
         )
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = Http11ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
@@ -109,6 +113,36 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             http2=False,
             network_backend=self.network_backend,
         )
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that never keeps a cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore Set-Cookie (httpx would otherwise build urllib request/response adapters for every response)."""
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """httpx.AsyncClient without a cookie jar.
+
+    Receivers of different customers often share a host (hooks.zapier.com, an ALB): a cookie set in one answer must
+    not ride along to the next customer's delivery. Cookies passed per request still go out.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """A jar that stays empty."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        if cookies:
+            raise ValueError("hookline's HTTP client keeps no cookies")
+        self._no_cookies = _NoCookies()
 
 
 def _request_guard(allow_private: bool) -> Callable[[httpx.Request], object]:
@@ -130,7 +164,8 @@ def build_async_client(
     verify: ssl.SSLContext | bool = True,
     network_backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> httpx.AsyncClient:
-    """One pooled client per environment: guarded connects, no redirects, no proxies from the environment.
+    """One pooled client per environment: guarded connects, no redirects, no proxies from the environment, no
+    cookie jar.
 
     ``transport`` replaces the guarded transport (tests pass httpx.MockTransport; URLs are still checked by
     ``check_url``). ``resolver`` and ``network_backend`` (the backend under the guard) are for tests too;
@@ -148,10 +183,11 @@ def build_async_client(
             ),
             network_backend=network_backend,
         )
-    return httpx.AsyncClient(
+    return _CookielessClient(
         transport=transport,
-        # Read/write/pool timeouts are a backstop for direct use; send_limited bounds the whole request itself.
-        timeout=httpx.Timeout(MAX_TIMEOUT_S, connect=connect_timeout_s),
+        # send_limited bounds the whole request with one deadline; per-read/write/pool timers under it would only
+        # cost a timer per socket operation. The connect timeout also bounds the guard's resolve + connect.
+        timeout=httpx.Timeout(None, connect=connect_timeout_s),
         follow_redirects=False,
         trust_env=False,
         # identity: a compressed body could inflate far beyond the read limit (send_limited decodes gzip/deflate
@@ -189,8 +225,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Parsing a URL costs about as much as framing the whole HTTP/1.1 request, and a delivery environment sends to a
+# handful of URLs again and again; httpx.URL is immutable, so one parse per text serves every request.
+_parse_url = functools.lru_cache(maxsize=1024)(httpx.URL)
+
+
 def _origin(url: str | httpx.URL) -> str:
-    """scheme://host[:port] only: paths and queries of webhook URLs often embed tokens."""
+    """scheme://host[:port] only, for error messages: paths and queries of webhook URLs often embed tokens."""
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         host = parsed.host if ":" not in parsed.host else f"[{parsed.host}]"
@@ -340,17 +381,17 @@ async def send_limited(
     """
     if timeout_s <= 0 or max_body_bytes < 0:
         raise ValueError("timeout_s must be positive and max_body_bytes non-negative")
-    origin = _origin(url)
     started = clock()
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
-            request = client.build_request(method, url, content=content, headers=headers)
+            target = url if isinstance(url, httpx.URL) else _parse_url(url)
+            request = client.build_request(method, target, content=content, headers=headers)
             response = await client.send(request, stream=True, follow_redirects=False)
     except TimeoutError:
-        raise RequestTimeoutError("timeout", f"no response from {origin} within {timeout_s:g} s") from None
+        raise RequestTimeoutError("timeout", f"no response from {_origin(url)} within {timeout_s:g} s") from None
     except httpx.TransportError as error:
-        raise _transport_error(error, origin) from None
+        raise _transport_error(error, _origin(url)) from None
     except httpx.InvalidURL:
         raise TargetRefusedError("invalid_url", "target refused: the URL does not parse") from None
     # The status has arrived: from here on a failure only cuts the body short, it does not undo the answer (a
@@ -365,7 +406,7 @@ async def send_limited(
     except TimeoutError:
         body_error, truncated = "timeout", True
     except httpx.TransportError as error:
-        body_error, truncated = _transport_error(error, origin).reason, True
+        body_error, truncated = _transport_error(error, _origin(url)).reason, True
     finally:
         await response.aclose()
     latency_ms = (clock() - started) * 1000.0

@@ -17,6 +17,7 @@ forbidden range stays forbidden even then.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
@@ -26,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import httpcore
 import httpx
 
+from hookline.asyncio_backend import AsyncioBackend
 from hookline.exceptions import ConnectError, TargetRefusedError
 
 if TYPE_CHECKING:
@@ -269,10 +271,18 @@ def _fallback_host(url: str) -> str | None:
 
 def check_url(url: str | httpx.URL, *, allow_private: bool) -> None:
     """Refuse a target URL before any network I/O; raise TargetRefusedError with a ``reason`` code."""
+    # The verdict is a pure function of the text: a URL that passed once passes again (the delivery path checks
+    # every target twice per message, and parsing costs more than the HTTP request's own framing). Only passes
+    # are remembered (lru_cache keeps no exceptions); a refusal is judged afresh, with a fresh exception.
+    _check_url_text(url if isinstance(url, str) else str(url), allow_private)
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_url_text(url: str, allow_private: bool) -> None:
     try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        host = _fallback_host(url) if isinstance(url, str) else None
+        host = _fallback_host(url)
         if host:
             # Judge the host anyway: an odd-notation private address deserves its real reason.
             _check_host(host, allow_private=allow_private)
@@ -308,7 +318,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self.allow_private = allow_private
         self._resolver: Resolver = system_resolver if resolver is None else resolver
-        self._inner = httpcore.AnyIOBackend() if inner is None else inner
+        self._inner = AsyncioBackend() if inner is None else inner
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         """Every address ``host`` stands for, each vetted; TargetRefusedError if any is forbidden."""

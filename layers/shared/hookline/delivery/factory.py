@@ -84,7 +84,8 @@ def build_delivery_environment(
     )
     session = boto3.session.Session()
     dynamodb = dynamodb or session.client("dynamodb", config=config)
-    sqs = sqs or session.client("sqs", config=config)
+    # Only dead letters and re-enqueued retries use SQS: its client (~20 ms of a cold start) waits for the first.
+    sqs = sqs or _LazyClient(lambda: session.client("sqs", config=config))
     secretsmanager = secretsmanager or session.client("secretsmanager", config=config)
     runner = asyncio.Runner()
     http = build_async_client(
@@ -140,6 +141,24 @@ class _LateHook:
     def __call__(self, name: str, value: float) -> None:
         if self.target is not None:
             self.target(name, value)
+
+
+class _LazyClient:
+    """A boto3 client built on first attribute access (thread-safe: records also run in worker threads)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._building = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._building:
+                if self._client is None:
+                    self._client = self._build()
+                client = self._client
+        return getattr(client, name)
 
 
 _lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -71,6 +72,7 @@ class DeliveryPlan:
         return tuple(origin_of(url) for url in self.targets)
 
 
+@functools.lru_cache(maxsize=1024)
 def origin_of(url: str) -> str:
     """The target's origin (``scheme://host[:port]``, lowercase, default port dropped): hookline's breaker name."""
     parsed = httpx.URL(url)
