@@ -12,16 +12,18 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_DEV ?= false
 
-.PHONY: help venv lint typecheck validate unit test bench demo local build clean
+.PHONY: help venv lint typecheck validate unit test bench demo local build layer-requirements runtime-site sam-local clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt layers/shared/requirements-layer.txt pyproject.toml
 	@if [ -z "$(PYTHON_313)" ]; then echo "warning: python3.13 not found (pyenv prefix 3.13.0 / PATH); falling back to $$($(PYTHON) --version). Lambda runs python3.13." >&2; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@# Tests run the exact versions the layer ships (pins without their hashes: pip refuses hashed constraints).
+	sed -e 's/ *\\$$//' -e '/--hash=/d' layers/shared/requirements-layer.txt > $(VENV)/layer-constraints.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(VENV)/layer-constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
@@ -31,9 +33,10 @@ lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: venv ## mypy strict on layers/, functions/, the CLI and the local stack
+typecheck: venv ## mypy strict on layers/, functions/, the CLI, the local stack and scripts/
 	$(BIN)/mypy layers/shared/resilience layers/shared/hookline
 	MYPYPATH=cli:layers/shared $(BIN)/mypy cli/hookline_cli cli/hookline_local
+	MYPYPATH=cli:layers/shared:. $(BIN)/mypy scripts
 	@# Each function's app.py is its own top-level module `app`: check them one at a time.
 	@shopt -s nullglob; for handler in functions/*/app.py; do echo "mypy $$handler"; $(BIN)/mypy "$$handler" || exit 1; done
 
@@ -51,8 +54,19 @@ bench: venv ## run all benchmarks (prints the README tables)
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/health.py
 
-build: venv ## sam build (python3.13 from .venv on PATH)
+build: venv ## sam build (python3.13 from .venv on PATH; the layer's makefile build needs it)
 	$(BIN)/sam build --template template.yaml
+
+layer-requirements: venv ## resolve layers/shared/requirements.txt into requirements-layer.txt (needs PyPI)
+	$(BIN)/python scripts/layer_requirements.py
+
+runtime-site: venv ## .hookline/runtime-python: the Lambda runtime's own packages, to run .aws-sam/build as Lambda does
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --upgrade --only-binary=:all: --platform any \
+		--python-version 3.13 --implementation py --abi none --target .hookline/runtime-python \
+		-r layers/shared/requirements-runtime.txt
+
+sam-local: venv ## sam build (x86_64) + sam local invoke/start-lambda against the local stack, in Docker (root)
+	$(BIN)/python -m scripts.sam_local
 
 demo: venv ## run the demo on the embedded local stack (no AWS account, no Docker)
 	$(BIN)/hookline demo

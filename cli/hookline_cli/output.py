@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from rich.console import Console
 from rich.table import Table
 
+from hookline.exceptions import HooklineError
 from hookline_cli.context import get_context
 from hookline_cli.resources import ResourceError
 
@@ -117,6 +118,10 @@ def cli_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_FAILURE) from None
         except BotoCoreError as error:
             report_error(f"AWS request failed: {error}")
+            raise typer.Exit(EXIT_FAILURE) from None
+        except HooklineError as error:
+            # A layer error the command did not turn into bad input (e.g. the registry unreachable): operational.
+            report_error(str(error))
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper

@@ -376,3 +376,27 @@ def test_remove_delete_shared_secret_deletes_it_and_says_who_used_it(cli: CliHar
     assert _registry(cli).get(f"{ep}-a") is None
     assert "DeletedDate" in cli.aws("secretsmanager").describe_secret(SecretId=shared)
     assert f"still used by endpoint {ep}-b" in result.stderr
+
+
+def test_credentials_in_an_item_written_by_another_tool_are_never_printed(cli: CliHarness, ep: str) -> None:
+    cli.aws("dynamodb").put_item(
+        TableName=cli.stack.endpoints_table,
+        Item={
+            "name": {"S": ep},
+            "url": {"S": "https://user:p4ss@hooks.example/in"},
+            "fallback_urls": {"L": [{"S": "https://backup:s3cret@backup.example/in"}]},
+            "secret_id": {"S": "hookline/x"},
+        },
+    )
+
+    outputs = [
+        cli.invoke("endpoints", "list").stdout,
+        cli.invoke("endpoints", "list", "--json").stdout,
+        cli.invoke("endpoints", "show", ep).stdout,
+        cli.invoke("endpoints", "show", ep, "--json").stdout,
+    ]
+
+    for output in outputs:
+        assert "p4ss" not in output and "s3cret" not in output
+        assert "<redacted>@hooks.example" in output
+    assert cli.json("endpoints", "show", ep)["url"] == "https://<redacted>@hooks.example/in"

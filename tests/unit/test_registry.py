@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from hookline.registry import (
     Endpoint,
@@ -13,11 +14,15 @@ from hookline.registry import (
     EndpointRegistry,
     HealthCheck,
     RegistryItemError,
+    RegistryUnavailableError,
     endpoint_from_item,
     endpoint_to_item,
 )
 from tests.support.aws import client
 from tests.support.template import create_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class _Clock:
@@ -337,3 +342,55 @@ def test_service_type_is_read_leniently(value: dict[str, Any] | None, expected: 
     """A label is not part of delivery: an odd one written by another tool never makes the item unusable."""
     item = _raw_item() if value is None else _raw_item(service_type=value)
     assert endpoint_from_item(item).service_type == expected
+
+
+def _throttling(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
+
+
+class _ThrottledPages:
+    def paginate(self, **_: Any) -> Iterator[dict[str, Any]]:
+        raise _throttling("Scan")  # when the first page is fetched, as botocore's paginator does
+        yield {}
+
+
+class _Throttled:
+    """A DynamoDB client whose every request of one operation is throttled (after botocore's own retries)."""
+
+    def __init__(self, inner: Any, operation: str) -> None:
+        self._inner = inner
+        self._operation = operation
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self._operation:
+            return getattr(self._inner, name)
+        if name == "get_paginator":
+            return lambda _operation: _ThrottledPages()
+
+        def throttled(**_: Any) -> Any:
+            raise _throttling(name)
+
+        return throttled
+
+
+@pytest.mark.parametrize(
+    ("operation", "call"),
+    [
+        ("get_item", lambda registry: registry.get("acme", fresh=True)),
+        ("put_item", lambda registry: registry.register(Endpoint(name="b", url="https://b.example/", secret_id="s"))),
+        ("update_item", lambda registry: registry.update("acme", url="https://c.example/")),
+        ("delete_item", lambda registry: registry.remove("acme")),
+        ("get_paginator", lambda registry: registry.list_endpoints()),
+    ],
+)
+def test_botocore_errors_become_registry_errors_at_the_store(dynamodb: Any, operation: str, call: Any) -> None:
+    table = create_table(dynamodb, "EndpointsTable")
+    EndpointRegistry(table, client=dynamodb).register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
+    registry = EndpointRegistry(table, client=_Throttled(dynamodb, operation), cache_ttl_s=0)
+    if operation == "update_item":
+        registry.get("acme")  # update() reads first, through the healthy get_item
+
+    with pytest.raises(RegistryUnavailableError, match="ThrottlingException: Rate exceeded") as failure:
+        call(registry)
+
+    assert isinstance(failure.value.__cause__, ClientError)

@@ -6,6 +6,7 @@ import math
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
     from hookline.registry import EndpointRegistry, Scheme, WritePolicy
 
-__all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for"]
+__all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for", "shown_url"]
 
 app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help=True)
 
@@ -65,14 +66,25 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def shown_url(url: str) -> str:
+    """``url`` with any user:password part redacted (registry writes refuse them; other tools' items may have one)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{_REDACTED}@{parts.netloc.rpartition('@')[2]}"))
+
+
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
     """The JSON form of an endpoint (stable keys). Header values are redacted: they often carry credentials."""
     check = endpoint.health
     status = endpoint.status
     return {
         "name": endpoint.name,
-        "url": endpoint.url,
-        "fallback_urls": list(endpoint.fallback_urls),
+        "url": shown_url(endpoint.url),
+        "fallback_urls": [shown_url(url) for url in endpoint.fallback_urls],
         "secret_id": endpoint.secret_id,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
@@ -83,7 +95,7 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "rate_limit_per_s": endpoint.rate_limit_per_s,
         "max_in_flight": endpoint.max_in_flight,
         "health_check": {
-            "url": check.url,
+            "url": check.url and shown_url(check.url),
             "method": check.method,
             "expect_status": list(check.expect_status),
             "max_latency_ms": check.max_latency_ms,
@@ -310,7 +322,7 @@ def list_(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
             (
                 endpoint.name,
                 "enabled" if endpoint.enabled else f"disabled ({endpoint.disabled_reason or '-'})",
-                endpoint.url,
+                shown_url(endpoint.url),
                 len(endpoint.fallback_urls) or None,
                 endpoint.scheme,
                 ", ".join(endpoint.event_types) or "all",
@@ -338,8 +350,8 @@ def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
         rows: list[tuple[str, Any]] = [
             ("name", endpoint.name),
             ("status", "enabled" if endpoint.enabled else f"disabled: {endpoint.disabled_reason or '-'}"),
-            ("url", endpoint.url),
-            ("fallback urls", "\n".join(endpoint.fallback_urls) or None),
+            ("url", view["url"]),
+            ("fallback urls", "\n".join(view["fallback_urls"]) or None),
             ("secret id", endpoint.secret_id),
             ("scheme", endpoint.scheme),
             ("timeout", f"{endpoint.timeout_s:g} s"),

@@ -1,19 +1,47 @@
-"""Errors raised by hookline's signing, network guard and HTTP primitives.
+"""hookline's error tree: every public error of the ``hookline`` package derives from HooklineError.
+
+Classes live next to the code that raises them (the module is named on the right); this is the one drawing.
+Builtin bases that callers may rely on are kept (ValueError, LookupError). Foreign errors are mapped once, where
+they enter: httpx/httpcore in ``hookline.http`` (TargetError), botocore in each store (the registry's
+``EndpointRegistry``: RegistryError; Secrets Manager in ``SigningSecretStore``: SecretError). ``resilience`` has a
+root of its own (ResilienceError): it never imports hookline.
 
 HooklineError
  +-- SecretFormatError            a signing secret is malformed (ValueError); the message never contains the secret
  +-- SignatureVerificationError   a webhook signature, id or timestamp did not verify
  +-- TargetError                  a request to a receiver did not produce a response; ``reason`` is a short code and
-      |                           ``str(error)`` is at most 300 characters, names only the target's origin (never
-      |                           its path or query, which often embed tokens) and is safe for a DLQ ``last_error``
-      +-- TargetRefusedError      the network guard refused the URL or a resolved address before any connect
-      |                           (ValueError; permanent: retrying cannot help). reason: scheme, credentials,
-      |                           no_host, invalid_url, invalid_host, private_address
-      +-- RequestTimeoutError     the whole-request deadline or the connect timeout passed.
-      |                           reason: timeout, connect_timeout
-      +-- ConnectError            no connection, or the connection broke before a complete response.
-                                  reason: dns_failure, connection_refused, connection_reset, tls_error, protocol_error,
-                                  network_error
+ |    |                           ``str(error)`` is at most 300 characters, names only the target's origin (never
+ |    |                           its path or query, which often embed tokens) and is safe for a DLQ ``last_error``
+ |    +-- TargetRefusedError      the network guard refused the URL or a resolved address before any connect
+ |    |                           (ValueError; permanent: retrying cannot help). reason: scheme, credentials,
+ |    |                           no_host, invalid_url, invalid_host, private_address
+ |    +-- RequestTimeoutError     the whole-request deadline or the connect timeout passed.
+ |    |                           reason: timeout, connect_timeout
+ |    +-- ConnectError            no connection, or the connection broke before a complete response.
+ |                                reason: dns_failure, connection_refused, connection_reset, tls_error, protocol_error,
+ |                                network_error
+ +-- MessageError                 hookline.messages: a webhook message breaks the contract (ValueError); ``reason`` is
+ |                                its dead-letter reason
+ +-- PlanError                    hookline.delivery.targets: the message cannot be delivered as it stands (ValueError;
+ |                                dead-letter at once with ``reason``)
+ +-- DeliveryFailedError          hookline.delivery.client: ``deliver(..., raise_on_failure=True)`` did not deliver
+ +-- RotationError                hookline.rotation: a rotation was refused, it would break a promise to receivers
+ |    |                           (ValueError)
+ |    +-- OverlapTooShortError    the overlap asked for is shorter than the functions' secret cache age
+ |    +-- PreviousStillSigningError   the last rotation's old secret still signs (``expires_at``)
+ +-- SecretError                  hookline.secrets: a signing secret could not be obtained (names its id, not value)
+ |    +-- SecretMissingError      it does not exist or cannot be read (permanent; reason secret_missing)
+ |    +-- SecretInvalidError      it exists but is not a valid signing secret (permanent; reason secret_invalid)
+ |    +-- SecretUnavailableError  Secrets Manager failed transiently (throttled, unreachable); retry the message
+ +-- RegistryError                hookline.registry: the endpoint registry
+ |    +-- RegistryItemError       an item or registration breaks the contract (ValueError); the message names the field
+ |    |    +-- TargetNotAllowedError   a registration's URL is refused by the network guard (``field``, ``reason``)
+ |    |    +-- SecretPrefixError       a registration's secret id is outside the stack's signing-secret prefix
+ |    +-- EndpointNotFoundError   no endpoint with that name (LookupError)
+ |    +-- EndpointExistsError     register() of a name that is taken
+ |    +-- RegistryUnavailableError    DynamoDB did not carry out the request (throttled, denied, unreachable)
+ +-- SettingsError                hookline.settings: an environment variable is missing or malformed (ValueError)
+ +-- LocalStackError              hookline.local: the local stack asked for is unreadable or not running
 """
 
 from __future__ import annotations
@@ -32,7 +60,7 @@ _MAX_MESSAGE = 300
 
 
 class HooklineError(Exception):
-    """Base class of the errors hookline's shared primitives raise."""
+    """Root of every public error the hookline package raises."""
 
 
 class SecretFormatError(HooklineError, ValueError):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hookline.exceptions import HooklineError
 from hookline.metrics import Reason
 
 __all__ = [
@@ -91,7 +92,7 @@ _TIMESTAMP_WORDS = (
 )
 
 
-class MessageError(ValueError):
+class MessageError(HooklineError, ValueError):
     """A message breaks the contract; ``reason`` is the dead-letter reason."""
 
     def __init__(self, reason: Reason, detail: str, *, data: Any = None) -> None:

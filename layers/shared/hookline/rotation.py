@@ -41,12 +41,7 @@ WRITE_ALLOWANCE_S = 60
 
 
 class RotationError(HooklineError, ValueError):
-    """A rotation was refused: it would break a promise made to receivers.
-
-    RotationError
-     +-- OverlapTooShortError        the overlap asked for is shorter than the functions' secret cache age
-     +-- PreviousStillSigningError   the last rotation's old secret still signs (``expires_at``)
-    """
+    """A rotation was refused: it would break a promise made to receivers (tree: hookline/exceptions.py)."""
 
 
 class OverlapTooShortError(RotationError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from hookline.exceptions import SecretFormatError
+from hookline.exceptions import HooklineError, SecretFormatError
 from hookline.metrics import Reason
 from hookline.signing import SigningSecrets, parse_secret_string
 
@@ -49,14 +49,8 @@ _PERMANENT_CODES = frozenset(
 )
 
 
-class SecretError(Exception):
-    """Base class: a signing secret could not be obtained. The message names the secret id, never its value.
-
-    SecretError
-     +-- SecretMissingError       the secret does not exist or cannot be read (permanent; reason secret_missing)
-     +-- SecretInvalidError       the secret exists but is not a valid signing secret (permanent; secret_invalid)
-     +-- SecretUnavailableError   Secrets Manager failed transiently (throttled, unreachable); retry the message
-    """
+class SecretError(HooklineError):
+    """Base class: a signing secret could not be obtained. The message names the secret id, never its value."""
 
     reason: Reason | None = None
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from hookline.exceptions import HooklineError
 from hookline.registry.model import DEFAULT_SECRET_PREFIX
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-class SettingsError(ValueError):
+class SettingsError(HooklineError, ValueError):
     """An environment variable is missing or malformed."""
 
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from hookline import __version__
 from hookline.delivery.targets import origin_of
 from hookline.exceptions import RequestTimeoutError, TargetError, TargetRefusedError
-from hookline.http import send_limited
+from hookline.http import DEFAULT_USER_AGENT, send_limited
 from hookline.signing import signature_headers
 from resilience import CircuitOpenError, FallbackExhaustedError
 from resilience.fallback import Alternative, FallbackChain
@@ -45,7 +44,7 @@ __all__ = [
     "build_headers",
 ]
 
-USER_AGENT = f"hookline/{__version__}"
+USER_AGENT = DEFAULT_USER_AGENT  # defined once, in hookline.http
 MIN_REQUEST_S = 1.0
 """A target is not started with less than this much time left before the deadline."""
 _BREAKER_FAILURE_STATUSES = frozenset({408, 429})

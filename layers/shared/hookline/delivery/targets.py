@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from hookline.delivery.deadletter import describe_target
-from hookline.exceptions import TargetRefusedError
+from hookline.exceptions import HooklineError, TargetRefusedError
 from hookline.metrics import Reason
 from hookline.netguard import check_url
 from hookline.registry import DEFAULT_TIMEOUT_S, RegistryItemError
@@ -38,7 +38,7 @@ class EndpointSource(Protocol):
         ...
 
 
-class PlanError(ValueError):
+class PlanError(HooklineError, ValueError):
     """The message cannot be delivered as it stands (dead-letter at once with ``reason``)."""
 
     def __init__(self, reason: Reason, detail: str) -> None:

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -147,6 +147,55 @@ def _status_after(write: _Write, check: PendingCheck) -> HealthStatus:
     )
 
 
+@dataclass
+class _Run:
+    """One ``record_many`` call: the checks still to write and what became of each."""
+
+    checks: Sequence[PendingCheck]
+    history: list[dict[str, Any]] | None
+    pending: dict[int, LoadedEndpoint]
+    results: dict[int, HealthRecord] = field(default_factory=dict)
+
+    def due_writes(self, attempt: int) -> list[_Write]:
+        """The writes of every pending check, taking them out of ``pending``; a check older than the stored one is
+        dropped as stale, so counters never move backwards and no check counts twice."""
+        writes: list[_Write] = []
+        due, self.pending = self.pending, {}
+        for index, loaded in due.items():
+            check = self.checks[index]
+            stamp = format_timestamp(check.checked_at)
+            status = loaded.endpoint.status
+            if status.last_checked_at is not None and status.last_checked_at >= stamp:
+                self.skip(index, loaded, attempt, "stale")
+                continue
+            writes.append(_Write(index, loaded, advance(status, check.verdict.passed, loaded.endpoint.health), stamp))
+        return writes
+
+    def applied(self, write: _Write, attempt: int, history_item: dict[str, Any]) -> None:
+        """Record a write that landed (and its history item)."""
+        if self.history is not None:
+            self.history.append(history_item)
+        self.results[write.index] = HealthRecord(
+            applied=True,
+            status=_status_after(write, self.checks[write.index]),
+            step=write.step,
+            version=write.loaded.version + 1,
+            attempts=attempt,
+        )
+
+    def skip(self, index: int, loaded: LoadedEndpoint, attempt: int, why: str) -> None:
+        """Record a check that is not applied: ``stale``, ``gone`` or ``unwritten``."""
+        self.pending.pop(index, None)
+        status = loaded.endpoint.status
+        self.results[index] = HealthRecord(
+            applied=False, status=status, version=loaded.version, attempts=attempt, skipped=why
+        )
+
+    def ordered(self) -> list[HealthRecord]:
+        """One record per check, in the order of the checks."""
+        return [self.results[index] for index in range(len(self.checks))]
+
+
 class HealthStore:
     """Writes health state with optimistic versioning and reads/writes the bounded history."""
 
@@ -202,70 +251,43 @@ class HealthStore:
         names = [check.loaded.endpoint.name for check in checks]
         if len(set(names)) != len(names):
             raise ValueError("record_many takes at most one check per integration")
-        current = {index: check.loaded for index, check in enumerate(checks)}
-        results: dict[int, HealthRecord] = {}
+        run = _Run(checks, history, {index: check.loaded for index, check in enumerate(checks)})
         for attempt in range(1, self._max_attempts + 1):
-            writes: list[_Write] = []
-            for index, loaded in current.items():
-                check = checks[index]
-                stamp = format_timestamp(check.checked_at)
-                status = loaded.endpoint.status
-                if status.last_checked_at is not None and status.last_checked_at >= stamp:
-                    results[index] = HealthRecord(
-                        applied=False, status=status, version=loaded.version, attempts=attempt, skipped="stale"
-                    )
-                    continue
-                step = advance(status, check.verdict.passed, loaded.endpoint.health)
-                writes.append(_Write(index, loaded, step, stamp))
-            current = {}
-            reread: list[int] = []
-            for start in range(0, len(writes), _WRITE_CHUNK):
-                chunk = writes[start : start + _WRITE_CHUNK]
-                applied, conflicted = self._write_chunk(chunk, checks)
-                for write in chunk:
-                    if write.index not in applied:
-                        current[write.index] = write.loaded
-                        if write.index in conflicted:
-                            reread.append(write.index)
-                        continue
-                    check = checks[write.index]
-                    if history is not None:
-                        history.append(self._history_item(write, check))
-                    results[write.index] = HealthRecord(
-                        applied=True,
-                        status=_status_after(write, check),
-                        step=write.step,
-                        version=write.loaded.version + 1,
-                        attempts=attempt,
-                    )
-            if not current:
+            reread = self._write_all(run, run.due_writes(attempt), attempt)
+            if not run.pending:
                 break
-            fresh = self._reload([checks[index].loaded.endpoint.name for index in reread])
-            for index in reread:
-                name = checks[index].loaded.endpoint.name
-                if name in fresh:
-                    current[index] = fresh[name]
-                else:
-                    results[index] = HealthRecord(
-                        applied=False,
-                        status=current[index].endpoint.status,
-                        version=current[index].version,
-                        attempts=attempt,
-                        skipped="gone",
-                    )
-                    del current[index]
-            if current and attempt < self._max_attempts:
+            self._refresh(run, reread, attempt)
+            if run.pending and attempt < self._max_attempts:
                 self._sleep(0.01 * 2**attempt)  # lost races or failed writes: back off a little
-        for index, loaded in current.items():
+        for index, loaded in list(run.pending.items()):  # a copy: skip() takes each out of pending
             # Still not written after every attempt: give this check up (the next run probes again), not the run.
-            results[index] = HealthRecord(
-                applied=False,
-                status=loaded.endpoint.status,
-                version=loaded.version,
-                attempts=self._max_attempts,
-                skipped="unwritten",
-            )
-        return [results[index] for index in range(len(checks))]
+            run.skip(index, loaded, self._max_attempts, "unwritten")
+        return run.ordered()
+
+    def _write_all(self, run: _Run, writes: list[_Write], attempt: int) -> list[int]:
+        """Write in chunks; applied checks get their result and history, the rest stay pending. Returns the losers."""
+        reread: list[int] = []
+        for start in range(0, len(writes), _WRITE_CHUNK):
+            chunk = writes[start : start + _WRITE_CHUNK]
+            applied, conflicted = self._write_chunk(chunk, run.checks)
+            for write in chunk:
+                if write.index in applied:
+                    run.applied(write, attempt, self._history_item(write, run.checks[write.index]))
+                else:
+                    run.pending[write.index] = write.loaded  # failed writes are retried as they are
+                    if write.index in conflicted:
+                        reread.append(write.index)
+        return reread
+
+    def _refresh(self, run: _Run, reread: list[int], attempt: int) -> None:
+        """Re-read the checks that lost a race, so they apply on top of the other run's write."""
+        fresh = self._reload([run.checks[index].loaded.endpoint.name for index in reread])
+        for index in reread:
+            name = run.checks[index].loaded.endpoint.name
+            if name in fresh:
+                run.pending[index] = fresh[name]
+            else:
+                run.skip(index, run.pending.pop(index), attempt, "gone")
 
     def _reload(self, names: list[str]) -> dict[str, LoadedEndpoint]:
         """Consistent re-read of items after a lost race; removed (or now invalid) items are absent."""

@@ -14,6 +14,7 @@ from hookline.registry.errors import (
     EndpointNotFoundError,
     RegistryError,
     RegistryItemError,
+    RegistryUnavailableError,
     SecretPrefixError,
     TargetNotAllowedError,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "ItemScan",
     "RegistryError",
     "RegistryItemError",
+    "RegistryUnavailableError",
     "Scheme",
     "SecretPrefixError",
     "TargetNotAllowedError",

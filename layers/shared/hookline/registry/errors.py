@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from hookline.exceptions import HooklineError
+
 __all__ = [
     "EndpointExistsError",
     "EndpointNotFoundError",
     "RegistryError",
     "RegistryItemError",
+    "RegistryUnavailableError",
     "SecretPrefixError",
     "TargetNotAllowedError",
 ]
 
 
-class RegistryError(Exception):
+class RegistryError(HooklineError):
     """Base class of registry errors."""
 
 
@@ -46,3 +49,7 @@ class EndpointNotFoundError(RegistryError, LookupError):
 
 class EndpointExistsError(RegistryError):
     """An endpoint with that name is registered already."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """DynamoDB did not carry out a registry request (throttled, denied, unreachable); the cause is chained."""

@@ -8,8 +8,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from hookline.registry.errors import EndpointExistsError, EndpointNotFoundError, RegistryItemError
+from hookline.registry.errors import (
+    EndpointExistsError,
+    EndpointNotFoundError,
+    RegistryError,
+    RegistryItemError,
+    RegistryUnavailableError,
+)
 from hookline.registry.items import attribute_value, check_item, endpoint_from_item, item_name, split_items
 from hookline.registry.policy import check_endpoint
 
@@ -55,6 +62,10 @@ def _update_request(table: str, name: str, item: Mapping[str, Any], fields: Sequ
     return request
 
 
+def _not_found(name: str) -> EndpointNotFoundError:
+    return EndpointNotFoundError(f"no endpoint named {name!r}")
+
+
 class EndpointRegistry:
     """Reads (cached per environment for ``cache_ttl_s``) and writes registry items.
 
@@ -87,7 +98,10 @@ class EndpointRegistry:
             cached = self._cache.get(name)
         if cached and not fresh and now - cached[0] < self._cache_ttl_s:
             return cached[1]
-        response = self._client.get_item(TableName=self.table_name, Key={"name": {"S": name}}, ConsistentRead=fresh)
+        key = {"name": {"S": name}}
+        response = self._send(
+            "GetItem", lambda: self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=fresh)
+        )
         raw = response.get("Item")
         endpoint = endpoint_from_item(raw) if raw else None
         with self._lock:
@@ -98,13 +112,13 @@ class EndpointRegistry:
         """The endpoint called ``name``; EndpointNotFoundError if there is none."""
         endpoint = self.get(name, fresh=fresh)
         if endpoint is None:
-            raise EndpointNotFoundError(f"no endpoint named {name!r}")
+            raise _not_found(name)
         return endpoint
 
     def iter_items(self) -> Iterator[dict[str, Any]]:
         """Every raw registry item (paginated scan)."""
-        paginator = self._client.get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table_name):
+        pages = iter(self._client.get_paginator("scan").paginate(TableName=self.table_name))
+        while (page := self._send("Scan", lambda: next(pages, None))) is not None:
             yield from page.get("Items", [])
 
     def scan[T](self, parse: Callable[[Mapping[str, Any]], T]) -> ItemScan[T]:
@@ -155,10 +169,11 @@ class EndpointRegistry:
             kwargs["ConditionExpression"] = "attribute_not_exists(#n)"
             kwargs["ExpressionAttributeNames"] = {"#n": "name"}
         serialized = {key: attribute_value(value) for key, value in item.items()}
-        try:
-            self._client.put_item(TableName=self.table_name, Item=serialized, **kwargs)
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise EndpointExistsError(f"an endpoint named {endpoint.name!r} exists already") from None
+        self._send(
+            "PutItem",
+            lambda: self._client.put_item(TableName=self.table_name, Item=serialized, **kwargs),
+            if_condition_fails=EndpointExistsError(f"an endpoint named {endpoint.name!r} exists already"),
+        )
         self.invalidate(endpoint.name)
         return endpoint
 
@@ -174,11 +189,9 @@ class EndpointRegistry:
         updated = replace(self.require(name, fresh=True), **changes)
         fields = sorted(changes)
         item = self.check(updated, changed=fields)
-        try:
-            self._client.update_item(**_update_request(self.table_name, name, item, fields))
-        except self._client.exceptions.ConditionalCheckFailedException:
-            # Removed between the read above and this write.
-            raise EndpointNotFoundError(f"no endpoint named {name!r}") from None
+        request = _update_request(self.table_name, name, item, fields)
+        try:  # the condition fails when the item was removed between the read above and this write
+            self._send("UpdateItem", lambda: self._client.update_item(**request), if_condition_fails=_not_found(name))
         finally:
             self.invalidate(name)
         return updated
@@ -191,17 +204,18 @@ class EndpointRegistry:
         else:
             expression = "SET #e = :e, disabled_reason = :r"
             values[":r"] = {"S": (reason or "disabled")[:_MAX_REASON]}
-        try:
-            self._client.update_item(
+        self._send(
+            "UpdateItem",
+            lambda: self._client.update_item(
                 TableName=self.table_name,
                 Key={"name": {"S": name}},
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(#n)",
                 ExpressionAttributeNames={"#n": "name", "#e": "enabled"},
                 ExpressionAttributeValues=values,
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise EndpointNotFoundError(f"no endpoint named {name!r}") from None
+            ),
+            if_condition_fails=_not_found(name),
+        )
         self.invalidate(name)
 
     def enable(self, name: str) -> None:
@@ -214,13 +228,28 @@ class EndpointRegistry:
 
     def remove(self, name: str) -> None:
         """Delete an endpoint (EndpointNotFoundError if there is none)."""
-        try:
-            self._client.delete_item(
+        self._send(
+            "DeleteItem",
+            lambda: self._client.delete_item(
                 TableName=self.table_name,
                 Key={"name": {"S": name}},
                 ConditionExpression="attribute_exists(#n)",
                 ExpressionAttributeNames={"#n": "name"},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise EndpointNotFoundError(f"no endpoint named {name!r}") from None
+            ),
+            if_condition_fails=_not_found(name),
+        )
         self.invalidate(name)
+
+    def _send[R](self, operation: str, call: Callable[[], R], *, if_condition_fails: RegistryError | None = None) -> R:
+        """Run one DynamoDB request: the one place botocore errors become registry errors (the cause stays chained)."""
+        try:
+            return call()
+        except ClientError as error:
+            detail = error.response.get("Error", {})
+            code = detail.get("Code", "Error")
+            if if_condition_fails is not None and code == "ConditionalCheckFailedException":
+                raise if_condition_fails from None
+            message = f"{code}: {detail.get('Message', '')}".rstrip(": ")
+            raise RegistryUnavailableError(f"registry {operation} on {self.table_name} failed: {message}") from error
+        except BotoCoreError as error:
+            raise RegistryUnavailableError(f"registry {operation} on {self.table_name} failed: {error}") from error

@@ -15,14 +15,17 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from resilience._dynamodb import Item, TableStore, UpdateExpression
+from resilience._dynamodb import number as _n
+from resilience._dynamodb import read_number as _num
 from resilience.breaker.memory import DEFAULT_HISTORY_TTL_S, DEFAULT_STATE_TTL_S
 from resilience.breaker.model import BreakerRecord, BreakerSnapshot, BreakerState, Counts, OutcomeDelta, Transition
 from resilience.exceptions import StateStoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from resilience._clock import Clock
 
@@ -32,29 +35,15 @@ logger = logging.getLogger(__name__)
 
 _STATE_SK = "state"
 _HISTORY_PREFIX = "history#"
-_BATCH_GET_LIMIT = 100
-_UNPROCESSED_ROUNDS = 5
 _COUNTER = re.compile(r"^([cf])_(\d+)_(\d+)$")
 _RUN = re.compile(r"^([kt])_(\d+)$")
 # State fields written by compare-and-set; a None value is REMOVEd.
 _OPTIONAL_NUMBERS = ("opened_at", "open_until")
 _OPTIONAL_STRINGS = ("forced_by", "reason", "updated_by")
 
-Item = dict[str, Any]
-
 
 def _pk(name: str) -> dict[str, str]:
     return {"S": f"breaker#{name}"}
-
-
-def _n(value: float) -> dict[str, str]:
-    text = repr(round(value, 6)) if isinstance(value, float) else str(value)
-    return {"N": text}
-
-
-def _num(item: Item, key: str) -> float | None:
-    raw = item.get(key)
-    return float(raw["N"]) if raw is not None else None
 
 
 def _str(item: Item, key: str) -> str | None:
@@ -114,42 +103,7 @@ def _transition_from_item(item: Item) -> Transition:
     )
 
 
-class _Expression:
-    """Builds one UpdateExpression with placeholder names and values."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-        self.clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#a{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = value
-        return placeholder
-
-    def set(self, attribute: str, value: Any) -> None:
-        self.clauses["SET"].append(f"{self.name(attribute)} = {self.value(value)}")
-
-    def add(self, attribute: str, amount: int) -> None:
-        self.clauses["ADD"].append(f"{self.name(attribute)} {self.value(_n(amount))}")
-
-    def set_if_absent(self, attribute: str, value: Any) -> None:
-        placeholder = self.name(attribute)
-        self.clauses["SET"].append(f"{placeholder} = if_not_exists({placeholder}, {self.value(value)})")
-
-    def remove(self, attribute: str) -> None:
-        self.clauses["REMOVE"].append(self.name(attribute))
-
-    def update_expression(self) -> str:
-        return " ".join(f"{verb} {', '.join(parts)}" for verb, parts in self.clauses.items() if parts)
-
-
-class DynamoDBStateStore:
+class DynamoDBStateStore(TableStore):
     """Breaker state in DynamoDB: batched reads, conditional state writes, atomic counter adds, TTL on every item."""
 
     def __init__(
@@ -162,35 +116,12 @@ class DynamoDBStateStore:
         state_ttl_s: float = DEFAULT_STATE_TTL_S,
         history_ttl_s: float = DEFAULT_HISTORY_TTL_S,
     ) -> None:
-        self.table_name = table_name
-        self.clock = clock
+        super().__init__(table_name, client=client, clock=clock, error=StateStoreError)
         self.cache_ttl_s = cache_ttl_s
-        self._client = client
         self._state_ttl_s = state_ttl_s
         self._history_ttl_s = history_ttl_s
         # Counter attributes seen per breaker, so a later add can REMOVE the stale ones (DynamoDB cannot by pattern).
         self._counters_seen: dict[str, set[str]] = {}
-        self.requests = 0
-
-    @property
-    def client(self) -> Any:
-        """The boto3 DynamoDB client, built on first use so that a cold start pays for it only when needed."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        self.requests += 1
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise
-            raise StateStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
-        except BotoCoreError as error:
-            raise StateStoreError(f"DynamoDB {operation} on {self.table_name} failed: {error}") from error
 
     def _remember(self, item: Item) -> BreakerRecord:
         record = _record_from_item(item)
@@ -202,31 +133,19 @@ class DynamoDBStateStore:
 
     def load(self, names: Sequence[str], *, consistent: bool = False) -> dict[str, BreakerRecord]:
         """Read up to any number of breakers with as few BatchGetItem calls as DynamoDB allows (100 keys each)."""
-        unique = list(dict.fromkeys(names))
+        keys = [{"pk": _pk(name), "sk": {"S": _STATE_SK}} for name in dict.fromkeys(names)]
         found: dict[str, BreakerRecord] = {}
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            keys = [{"pk": _pk(name), "sk": {"S": _STATE_SK}} for name in unique[start : start + _BATCH_GET_LIMIT]]
-            for item in self._batch_get(keys, consistent):
-                record = self._remember(item)
-                found[record.name] = record
+        for item in self._table.batch_get(keys, consistent=consistent):
+            record = self._remember(item)
+            found[record.name] = record
         return found
-
-    def _batch_get(self, keys: list[Item], consistent: bool) -> Iterator[Item]:
-        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
-        for _ in range(_UNPROCESSED_ROUNDS):
-            response = self._call("batch_get_item", RequestItems=request)
-            yield from response.get("Responses", {}).get(self.table_name, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return
-        raise StateStoreError(f"DynamoDB kept {len(request[self.table_name]['Keys'])} keys unprocessed")
 
     def compare_and_set(
         self, record: BreakerRecord, *, expected_version: int, reset_counters: bool = False
     ) -> BreakerRecord | None:
         """Write the state fields as version ``expected_version + 1`` if nobody changed the item meanwhile."""
         version = expected_version + 1
-        expression = _Expression()
+        expression = UpdateExpression()
         expression.set("name", {"S": record.name})
         expression.set("state", {"S": record.state.value})
         expression.set("version", _n(version))
@@ -255,7 +174,7 @@ class DynamoDBStateStore:
         else:
             condition = f"{version_name} = {expression.value(_n(expected_version))}"
         try:
-            response = self._call(
+            response = self._table.call(
                 "update_item",
                 TableName=self.table_name,
                 Key={"pk": _pk(record.name), "sk": {"S": _STATE_SK}},
@@ -283,7 +202,7 @@ class DynamoDBStateStore:
         return self._update_outcomes(name, delta, reset_run=False)
 
     def _update_outcomes(self, name: str, delta: OutcomeDelta, *, reset_run: bool) -> BreakerRecord:
-        expression = _Expression()
+        expression = UpdateExpression()
         adding: set[str] = set()
         for start, counts in delta.buckets.items():
             for prefix, amount in (("c", counts.calls), ("f", counts.failures)):
@@ -313,7 +232,7 @@ class DynamoDBStateStore:
         expression.set("name", {"S": name})
         expression.set("expires_at", self._expires_at(self._state_ttl_s))
         # A failed condition (only the reset attempt has one) reaches add_outcomes as ClientError.
-        response = self._call(
+        response = self._table.call(
             "update_item",
             TableName=self.table_name,
             Key={"pk": _pk(name), "sk": {"S": _STATE_SK}},
@@ -355,11 +274,11 @@ class DynamoDBStateStore:
             item["reason"] = {"S": transition.reason}
         if transition.writer is not None:
             item["writer"] = {"S": transition.writer}
-        self._call("put_item", TableName=self.table_name, Item=item)
+        self._table.call("put_item", TableName=self.table_name, Item=item)
 
     def history(self, name: str, limit: int = 50) -> list[Transition]:
         """The newest transitions of one breaker, newest first (one Query)."""
-        response = self._call(
+        response = self._table.call(
             "query",
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
@@ -379,7 +298,7 @@ class DynamoDBStateStore:
             "ExpressionAttributeValues": {":state": {"S": _STATE_SK}},
         }
         while True:
-            response = self._call("scan", **request)
+            response = self._table.call("scan", **request)
             snapshots.extend(_record_from_item(item).snapshot(now, window_s) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break

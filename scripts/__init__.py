@@ -1,0 +1,1 @@
+"""Developer scripts: the layer's resolved requirements and `make sam-local` (none of it ships in the layer)."""

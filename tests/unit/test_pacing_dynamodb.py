@@ -1,0 +1,120 @@
+"""DynamoDB pace store specifics the contract suite cannot see: the table, raw items, batching, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key
+from hookline.pacing.dynamodb import DynamoDBPaceStore
+from tests.support.aws import REGION, client, free_port
+from tests.support.template import create_table, resource
+from tests.support.timefakes import FakeClock
+
+KEY = endpoint_key("acme")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=1_800_000_000.0)
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    return client("dynamodb")
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> str:
+    return create_table(dynamodb, "PacingTable")
+
+
+def test_the_table_is_on_demand_encrypted_with_ttl_and_deleted_with_the_stack() -> None:
+    table = resource("PacingTable")
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    # It holds no message: only paces and leases that rebuild themselves in seconds.
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Delete", "Delete")
+
+
+def test_only_the_delivery_function_may_use_the_table_and_only_as_the_pacer_does() -> None:
+    delivery = resource("DeliveryFunction")["Properties"]
+    assert delivery["Environment"]["Variables"]["PACING_TABLE"] == {"Ref": "PacingTable"}
+    table_arn = {"Fn::GetAtt": ["PacingTable", "Arn"]}
+    for function, actions in (
+        ("DeliveryFunction", {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}),
+        ("HealthFunction", set()),
+    ):
+        statements = [
+            statement for policy in resource(function)["Properties"]["Policies"] for statement in policy["Statement"]
+        ]
+        granted = {
+            action for statement in statements if statement["Resource"] == table_arn for action in statement["Action"]
+        }
+        assert granted == actions
+
+
+def test_a_busy_key_stays_one_small_item_with_its_ttl(dynamodb: Any, table: str, clock: FakeClock) -> None:
+    pacer = Pacer(DynamoDBPaceStore(table, client=dynamodb, clock=clock))
+    limits = PaceLimits(rate_limit_per_s=50, max_in_flight=20)
+    held = []
+    for _ in range(120):  # two minutes of traffic, leases left unreleased in every bucket along the way
+        admission = pacer.acquire(KEY, limits, count=10)
+        held.extend(admission.leases[:1])
+        for lease in admission.leases[1:]:
+            pacer.release(lease, status=200)
+        clock.advance(1)
+    pacer.release(held[-1], status=429, retry_after_s=5)
+    [item] = dynamodb.scan(TableName=table)["Items"]
+    assert item["pk"] == {"S": KEY}
+    assert int(item["expires_at"]["N"]) == int(clock.now + 24 * 3600)
+    slot_buckets = [name for name in item if name.startswith("s_")]
+    assert len(slot_buckets) <= 45 / 5 + 2  # expired buckets were reaped along the way
+    assert len(json.dumps(item)) < 1024  # one write unit per update
+
+
+def test_load_retries_unprocessed_keys(clock: FakeClock) -> None:
+    class Throttled:
+        """Serves one key per BatchGetItem call, as DynamoDB may under throttling."""
+
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+            keys = RequestItems["t"]["Keys"]
+            self.calls.append([key["pk"]["S"] for key in keys])
+            unprocessed = {"t": {"Keys": keys[1:], "ConsistentRead": False}} if keys[1:] else {}
+            return {"Responses": {"t": [{**keys[0], "tat": {"N": "1"}}]}, "UnprocessedKeys": unprocessed}
+
+    fake = Throttled()
+    assert sorted(DynamoDBPaceStore("t", client=fake, clock=clock).load(["a", "b", "c"])) == ["a", "b", "c"]
+    assert fake.calls == [["a", "b", "c"], ["b", "c"], ["c"]]
+
+
+def test_an_unreachable_table_raises_pacing_store_error_and_the_pacer_fails_open(clock: FakeClock) -> None:
+    # A loopback port nobody listens on: refused at once, no packet leaves the machine.
+    unreachable = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
+    )
+    dead = DynamoDBPaceStore("t", client=unreachable, clock=clock)
+    with pytest.raises(PacingStoreError, match="batch_get_item"):
+        dead.load([KEY])
+    pacer = Pacer(dead)
+    admission = pacer.acquire(KEY, PaceLimits(rate_limit_per_s=1, max_in_flight=1), count=5)
+    assert (admission.granted, admission.paced) == (5, False)
+    assert pacer.store_errors == 1
+
+
+def test_build_pacer_picks_dynamodb_for_a_table_and_memory_without(dynamodb: Any, table: str) -> None:
+    assert isinstance(build_pacer(table, client=dynamodb).store, DynamoDBPaceStore)
+    assert type(build_pacer(None).store).__name__ == "MemoryPaceStore"
