@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hookline_local.esm import SqsEventSourceMapping
 from hookline_local.resolve import resolve_schedules, resolve_sqs_mappings
 from hookline_local.schedule import ScheduleRunner
+from hookline_local.scheduler_api import RuntimeSchedules
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -39,18 +40,20 @@ class Emulators:
         functions: Mapping[str, FunctionSpec],
         *,
         run: RunOptions,
-        sqs: Any,
+        client: Callable[[str], Any],
         endpoint_url: str,
         new_invoker: Callable[[FunctionSpec], Invoker],
     ) -> None:
         self._deployed = deployed
         self._functions = functions
         self._run = run
-        self._sqs = sqs
+        self._client = client
+        self._sqs = client("sqs")
         self._endpoint_url = endpoint_url
         self._new_invoker = new_invoker
         self.mappings: list[SqsEventSourceMapping] = []
         self.schedules: list[ScheduleRunner] = []
+        self.runtime_schedules: RuntimeSchedules | None = None
 
     def _runnable(self) -> dict[str, FunctionSpec]:
         runnable = {
@@ -72,6 +75,16 @@ class Emulators:
         for spec in resolve_schedules(self._deployed, self._functions):
             if spec.function_logical_id in runnable:
                 self._start_schedule(spec, runnable[spec.function_logical_id])
+        self.runtime_schedules = RuntimeSchedules(
+            scheduler=self._client("scheduler"),
+            sqs=self._sqs,
+            functions=runnable,
+            new_invoker=self._new_invoker,
+            endpoint_url=self._endpoint_url,
+            region=self._deployed.region,
+            account_id=self._deployed.account_id,
+        )
+        self.runtime_schedules.start()
         self._prewarm()
 
     def _start_mapping(self, declared: SqsMappingSpec, function: FunctionSpec) -> None:
@@ -130,6 +143,8 @@ class Emulators:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Stop every poller and ticker; a batch or run in progress gets ``grace_s``, then its environment is killed."""
+        if self.runtime_schedules is not None:
+            self.runtime_schedules.stop(grace_s)
         for mapping in self.mappings:
             mapping.stop(grace_s)
         for runner in self.schedules:
@@ -158,12 +173,18 @@ class Emulators:
         invokers += [r.invoker for r in self.schedules if r.spec.function_logical_id == function_logical_id]
         return sum(int(invoker.kill()) for invoker in invokers if invoker.busy or not busy_only)
 
+    def _parked(self) -> bool:
+        """Whether a one-time schedule created at run time fired just now or is still to fire."""
+        runtime = self.runtime_schedules
+        return runtime is not None and (runtime.poll_once() > 0 or runtime.waiting > 0)
+
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
-        """Wait until every emulated queue is empty with no batch in flight and no scheduled run in progress."""
+        """Wait until every emulated queue is empty with no batch in flight, no scheduled run in progress and no
+        one-time schedule created at run time still to fire."""
         deadline = time.monotonic() + timeout_s
         while True:
             idle = all(mapping.wait_idle(max(0.0, deadline - time.monotonic())) for mapping in self.mappings)
-            if idle and not any(runner.busy for runner in self.schedules):
+            if idle and not self._parked() and not any(runner.busy for runner in self.schedules):
                 return True
             if time.monotonic() >= deadline:
                 return False

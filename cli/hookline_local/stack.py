@@ -179,7 +179,7 @@ class LocalStack:
             self.deployed,
             self.functions,
             run=self.run,
-            sqs=self.client("sqs"),
+            client=self.client,
             endpoint_url=self.endpoint_url,
             new_invoker=self.new_invoker,
         )

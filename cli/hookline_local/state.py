@@ -10,7 +10,7 @@ from hookline.local import pid_alive
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["STATE_VERSION", "pid_alive", "read_state", "remove_state", "state_path", "write_state"]
+__all__ = ["STATE_VERSION", "read_state", "remove_state", "state_path", "write_state"]
 
 STATE_VERSION = 1
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hookline_local.intrinsics import is_intrinsic, references, resolve_pseudo, substitute
+from hookline_local.intrinsics import Resolver, is_intrinsic, references, resolve_pseudo, substitute
 
 __all__ = [
     "OUTPUT_PREFIX",
@@ -197,52 +197,39 @@ def _stand_in_name(logical_id: str, resource: dict[str, Any], stack_name: str, v
     return declared if isinstance(declared, str) and declared else f"{stack_name}-{logical_id}"
 
 
-def plan_stack(
-    template: dict[str, Any], *, stack_name: str, region: str, account_id: str, parameters: dict[str, str]
-) -> StackPlan:
-    """Split a translated template into what moto creates and what the local stack handles (see module doc)."""
-    resources: dict[str, Any] = template.get("Resources", {})
-    outputs: dict[str, Any] = template.get("Outputs", {}) or {}
-    kept_ids = _kept_out_ids(resources, outputs)
-    values = {**parameters, "AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name}
-    values |= {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+def _stand_ins(
+    resources: dict[str, Any], kept_ids: set[str], values: dict[str, str], *, stack_name: str
+) -> dict[str, KeptOut]:
+    """Names and ARNs for the kept-out resources (the real services' formats), properties not yet filled."""
     stand_ins: dict[str, KeptOut] = {}
     for logical_id in kept_ids:
         resource = resources[logical_id]
         resource_type = resource["Type"]
         name = _stand_in_name(logical_id, resource, stack_name, values)
         arn_format = _ARN_FORMAT.get(resource_type, "arn:aws:local:{region}:{account}:{name}")
-        arn = arn_format.format(region=region, account=account_id, name=name)
+        arn = arn_format.format(region=values["AWS::Region"], account=values["AWS::AccountId"], name=name)
         stand_ins[logical_id] = KeptOut(logical_id, resource_type, handling_for(resource_type), name, arn, {})
+    return stand_ins
 
-    def stand_in(logical_id: str, attribute: str | None) -> str | None:
-        item = stand_ins.get(logical_id)
-        if item is None:
-            return None
-        return item.ref() if attribute is None else item.attribute(attribute)
 
-    extra: dict[str, Any] = {}
+class _ExtraOutputs:
+    """Intrinsics in kept-out resources that only moto can resolve, turned into extra stack outputs (deduplicated)."""
 
-    def to_output(expression: Any) -> dict[str, str]:
-        for existing, value in extra.items():
+    def __init__(self) -> None:
+        self.expressions: dict[str, Any] = {}
+
+    def __call__(self, expression: Any) -> dict[str, str]:
+        """The placeholder standing for ``expression`` until fill_outputs replaces it with moto's answer."""
+        for existing, value in self.expressions.items():
             if value == expression:
                 return {_PLACEHOLDER: existing}
-        key = f"{OUTPUT_PREFIX}{len(extra)}"
-        extra[key] = expression
+        key = f"{OUTPUT_PREFIX}{len(self.expressions)}"
+        self.expressions[key] = expression
         return {_PLACEHOLDER: key}
 
-    kept_out: dict[str, KeptOut] = {}
-    for logical_id, item in stand_ins.items():
-        resource = resolve_pseudo(substitute(copy.deepcopy(resources[logical_id]), stand_in), values)
-        condition = resource.get("Condition")
-        condition_output = None
-        if isinstance(condition, str):
-            condition_output = to_output({"Fn::If": [condition, "true", "false"]})[_PLACEHOLDER]
-        resource["Properties"] = _extract(resource.get("Properties", {}), to_output)
-        kept_out[logical_id] = KeptOut(
-            logical_id, item.type, item.handling, item.name, item.arn, resource, condition_output
-        )
 
+def _moto_resources(resources: dict[str, Any], kept_ids: set[str], stand_in: Resolver) -> dict[str, Any]:
+    """The resources moto creates, references to kept-out ones replaced, DependsOn on them dropped."""
     moto_resources: dict[str, Any] = {}
     for logical_id, resource in resources.items():
         if logical_id in kept_ids:
@@ -256,12 +243,44 @@ def plan_stack(
             else:
                 del kept["DependsOn"]
         moto_resources[logical_id] = kept
+    return moto_resources
+
+
+def plan_stack(
+    template: dict[str, Any], *, stack_name: str, region: str, account_id: str, parameters: dict[str, str]
+) -> StackPlan:
+    """Split a translated template into what moto creates and what the local stack handles (see module doc)."""
+    resources: dict[str, Any] = template.get("Resources", {})
+    outputs: dict[str, Any] = template.get("Outputs", {}) or {}
+    kept_ids = _kept_out_ids(resources, outputs)
+    values = {**parameters, "AWS::Region": region, "AWS::AccountId": account_id, "AWS::StackName": stack_name}
+    values |= {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    stand_ins = _stand_ins(resources, kept_ids, values, stack_name=stack_name)
+
+    def stand_in(logical_id: str, attribute: str | None) -> str | None:
+        item = stand_ins.get(logical_id)
+        if item is None:
+            return None
+        return item.ref() if attribute is None else item.attribute(attribute)
+
+    to_output = _ExtraOutputs()
+    kept_out: dict[str, KeptOut] = {}
+    for logical_id, item in stand_ins.items():
+        resource = resolve_pseudo(substitute(copy.deepcopy(resources[logical_id]), stand_in), values)
+        condition = resource.get("Condition")
+        condition_output = None
+        if isinstance(condition, str):
+            condition_output = to_output({"Fn::If": [condition, "true", "false"]})[_PLACEHOLDER]
+        resource["Properties"] = _extract(resource.get("Properties", {}), to_output)
+        kept_out[logical_id] = KeptOut(
+            logical_id, item.type, item.handling, item.name, item.arn, resource, condition_output
+        )
     moto_template = {key: value for key, value in template.items() if key not in {"Resources", "Outputs", "Transform"}}
-    moto_template["Resources"] = moto_resources
+    moto_template["Resources"] = _moto_resources(resources, kept_ids, stand_in)
     moto_outputs = {key: substitute(copy.deepcopy(value), stand_in) for key, value in outputs.items()}
-    moto_outputs |= {key: {"Value": expression} for key, expression in extra.items()}
+    moto_outputs |= {key: {"Value": expression} for key, expression in to_output.expressions.items()}
     moto_template["Outputs"] = moto_outputs
-    return StackPlan(moto_template, kept_out, extra)
+    return StackPlan(moto_template, kept_out, to_output.expressions)
 
 
 def _extract(node: Any, to_output: Any) -> Any:

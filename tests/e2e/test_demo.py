@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -11,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.aws import child_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ HOOKLINE = Path(sys.executable).with_name("hookline")
 def test_demo_settles_summarizes_and_cleans_up() -> None:
     state = ROOT / ".hookline" / "local.json"
     had_state = state.exists()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "HOOKLINE_"))}
+    env = child_environ()
     completed = subprocess.run(
         [str(HOOKLINE), "demo", "--messages", "60", "--timeout", "60", "--json"],
         cwd=ROOT,
@@ -52,6 +53,9 @@ def test_demo_settles_summarizes_and_cleans_up() -> None:
     health = {row["name"]: row for row in summary["health"]}
     assert health["initech-crm"]["state"] == "unhealthy"
     assert not health["umbrella-legacy"]["enabled"]
+    queues = summary["queues"]
+    assert 1 <= queues["DeliveryQueue"]["peak_in_flight"] <= queues["DeliveryQueue"]["quota"] == 120_000
+    assert queues["DeadLetterQueue"]["peak_in_flight"] == 0  # the summary reads peaks before peeking at the DLQ
 
     # Nothing left behind: local.json removed (unless another stack owned it), moto's port closed.
     assert state.exists() == had_state

@@ -7,7 +7,6 @@ they were not installed; nothing is uninstalled and the test process's own impor
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from hookline_local import INSTALL_HINT, LocalExtraMissingError, LocalStackError, require_local_extra
 from hookline_local.requirements import missing_requirements
+from tests.support.aws import child_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ main()
 
 
 def _hookline_without(missing: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "HOOKLINE_"))}
+    env = child_environ()
     env["HOOKLINE_TEST_MISSING"] = missing
     return subprocess.run(
         [sys.executable, "-c", _WITHOUT_PACKAGES, *args],

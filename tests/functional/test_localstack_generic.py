@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = """
 Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {Handler: app.handler, Runtime: python3.13, Timeout: 5}
 Resources:
   FastQueue:
     Type: AWS::SQS::Queue
@@ -42,9 +44,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/fast
-      Handler: app.handler
-      Runtime: python3.13
-      Timeout: 5
       Events:
         Jobs:
           Type: SQS
@@ -53,9 +52,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/slow
-      Handler: app.handler
-      Runtime: python3.13
-      Timeout: 5
       Events:
         Jobs:
           Type: SQS
@@ -67,8 +63,6 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/sweep
-      Handler: app.handler
-      Runtime: python3.13
       Events:
         Daily:
           Type: Schedule
@@ -226,3 +220,36 @@ def test_a_quota_for_a_queue_the_template_lacks_is_refused(tmp_path: Path) -> No
         LocalStack.start(
             tmp_path, moto=MotoOptions(inflight_quotas={"NoSuchQueue": 3}), run=RunOptions(run_functions=False)
         )
+
+
+def _create_schedule(stack: LocalStack, name: str, when: str, target: dict[str, str], **options: Any) -> None:
+    stack.client("scheduler").create_schedule(
+        Name=name,
+        ScheduleExpression=f"at({when})",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"RoleArn": "arn:aws:iam::123456789012:role/scheduler", **target},
+        **options,
+    )
+
+
+def test_one_time_schedules_created_at_run_time_fire_once_when_due(stack: LocalStack, functions: Functions) -> None:
+    body = '{"id": "msg_parked",  "kept": "byte for byte"}'
+    queue = {"Arn": stack.state()["queues"]["FastQueue"]["arn"], "Input": body}
+    _create_schedule(stack, "park-1", "2020-01-01T00:00:00", queue, ActionAfterCompletion="DELETE")
+    function = {"Arn": stack.functions["SweepFunction"].arn, "Input": '{"runtime": 1}'}
+    _create_schedule(stack, "call-1", "2020-01-01T00:00:00", function)
+    assert stack.wait_idle(timeout_s=20)
+    assert body in [body for batch in functions.batches("FastFunction") for body in batch]
+    assert functions.scheduled("SweepFunction").count({"runtime": 1}) == 1
+    names = {item["Name"] for item in stack.client("scheduler").list_schedules()["Schedules"]}
+    assert "park-1" not in names and "call-1" in names  # ActionAfterCompletion DELETE, or kept after its one run
+    runtime = stack.emulators.runtime_schedules if stack.emulators else None
+    assert runtime is not None and runtime.poll_once() == 0  # fired once, never again
+
+
+def test_a_one_time_schedule_still_to_come_keeps_the_stack_busy(stack: LocalStack) -> None:
+    queue = {"Arn": stack.state()["queues"]["FastQueue"]["arn"], "Input": "later"}
+    _create_schedule(stack, "park-later", "2999-01-01T00:00:00", queue)
+    assert not stack.wait_idle(timeout_s=1)
+    stack.client("scheduler").delete_schedule(Name="park-later")
+    assert stack.wait_idle(timeout_s=10)

@@ -28,6 +28,7 @@ from hookline_local import (
 )
 from hookline_local.template import sqs_event_sources
 from hookline_local.workarounds import Handling, handling_for
+from tests.support.aws import child_environ
 from tests.support.template import ROOT, load_template, properties
 
 if TYPE_CHECKING:
@@ -355,7 +356,7 @@ def project(tmp_path: Path) -> Path:
 
 def test_local_up_writes_local_json_serves_until_interrupted_and_cleans_up(project: Path) -> None:
     hookline = Path(sys.executable).with_name("hookline")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env = child_environ()
     process = subprocess.Popen(
         [
             *(str(hookline), "local", "up", "--root", str(project), "--max-pollers", "2"),

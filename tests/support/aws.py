@@ -6,6 +6,7 @@ The server is the local stack's own launcher (hookline_local.server.MotoServer):
 
 from __future__ import annotations
 
+import os
 import socket
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,11 @@ FAKE_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+
+
+def child_environ() -> dict[str, str]:
+    """This process's environment for a child ``hookline`` process, without AWS_* and HOOKLINE_* settings."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "HOOKLINE_"))}
 
 
 def free_port() -> int:

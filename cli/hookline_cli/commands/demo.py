@@ -26,6 +26,14 @@ def demo(
     root: Annotated[
         Path | None, typer.Option("--root", help="Project directory (default: nearest with template.yaml).")
     ] = None,
+    inflight_quota: Annotated[
+        int | None,
+        typer.Option(
+            "--inflight-quota",
+            min=1,
+            help="In-flight messages per queue before receives come back empty (default: SQS's 120,000).",
+        ),
+    ] = None,
     json_flag: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Start the local stack and loopback receivers, send webhooks through chaos, and summarize what happened.
@@ -36,12 +44,13 @@ def demo(
     from hookline_cli.demo.run import DemoOptions, run_demo
     from hookline_cli.demo.scenario import ScenarioConfig
     from hookline_cli.demo.summary import render_summary
-    from hookline_local import LocalStackError, require_local_extra
+    from hookline_local import SQS_INFLIGHT_QUOTA, LocalStackError, require_local_extra
 
     as_json = json_flag or get_context(ctx).json
     # With --json, stdout carries only the JSON document; progress goes to stderr.
     console = Console(stderr=as_json, highlight=False)
-    options = DemoOptions(scenario=ScenarioConfig(messages=messages, seed=seed, timeout_s=timeout), root=root)
+    scenario = ScenarioConfig(messages=messages, seed=seed, timeout_s=timeout)
+    options = DemoOptions(scenario=scenario, root=root, inflight_quota=inflight_quota or SQS_INFLIGHT_QUOTA)
     try:
         require_local_extra()
         summary = run_demo(options, console=console)

@@ -157,25 +157,32 @@ def _until_signalled() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+_ScheduleIntervals = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--schedule-interval",
+        metavar="[ID=]S",
+        help="Run every schedule every S seconds (S), or one schedule (ID=S); repeatable.",
+    ),
+]
+_InflightQuotas = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--inflight-quota",
+        metavar="[QUEUE=]N",
+        help="In-flight messages per queue before receives come back empty, for every queue (N) or one "
+        "(QUEUE=N); repeatable. Default: SQS's 120,000.",
+    ),
+]
+
+
 @app.command("up")
 def up(
     ctx: typer.Context,
     *,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="moto port on 127.0.0.1 (0: a free one).")] = 0,
-    schedule_interval: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--schedule-interval", help="Run every schedule every S seconds (S), or one schedule (ID=S); repeatable."
-        ),
-    ] = None,
-    inflight_quota: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--inflight-quota",
-            help="In-flight messages per queue before receives come back empty, for every queue (N) or one "
-            "(QUEUE=N); repeatable. Default: SQS's 120,000.",
-        ),
-    ] = None,
+    schedule_interval: _ScheduleIntervals = None,
+    inflight_quota: _InflightQuotas = None,
     parameter: Annotated[
         list[str] | None,
         typer.Option("--parameter", "-p", help="Template parameter override KEY=VALUE (repeatable)."),
