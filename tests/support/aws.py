@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 from hookline_local.server import MotoServer
 
@@ -58,4 +59,14 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
         endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+    )
+
+
+def unreachable_client(service: str) -> Any:
+    """A boto3 client for a loopback port nobody listens on: every call is refused at once, no packet leaves."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
     )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from resilience import StateStoreError
 from resilience.breaker import (
@@ -19,19 +17,11 @@ from resilience.breaker import (
     OutcomeDelta,
     Transition,
 )
-from tests.support.aws import REGION, client, free_port
+from tests.support.aws import unreachable_client
 from tests.support.template import create_table
-from tests.support.timefakes import FakeClock
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
-
-
-@pytest.fixture
-def dynamodb(aws: None) -> Any:
-    return client("dynamodb")
+if TYPE_CHECKING:
+    from tests.support.timefakes import FakeClock
 
 
 @pytest.fixture
@@ -111,13 +101,7 @@ def test_batch_reads_retry_unprocessed_keys(clock: FakeClock) -> None:
 
 
 def test_unreachable_dynamodb_raises_state_store_error_and_the_breaker_fails_open(clock: FakeClock) -> None:
-    # A loopback port nobody listens on: refused at once, no packet leaves the machine.
-    unreachable = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
-    )
+    unreachable = unreachable_client("dynamodb")
     dead = DynamoDBStateStore("t", client=unreachable, clock=clock)
     with pytest.raises(StateStoreError, match="batch_get_item"):
         dead.load(["a"])

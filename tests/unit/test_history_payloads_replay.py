@@ -20,11 +20,6 @@ META = PayloadMeta(event_type="invoice.paid", endpoint="acme")
 
 
 @pytest.fixture
-def dynamodb(aws: None) -> Any:
-    return client("dynamodb")
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=NOW)
 
