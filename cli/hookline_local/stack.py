@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
+from hookline.local import STATE_OUTPUT_KEYS
 from hookline_local.clients import ACCOUNT_ID, moto_client
 from hookline_local.cloudwatch_logs import LogShipper
 from hookline_local.deploy import DeployedStack, StackTarget, deploy_stack
@@ -34,15 +35,6 @@ __all__ = ["LocalStack", "find_root"]
 
 _log = logging.getLogger("hookline.local")
 _QUEUE = "AWS::SQS::Queue"
-# Top-level local.json keys the CLI reads directly (hookline_cli.resources), from the template's outputs.
-_STATE_NAMES = {
-    "endpoints_table": "EndpointsTableName",
-    "breaker_table": "BreakerTableName",
-    "health_history_table": "HealthHistoryTableName",
-    "delivery_queue_url": "DeliveryQueueUrl",
-    "dead_letter_queue_url": "DeadLetterQueueUrl",
-    "alert_topic_arn": "AlertTopicArn",
-}
 # local.json's health_function (the CLI's `health run`) names the function of this logical id, when there is one.
 _HEALTH_FUNCTION = "HealthFunction"
 
@@ -338,7 +330,9 @@ class LocalStack:
             logical_id: {"url": url, "arn": queue_arn(url, self.region), "inflight_quota": quotas.get(queue_name(url))}
             for logical_id, url in by_type.get(_QUEUE, {}).items()
         }
-        names = {key: deployed.outputs[output] for key, output in _STATE_NAMES.items() if output in deployed.outputs}
+        names = {
+            key: deployed.outputs[output] for key, output in STATE_OUTPUT_KEYS.items() if output in deployed.outputs
+        }
         if _HEALTH_FUNCTION in self.functions:
             names["health_function"] = self.functions[_HEALTH_FUNCTION].name
         return {
