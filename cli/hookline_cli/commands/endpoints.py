@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -32,10 +33,21 @@ from hookline.secrets import (
     SigningSecretStore,
 )
 from hookline.signing import SCHEMES, generate_secret, parse_secret_string
-from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, report_error, table
+from hookline_cli.output import (
+    JsonFlag,
+    OperationalError,
+    UsageError,
+    cli_errors,
+    emit,
+    format_time,
+    report_error,
+    table,
+)
 from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from rich.console import Console
 
     from hookline.registry import EndpointRegistry, Scheme, WritePolicy
@@ -47,10 +59,9 @@ app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _REDACTED = "<redacted>"
+_LIST_HINT = "`hookline endpoints list` shows the registered ones"
 # Registry field -> the `endpoints add` option that sets it (errors name what the user typed).
 _OPTIONS = {"url": "--url", "fallback_urls": "--fallback-url", "health.url": "--health-url"}
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 
 
 def secret_id_for(name: str, prefix: str = DEFAULT_SECRET_PREFIX) -> str:
@@ -129,12 +140,17 @@ def _limits_text(endpoint: Endpoint) -> str | None:
 
 def require_endpoint(registry: EndpointRegistry, name: str) -> Endpoint:
     """The endpoint called ``name``; UsageError (exit 2) when there is none."""
-    try:
+    with _known(name, hint=_LIST_HINT):
         return registry.require(name, fresh=True)
+
+
+@contextmanager
+def _known(name: str, *, hint: str | None = None) -> Iterator[None]:
+    """The registry's EndpointNotFoundError for ``name`` as the CLI's usage error (exit 2)."""
+    try:
+        yield
     except EndpointNotFoundError:
-        raise UsageError(
-            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
-        ) from None
+        raise UsageError(f"unknown endpoint {name!r}", hint=hint) from None
 
 
 def _refused(error: RegistryItemError, policy: WritePolicy) -> UsageError:
@@ -393,11 +409,8 @@ def set_(
     changes = _limit_changes(rate_limit, max_in_flight, clear_rate_limit, clear_max_in_flight)
     registry = get_resources(ctx).registry()
     try:
-        endpoint = registry.update(name, **changes)
-    except EndpointNotFoundError:
-        raise UsageError(
-            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
-        ) from None
+        with _known(name, hint=_LIST_HINT):
+            endpoint = registry.update(name, **changes)
     except RegistryItemError as error:
         raise UsageError(str(error)) from None
 
@@ -438,10 +451,8 @@ def _limit_changes(
 @cli_errors
 def enable(ctx: typer.Context, name: str) -> None:
     """Enable an endpoint (clears its disabled reason)."""
-    try:
+    with _known(name):
         get_resources(ctx).registry().enable(name)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"enabled endpoint {name}")
 
 
@@ -453,10 +464,8 @@ def disable(
     reason: Annotated[str, typer.Option("--reason", help="Why; shown in `endpoints show`.")] = "disabled by operator",
 ) -> None:
     """Disable an endpoint: its messages are dead-lettered (endpoint_disabled) until it is enabled again."""
-    try:
+    with _known(name):
         get_resources(ctx).registry().disable(name, reason)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"disabled endpoint {name}")
 
 
@@ -482,10 +491,8 @@ def remove(
             f"secret {endpoint.secret_id!r} is also used by endpoint {', '.join(others)}; nothing was removed",
             hint="remove it without --delete-secret, or pass --delete-shared-secret to delete the secret anyway",
         )
-    try:
+    with _known(name):
         registry.remove(name)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"removed endpoint {name}")
     if delete_secret or delete_shared_secret:
         resources.client("secretsmanager").delete_secret(SecretId=endpoint.secret_id, RecoveryWindowInDays=7)

@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 
 from hookline.health.store import HealthStore
 from hookline_cli.commands.endpoints import require_endpoint
-from hookline_cli.output import OperationalError, cli_errors, emit, format_time, table
+from hookline_cli.output import JsonFlag, OperationalError, cli_errors, emit, format_time, table
 from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from hookline.registry import Endpoint
 
 __all__ = ["app", "status_view"]
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 
 
 class _HealthGroup(TyperGroup):

@@ -9,7 +9,7 @@ import typer
 from hookline.history import HistoryError, Status, TimeRangeError
 from hookline.history.reader import check_id
 from hookline_cli.history import attempts_table, check_value, history_reader, payload_store
-from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
+from hookline_cli.output import JsonFlag, OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
 from hookline_cli.resources import get_resources
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Delivery history: every attempt of every webhook, kept for HistoryRetentionDays.")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 _STATUSES = ", ".join(status.value for status in Status)
 
 
@@ -50,7 +49,7 @@ def show(
     since: Annotated[
         str | None, typer.Option("--since", help="Search from here (1h, 2d, ISO-8601; default: all retention).")
     ] = None,
-    json_flag: JsonOption = False,
+    json_flag: JsonFlag = False,
 ) -> None:
     """A webhook's attempts in order, its outcome, and its dead-letter reason if any."""
     check_value(lambda: check_id(message_id))
@@ -113,7 +112,7 @@ def list_(
     since: Annotated[str | None, typer.Option("--since", help="From (1h, 2d, ISO-8601; default 1h).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Until (same forms; default now).")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many messages.", min=1, max=10000)] = 50,
-    json_flag: JsonOption = False,
+    json_flag: JsonFlag = False,
 ) -> None:
     """Webhooks with an attempt in the time range, newest first, by their latest status."""
     wanted = _status(status)
@@ -154,7 +153,7 @@ def list_(
 def forget(
     ctx: typer.Context,
     message_id: Annotated[str, typer.Argument(metavar="ID", help="The webhook id.")],
-    json_flag: JsonOption = False,
+    json_flag: JsonFlag = False,
 ) -> None:
     """Delete a webhook's kept payload now (its attempts stay in history, without payload)."""
     check_value(lambda: check_id(message_id))
