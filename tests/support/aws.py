@@ -17,7 +17,7 @@ from botocore.config import Config
 from hookline_local.server import MotoServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 REGION = "us-east-1"
 
@@ -70,3 +70,21 @@ def unreachable_client(service: str) -> Any:
         endpoint_url=f"http://127.0.0.1:{free_port()}",
         config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
     )
+
+
+class OneKeyPerBatchGet:
+    """A DynamoDB client whose BatchGetItem serves the first key asked for and leaves the rest unprocessed, as DynamoDB
+    may under throttling; ``calls`` records the partition keys each call asked for."""
+
+    def __init__(self, table: str, attributes: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.table = table
+        self.attributes = attributes  # the served item's attributes besides its key
+        self.calls: list[list[str]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        """One key served, the others returned as UnprocessedKeys."""
+        keys = RequestItems[self.table]["Keys"]
+        self.calls.append([key["pk"]["S"] for key in keys])
+        unprocessed = {self.table: {"Keys": keys[1:], "ConsistentRead": False}} if keys[1:] else {}
+        served = {**keys[0], **self.attributes(keys[0])}
+        return {"Responses": {self.table: [served]}, "UnprocessedKeys": unprocessed}

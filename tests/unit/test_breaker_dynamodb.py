@@ -17,7 +17,7 @@ from resilience.breaker import (
     OutcomeDelta,
     Transition,
 )
-from tests.support.aws import unreachable_client
+from tests.support.aws import OneKeyPerBatchGet, unreachable_client
 from tests.support.template import create_table
 
 if TYPE_CHECKING:
@@ -80,21 +80,7 @@ def test_stale_counter_attributes_are_removed_from_the_item(
 
 
 def test_batch_reads_retry_unprocessed_keys(clock: FakeClock) -> None:
-    class Throttled:
-        """A client whose first BatchGetItem leaves one key unprocessed, as DynamoDB may under load."""
-
-        def __init__(self) -> None:
-            self.calls: list[list[str]] = []
-
-        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
-            keys = RequestItems["t"]["Keys"]
-            self.calls.append([key["pk"]["S"] for key in keys])
-            served, left = keys[:1], keys[1:]
-            items = [{**key, "name": {"S": key["pk"]["S"].removeprefix("breaker#")}} for key in served]
-            unprocessed = {"t": {"Keys": left, "ConsistentRead": False}} if left else {}
-            return {"Responses": {"t": items}, "UnprocessedKeys": unprocessed}
-
-    fake = Throttled()
+    fake = OneKeyPerBatchGet("t", lambda key: {"name": {"S": key["pk"]["S"].removeprefix("breaker#")}})
     store = DynamoDBStateStore("t", client=fake, clock=clock)
     assert sorted(store.load(["a", "b", "c"])) == ["a", "b", "c"]
     assert fake.calls == [["breaker#a", "breaker#b", "breaker#c"], ["breaker#b", "breaker#c"], ["breaker#c"]]

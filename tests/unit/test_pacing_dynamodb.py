@@ -9,7 +9,7 @@ import pytest
 
 from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
-from tests.support.aws import unreachable_client
+from tests.support.aws import OneKeyPerBatchGet, unreachable_client
 from tests.support.template import create_table, resource
 
 if TYPE_CHECKING:
@@ -71,19 +71,7 @@ def test_a_busy_key_stays_one_small_item_with_its_ttl(dynamodb: Any, table: str,
 
 
 def test_load_retries_unprocessed_keys(clock: FakeClock) -> None:
-    class Throttled:
-        """Serves one key per BatchGetItem call, as DynamoDB may under throttling."""
-
-        def __init__(self) -> None:
-            self.calls: list[list[str]] = []
-
-        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
-            keys = RequestItems["t"]["Keys"]
-            self.calls.append([key["pk"]["S"] for key in keys])
-            unprocessed = {"t": {"Keys": keys[1:], "ConsistentRead": False}} if keys[1:] else {}
-            return {"Responses": {"t": [{**keys[0], "tat": {"N": "1"}}]}, "UnprocessedKeys": unprocessed}
-
-    fake = Throttled()
+    fake = OneKeyPerBatchGet("t", lambda key: {"tat": {"N": "1"}})
     assert sorted(DynamoDBPaceStore("t", client=fake, clock=clock).load(["a", "b", "c"])) == ["a", "b", "c"]
     assert fake.calls == [["a", "b", "c"], ["b", "c"], ["c"]]
 

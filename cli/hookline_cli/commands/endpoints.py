@@ -50,9 +50,17 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from hookline.registry import EndpointRegistry, Scheme, WritePolicy
+    from hookline.registry import EndpointRegistry, HealthStatus, Scheme, WritePolicy
 
-__all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for", "shown_url"]
+__all__ = [
+    "app",
+    "endpoint_view",
+    "health_status_view",
+    "parse_duration",
+    "require_endpoint",
+    "secret_id_for",
+    "shown_url",
+]
 
 app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help=True)
 
@@ -91,7 +99,6 @@ def shown_url(url: str) -> str:
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
     """The JSON form of an endpoint (stable keys). Header values are redacted: they often carry credentials."""
     check = endpoint.health
-    status = endpoint.status
     return {
         "name": endpoint.name,
         "url": shown_url(endpoint.url),
@@ -115,14 +122,19 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
             "failure_threshold": check.failure_threshold,
             "success_threshold": check.success_threshold,
         },
-        "health": {
-            "state": status.state,
-            "last_checked_at": status.last_checked_at,
-            "last_latency_ms": status.last_latency_ms,
-            "consecutive_failures": status.consecutive_failures,
-            "consecutive_successes": status.consecutive_successes,
-            "last_error": status.last_error,
-        },
+        "health": health_status_view(endpoint.status),
+    }
+
+
+def health_status_view(status: HealthStatus) -> dict[str, Any]:
+    """The JSON form of an endpoint's recorded health (stable keys), in ``endpoints show`` and ``health``."""
+    return {
+        "state": status.state,
+        "last_checked_at": status.last_checked_at,
+        "last_latency_ms": status.last_latency_ms,
+        "consecutive_failures": status.consecutive_failures,
+        "consecutive_successes": status.consecutive_successes,
+        "last_error": status.last_error,
     }
 
 
