@@ -173,20 +173,23 @@ def _summarize(
     store = DynamoDBStateStore(view.require("breaker_table"), client=view.client("dynamodb"))
     queues = queue_rows(stack.queues())  # before the dead letters are peeked at (a peek puts them in flight)
     letters = dead_letters(view.client("sqs"), view.require("dead_letter_queue_url"))
-    summary = build_summary(
+    counts = build_summary(
         sent=sent,
         records=fleet.records(),
         fallback_receivers=fleet.fallback_receivers,
         letters=letters,
         elapsed_s=time.monotonic() - started,
+    )
+    return replace(
+        counts,
         breakers=breaker_rows(store, fleet.origin_labels()),
         health=health_rows(view.registry()),
         metrics=metric_totals(view.client("cloudwatch"), since=since, until=datetime.now(UTC)),
         queues=queues,
         timed_out=timed_out,
+        # The demo ends by answering "what happened to this dead message?" from delivery history.
+        dead_example=dead_message_history(stack, letters),
     )
-    # The demo ends by answering "what happened to this dead message?" from delivery history.
-    return replace(summary, dead_example=dead_message_history(stack, letters))
 
 
 class _Producer:

@@ -237,13 +237,11 @@ def build_summary(
     fallback_receivers: Iterable[str],
     letters: Iterable[DeadLetter],
     elapsed_s: float,
-    breakers: list[BreakerRow] | None = None,
-    health: list[HealthRow] | None = None,
-    metrics: dict[str, float] | None = None,
-    queues: list[QueueRow] | None = None,
-    timed_out: bool = False,
 ) -> DemoSummary:
-    """Count outcomes per webhook id: only ids the demo sent, only requests whose signature verified."""
+    """Count outcomes per webhook id: only ids the demo sent, only requests whose signature verified.
+
+    The stack's state (breakers, health, metrics, queues) is for the caller to add (``dataclasses.replace``).
+    """
     sent_ids = set(sent)
     fallbacks = set(fallback_receivers)
     requests = list(records)
@@ -260,11 +258,6 @@ def build_summary(
         unverified_requests=sum(1 for r in requests if not r.verified),
         duplicates=sum(count - 1 for count in deliveries.values()),
         elapsed_s=elapsed_s,
-        breakers=breakers or [],
-        health=health or [],
-        metrics=metrics or {},
-        queues=queues or [],
-        timed_out=timed_out,
     )
 
 
