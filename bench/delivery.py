@@ -800,7 +800,7 @@ def cold_start(
     return base, handler, imports
 
 
-def print_cold_start(
+def print_cold_start(  # noqa: PLR0913 - three measured series and the paths they were measured from
     base: list[float],
     handler: list[float],
     imports: list[float],

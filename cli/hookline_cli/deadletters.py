@@ -234,7 +234,7 @@ class _Receiver:
         return errors
 
 
-def peek(
+def peek(  # noqa: PLR0913 - client, queue and filter, then the receive knobs as keywords
     client: Any,
     queue_url: str,
     *,
@@ -256,7 +256,7 @@ def peek(
     return found[:limit], errors
 
 
-def redrive(
+def redrive(  # noqa: PLR0913 - client, both queues and filter, then the receive knobs as keywords
     client: Any,
     dead_letter_queue_url: str,
     delivery_queue_url: str,

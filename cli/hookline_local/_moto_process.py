@@ -121,7 +121,7 @@ class SqsModel:
         change_visibility = SQSBackend.change_message_visibility
         model = self
 
-        def receive(  # noqa: PLR0917 - moto calls it positionally
+        def receive(  # noqa: PLR0913, PLR0917 - moto's signature, called positionally
             self: SQSBackend,
             queue_name: str,
             count: int,

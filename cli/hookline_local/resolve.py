@@ -83,7 +83,7 @@ class ScheduleSpec:
     """ScheduleExpressionTimezone (Scheduler); None is UTC."""
 
 
-def local_environment(
+def local_environment(  # noqa: PLR0913 - the values Lambda sets for a function, each a keyword
     template_environment: Mapping[str, str],
     *,
     name: str,

@@ -38,7 +38,7 @@ _log = logging.getLogger("hookline.local")
 class RuntimeSchedules:
     """Polls moto's Scheduler for one-time schedules and fires each once it is due."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         scheduler: Any,

@@ -92,7 +92,7 @@ def _plan(trigger: str) -> list[tuple[str, str]]:
     return head + rest[120:]
 
 
-def _register(
+def _register(  # noqa: PLR0913 - test builder: one keyword per registry field used
     stack: LocalStack, name: str, *, secret: str, url: str, fallbacks: tuple[str, ...], timeout_s: float
 ) -> None:
     secret_id = f"hookline/{name}"

@@ -34,7 +34,7 @@ def create_payload_table(dynamodb: Any) -> str:
     return stack.physical_id("PayloadTable")
 
 
-def attempt_line(
+def attempt_line(  # noqa: PLR0913 - test builder: one keyword per log line field
     message_id: str,
     outcome: str,
     *,

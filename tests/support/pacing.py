@@ -114,7 +114,7 @@ class _Environment:
     """(end time, message number, lease, status, Retry-After) of the requests under way."""
 
 
-def simulate_fleet(
+def simulate_fleet(  # noqa: PLR0913 - the fleet, its clock and scenario, then simulation knobs
     pacers: Sequence[Pacer],
     clock: FakeClock,
     scenario: Scenario,

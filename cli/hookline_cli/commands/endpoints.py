@@ -223,7 +223,7 @@ def _discard_secret(resources: Resources, secret_id: str) -> None:
 
 @app.command("add")
 @cli_errors
-def add(
+def add(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Endpoint name (1-128 of A-Z a-z 0-9 . _ : -).")],
     *,
@@ -401,7 +401,7 @@ def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
 
 @app.command("set")
 @cli_errors
-def set_(
+def set_(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     name: str,
     *,

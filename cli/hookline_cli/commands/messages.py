@@ -97,7 +97,7 @@ def _row(history: MessageHistory) -> tuple[Any, ...]:
 
 @app.command("list")
 @cli_errors
-def list_(
+def list_(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Only this endpoint (or inline URL host).")] = None,

@@ -37,7 +37,7 @@ def _ids_from_history(
 
 
 @cli_errors
-def replay(
+def replay(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     message_ids: Annotated[

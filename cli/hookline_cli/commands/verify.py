@@ -32,7 +32,7 @@ def _secret(value: str | None, environ: Mapping[str, str]) -> str:
 
 
 @cli_errors
-def verify(
+def verify(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     webhook_id: Annotated[str, typer.Option("--id", help="The webhook-id header.")],

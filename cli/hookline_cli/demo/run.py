@@ -158,7 +158,7 @@ def _start_stack(options: DemoOptions, console: Console) -> LocalStack:
         )
 
 
-def _summarize(
+def _summarize(  # noqa: PLR0913 - the demo's end state: stack, view, receivers, ids sent, start and outcome
     stack: LocalStack,
     view: StackView,
     fleet: DemoFleet,

@@ -153,7 +153,7 @@ def _request_guard(allow_private: bool) -> Callable[[httpx.Request], object]:
     return guard
 
 
-def build_async_client(
+def build_async_client(  # noqa: PLR0913 - client settings and test seams, each a keyword with a default
     *,
     allow_private: bool,
     max_connections: int = 100,
@@ -360,7 +360,7 @@ def _transport_error(error: httpx.TransportError, origin: str) -> TargetError:
     return ConnectError("network_error", f"request to {origin} failed: {type(error).__name__}")
 
 
-async def send_limited(
+async def send_limited(  # noqa: PLR0913 - one request's bounds and injected clocks, each a keyword with a default
     client: httpx.AsyncClient,
     method: str,
     url: str | httpx.URL,

@@ -32,7 +32,7 @@ def new_message_id(*, clock: Callable[[], float] = time.time, random_bytes: Call
     return "msg_" + "".join(reversed(chars))
 
 
-def build_message(
+def build_message(  # noqa: PLR0913 - the message contract's fields as keywords (MessageFields)
     *,
     event_type: str,
     payload: Any,

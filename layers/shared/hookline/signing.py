@@ -323,7 +323,7 @@ def _offered_signatures(signature_header: str) -> list[bytes]:
     return offered
 
 
-def verify_standard(
+def verify_standard(  # noqa: PLR0913 - the Standard Webhooks inputs, then clock and tolerance
     secret_or_secrets: str | Sequence[str] | SigningSecrets,
     msg_id: str,
     timestamp: int | str,

@@ -474,7 +474,7 @@ def register_fallback(
     default_registry.register(service, *fallbacks, should_fallback=should_fallback, replace=replace)
 
 
-def with_fallback[**P, R](
+def with_fallback[**P, R](  # noqa: PLR0913 - decorator options, each a keyword with a default
     service: str,
     fallback_func: Callable[..., Any] | None = None,
     *,

@@ -117,7 +117,7 @@ def _outcome(check: PendingCheck, record: HealthRecord) -> CheckOutcome:
 class HealthService:
     """Probes every enabled integration concurrently (bounded), then records, measures, steers and alerts."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         registry: EndpointRegistry,

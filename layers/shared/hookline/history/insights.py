@@ -88,7 +88,7 @@ def _timestamp(value: str) -> float:
 class InsightsSource:
     """Reads delivery attempts with Logs Insights queries (polling GetQueryResults until the query completes)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         client: Any,
         log_groups: Sequence[str],

@@ -151,7 +151,7 @@ def _expired(item: Mapping[str, Any], now: float) -> bool:
 class PayloadStore:
     """The payload table: write many at once, read many at once, forget one."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         table: str,
         *,

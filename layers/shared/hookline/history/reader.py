@@ -111,7 +111,7 @@ class HistoryReader:
         histories = fold(found)
         return histories[0] if histories else None
 
-    def list(
+    def list(  # noqa: PLR0913 - the `messages list` filters, each a keyword
         self,
         *,
         endpoint: str | None = None,

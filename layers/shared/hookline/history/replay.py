@@ -126,7 +126,7 @@ def _pace_key(payload: StoredPayload) -> str:
 class Replayer:
     """Re-enqueues kept payloads on the delivery queue, paced per endpoint."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         sqs: Any,
