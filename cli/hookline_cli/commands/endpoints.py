@@ -47,10 +47,13 @@ from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
 
     from rich.console import Console
 
     from hookline.registry import EndpointRegistry, HealthStatus, Scheme, WritePolicy
+    from hookline.rotation import Rotation
+    from hookline.signing import SigningSecrets
 
 __all__ = [
     "app",
@@ -540,18 +543,7 @@ def rotate_secret(
     window = parse_duration(overlap)
     endpoint = require_endpoint(resources.registry(), name)
     client = resources.client("secretsmanager")
-    try:
-        raw = client.get_secret_value(SecretId=endpoint.secret_id).get("SecretString")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise UsageError(f"secret {endpoint.secret_id!r} of endpoint {name!r} does not exist") from None
-        raise
-    if not isinstance(raw, str):
-        raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
-    try:
-        stored = parse_secret_string(raw)
-    except SecretFormatError as error:
-        raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
+    stored = _stored_secrets(client, endpoint)
     try:
         rotation = plan_rotation(stored, now=resources.clock(), overlap=window, drop_previous=drop_previous)
     except OverlapTooShortError as error:
@@ -559,13 +551,35 @@ def rotate_secret(
     except PreviousStillSigningError as error:
         raise UsageError(str(error), hint="wait until then, or pass --drop-previous to stop it now") from None
     client.put_secret_value(SecretId=endpoint.secret_id, SecretString=rotation.secret_string)
-    written_at = resources.clock()
+    _print_rotated(ctx, endpoint, rotation, written_at=resources.clock(), json_flag=json_flag)
+
+
+def _stored_secrets(client: Any, endpoint: Endpoint) -> SigningSecrets:
+    """The endpoint's secret as stored (current and previous); UsageError when it is missing or not a whsec_ one."""
+    try:
+        raw = client.get_secret_value(SecretId=endpoint.secret_id).get("SecretString")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise UsageError(f"secret {endpoint.secret_id!r} of endpoint {endpoint.name!r} does not exist") from None
+        raise
+    if not isinstance(raw, str):
+        raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
+    try:
+        return parse_secret_string(raw)
+    except SecretFormatError as error:
+        raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
+
+
+def _print_rotated(
+    ctx: typer.Context, endpoint: Endpoint, rotation: Rotation, *, written_at: datetime, json_flag: bool
+) -> None:
+    """The new secret, once, with when it signs alone and when the old one stops (warned if the write was slow)."""
     signs_from = format_instant(rotation.signs_from(written_at))
     expires = format_instant(rotation.previous_expires_at)
     if rotation.overlap(written_at) < timedelta(seconds=rotation.cache_ttl_s):
         report_error(f"the write took so long that both secrets sign only from {signs_from} until {expires}")
     data = {
-        "endpoint": name,
+        "endpoint": endpoint.name,
         "secret_id": endpoint.secret_id,
         "secret": rotation.secret,
         "signs_from": signs_from,
@@ -574,7 +588,7 @@ def rotate_secret(
 
     def render(console: Console) -> None:
         lines = [
-            f"rotated the signing secret of {name} ({endpoint.secret_id})",
+            f"rotated the signing secret of {endpoint.name} ({endpoint.secret_id})",
             f"until {signs_from} some webhooks carry only the old secret's signature (functions cache secrets for "
             f"{rotation.cache_ttl_s:g} s)",
             f"from {signs_from} every webhook carries a signature by the new secret",
