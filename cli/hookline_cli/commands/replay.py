@@ -15,6 +15,8 @@ from hookline_cli.resources import get_resources
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from hookline.history import ReplayResult
+
 __all__ = ["replay"]
 
 _MAX_MESSAGES = 100_000
@@ -76,6 +78,11 @@ def replay(  # noqa: PLR0913 - Typer command: one parameter per CLI option
         result = replayer.run(ids)
     except HistoryError as error:
         raise OperationalError(str(error)) from None
+    _report(ctx, result, complete=complete, json_flag=json_flag)
+
+
+def _report(ctx: typer.Context, result: ReplayResult, *, complete: bool, json_flag: bool) -> None:
+    """What was re-sent and what not (and why); exit 1 unless every id was re-sent."""
 
     def render(console: Console) -> None:
         console.print(f"re-sent {len(result.resent)} message(s)", markup=False)
