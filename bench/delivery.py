@@ -828,12 +828,8 @@ def _load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def main() -> None:
-    # A warm-up batch can end with no metric to flush: Powertools warns, which says nothing about the benchmark.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    if len(sys.argv) == 3 and sys.argv[1] == "--sizing-worker":
-        print(json.dumps(sizing_worker(json.loads(sys.argv[2]))))
-        return
+def _arguments() -> argparse.Namespace:
+    """The command line, checked (argparse's exit 2 with the problem when it is not usable)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed batches per contender and case (median)")
     parser.add_argument("--sizing-repeats", type=int, default=3, help="timed batches per sizing run (median)")
@@ -857,6 +853,16 @@ def main() -> None:
         parser.error(f"--runtime-path {args.runtime_path}: no boto3 there (run `make runtime-site` first?)")
     if min(args.repeats, args.sizing_repeats, args.cold_repeats) < 1 or min(args.memory) < 128:
         parser.error("repeats must be at least 1 and memory sizes at least 128 MB")
+    return args
+
+
+def main() -> None:
+    # A warm-up batch can end with no metric to flush: Powertools warns, which says nothing about the benchmark.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if len(sys.argv) == 3 and sys.argv[1] == "--sizing-worker":
+        print(json.dumps(sizing_worker(json.loads(sys.argv[2]))))
+        return
+    args = _arguments()
     started = time.perf_counter()
     print(f"load average at start: {_load_average()}")
     sections = [args.only] if args.only else list(SECTIONS)
