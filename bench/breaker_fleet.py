@@ -195,23 +195,25 @@ def make_client(endpoint: str) -> Any:
 # ---------------------------------------------------------------- the two fleets
 
 
+@dataclass(frozen=True)
+class Scene:
+    """Where one fleet runs and what it records: the moto server and table, the run, the virtual clock, the breaker."""
+
+    endpoint: str
+    table: str
+    run: Run
+    clock: VirtualClock
+    name: str
+
+
 class OursFleet:
     """hookline: one BreakerRegistry + DynamoDBStateStore per environment."""
 
     impl = "hookline"
 
-    def __init__(
-        self,
-        endpoint: str,
-        table: str,
-        *,
-        envs: int,
-        run: Run,
-        clock: VirtualClock,
-        name: str,
-        config: BreakerConfig = OURS_CONFIG,
-    ) -> None:
-        self.run, self.clock, self.name = run, clock, name
+    def __init__(self, scene: Scene, *, envs: int, config: BreakerConfig = OURS_CONFIG) -> None:
+        endpoint, table, run, clock = scene.endpoint, scene.table, scene.run, scene.clock
+        self.run, self.clock, self.name = run, clock, scene.name
 
         def hook(transition: Transition) -> None:
             run.transitions.append((clock.elapsed, transition.from_state.value, transition.to_state.value))
@@ -263,8 +265,9 @@ class PowertoolsFleet:
 
     impl = "powertools"
 
-    def __init__(self, endpoint: str, table: str, *, envs: int, run: Run, clock: VirtualClock, name: str) -> None:
-        self.run, self.clock, self.name = run, clock, name
+    def __init__(self, scene: Scene, *, envs: int) -> None:
+        endpoint, table, run, clock = scene.endpoint, scene.table, scene.run, scene.clock
+        self.run, self.clock, self.name = run, clock, scene.name
         self.envs = [
             SimpleNamespace(
                 persistence=counted(powertools_store(endpoint, table, "powertools#bench"), run, clock),
@@ -480,58 +483,44 @@ def table_text(scenario: str, ours: dict[str, Any], baseline: dict[str, Any]) ->
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", type=int, default=20)
-    parser.add_argument("--contenders", type=int, default=50)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    results: dict[str, Any] = {}
-    problems: list[str] = []
-    with serial_moto_server() as endpoint:
-        table = create_table(make_client(endpoint), "BreakerTable")
-        for scenario in SCENARIOS:
-            pair = {}
-            for fleet_class in (OursFleet, PowertoolsFleet):
-                clock = VirtualClock(1_800_000_000.0)
-                install_powertools_clock(clock)
-                run = Run(fleet_class.impl, scenario)
-                target = Target(scenario)
-                fleet = fleet_class(
-                    endpoint, table, envs=args.envs, run=run, clock=clock, name=f"https://{scenario}.example"
-                )
-                simulate(fleet, target, args.envs, clock)
-                pair[fleet_class.impl] = figures(run, target)
-                if isinstance(fleet, OursFleet) and scenario == "a-healthy":
-                    pair[fleet_class.impl]["store_window_calls"] = fleet.window_calls()
-            results[scenario] = pair
-            print(table_text(scenario, pair["hookline"], pair["powertools"]))
-        # hookline's rate rule alone (no consecutive-failure rule): how long the window takes to fill with failures.
-        rate_only = dataclasses.replace(OURS_CONFIG, consecutive_failures=0)
-        for scenario in ("c-60pct-failing",):
+def compare_fleets(endpoint: str, table: str, envs: int) -> dict[str, dict[str, Any]]:
+    """Every scenario run by both fleets on fresh clocks; prints each scenario's table."""
+    results: dict[str, dict[str, Any]] = {}
+    for scenario in SCENARIOS:
+        pair = {}
+        for fleet_class in (OursFleet, PowertoolsFleet):
             clock = VirtualClock(1_800_000_000.0)
-            run = Run("hookline", scenario)
+            install_powertools_clock(clock)
+            run = Run(fleet_class.impl, scenario)
             target = Target(scenario)
-            fleet = OursFleet(
-                endpoint,
-                table,
-                envs=args.envs,
-                run=run,
-                clock=clock,
-                name=f"https://rate-{scenario}.example",
-                config=rate_only,
-            )
-            simulate(fleet, target, args.envs, clock)
-            results[f"{scenario} (hookline, rate rule only)"] = rate = figures(run, target)
-            print(table_text(f"{scenario}, hookline with consecutive_failures=0 (rate rule only)", rate, {}))
-        results["half_open_contention"] = {
-            "contenders": args.contenders,
-            "hookline": contention_ours(endpoint, table, args.contenders),
-            "hookline_limit": OURS_CONFIG.half_open_probes,
-            "powertools": contention_powertools(endpoint, table, args.contenders),
-            "powertools_limit": 1,
-        }
+            fleet = fleet_class(Scene(endpoint, table, run, clock, f"https://{scenario}.example"), envs=envs)
+            simulate(fleet, target, envs, clock)
+            pair[fleet_class.impl] = figures(run, target)
+            if isinstance(fleet, OursFleet) and scenario == "a-healthy":
+                pair[fleet_class.impl]["store_window_calls"] = fleet.window_calls()
+        results[scenario] = pair
+        print(table_text(scenario, pair["hookline"], pair["powertools"]))
+    return results
+
+
+def rate_rule_only(endpoint: str, table: str, envs: int) -> dict[str, dict[str, Any]]:
+    """hookline's rate rule alone (no consecutive-failure rule): how long the window takes to fill with failures."""
+    results: dict[str, dict[str, Any]] = {}
+    rate_only = dataclasses.replace(OURS_CONFIG, consecutive_failures=0)
+    for scenario in ("c-60pct-failing",):
+        clock = VirtualClock(1_800_000_000.0)
+        run = Run("hookline", scenario)
+        target = Target(scenario)
+        scene = Scene(endpoint, table, run, clock, f"https://rate-{scenario}.example")
+        simulate(OursFleet(scene, envs=envs, config=rate_only), target, envs, clock)
+        results[f"{scenario} (hookline, rate rule only)"] = rate = figures(run, target)
+        print(table_text(f"{scenario}, hookline with consecutive_failures=0 (rate rule only)", rate, {}))
+    return results
+
+
+def missed_targets(results: dict[str, Any], contenders: int) -> list[str]:
+    """The targets hookline missed (empty when every one holds)."""
+    problems: list[str] = []
     ours = {scenario: results[scenario]["hookline"] for scenario in SCENARIOS}
     base = {scenario: results[scenario]["powertools"] for scenario in SCENARIOS}
     healthy = ours["a-healthy"]["steady_requests_per_call"]
@@ -547,11 +536,33 @@ def main() -> int:
         problems.append("the 60%-failing target never tripped")
     granted = results["half_open_contention"]["hookline"]
     if granted > OURS_CONFIG.half_open_probes:
-        problems.append(f"{granted} probes granted to {args.contenders} contenders")
-    pt_granted = results["half_open_contention"]["powertools"]
+        problems.append(f"{granted} probes granted to {contenders} contenders")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", type=int, default=20)
+    parser.add_argument("--contenders", type=int, default=50)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with serial_moto_server() as endpoint:
+        table = create_table(make_client(endpoint), "BreakerTable")
+        results: dict[str, Any] = compare_fleets(endpoint, table, args.envs)
+        results.update(rate_rule_only(endpoint, table, args.envs))
+        results["half_open_contention"] = {
+            "contenders": args.contenders,
+            "hookline": contention_ours(endpoint, table, args.contenders),
+            "hookline_limit": OURS_CONFIG.half_open_probes,
+            "powertools": contention_powertools(endpoint, table, args.contenders),
+            "powertools_limit": 1,
+        }
+    problems = missed_targets(results, args.contenders)
+    contention = results["half_open_contention"]
     print(
-        f"\nhalf-open, {args.contenders} contenders at once (threads): hookline admitted {granted} probes "
-        f"(limit {OURS_CONFIG.half_open_probes}), Powertools {pt_granted} (limit 1)"
+        f"\nhalf-open, {args.contenders} contenders at once (threads): hookline admitted {contention['hookline']} "
+        f"probes (limit {OURS_CONFIG.half_open_probes}), Powertools {contention['powertools']} (limit 1)"
     )
     print(
         f"\nworkload: {args.envs} environments x 1 invocation/s x {CALLS} calls; t0={T0:g}s, t1={T1:g}s, "

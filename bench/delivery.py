@@ -20,7 +20,8 @@ processes, so the handler's process holds only the handler (its CPU time is the 
 
     nice .venv/bin/python bench/delivery.py                       # everything, a few minutes; prints the tables
     nice .venv/bin/python bench/delivery.py --only transport      # one section (see SECTIONS)
-    nice .venv/bin/python bench/delivery.py --only cold-start --layer-path .aws-sam/build/SharedLayer/python
+    nice .venv/bin/python bench/delivery.py --only cold-start --layer-path .aws-sam/build/SharedLayer/python \
+        --runtime-path .hookline/runtime-python      # after `make build runtime-site`: the built artifact
 """
 
 from __future__ import annotations
@@ -559,11 +560,20 @@ def sizing_worker(spec: dict[str, Any]) -> dict[str, Any]:
     handler.invoke(handler.event(spec["concurrency"], spec["endpoint"]))
     handler.cpu.clear()
     walls = [handler.invoke(handler.event(spec["size"], spec["endpoint"])) for _ in range(spec["repeats"])]
-    # Peak resident memory of the whole worker process (Linux reports KiB), to check MemorySize has room.
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed, "peak_rss_mib": peak_rss_mib}
+    result = {"walls": walls, "cpu": list(handler.cpu), "failed": handler.failed, "peak_rss_mib": _peak_rss_mib()}
     handler.close()
     return result
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory, to check MemorySize has room.
+
+    Linux's VmHWM belongs to the process image; ru_maxrss would carry over the forking parent's peak across exec."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass(frozen=True)
@@ -718,11 +728,15 @@ def _link_distributions(target: Path, distributions: Sequence[importlib.metadata
                 (target / top).symlink_to(source)
 
 
-def lambda_like_path(workdir: Path, layer_path: Path | None) -> list[Path]:
-    """sys.path as Lambda has it: the layer (/opt/python), then the runtime's boto3 family (/var/runtime)."""
+def lambda_like_path(workdir: Path, layer_path: Path | None, runtime_path: Path | None = None) -> list[Path]:
+    """sys.path as Lambda has it: the layer (/opt/python), then the runtime's boto3 family (/var/runtime): the
+    given ``runtime_path`` (``make runtime-site``), else the venv's own boto3 family linked into a scratch folder."""
     runtime_closure = _closure(_RUNTIME_DISTRIBUTIONS)
     runtime = workdir / "runtime"
-    _link_distributions(runtime, list(runtime_closure.values()))
+    if runtime_path is not None:
+        runtime = runtime_path.resolve()
+    else:
+        _link_distributions(runtime, list(runtime_closure.values()))
     if layer_path is not None:
         return [layer_path.resolve(), runtime]
     # From the source tree: hookline and resilience compiled in a scratch copy (the layer build ships bytecode and
@@ -737,13 +751,15 @@ def lambda_like_path(workdir: Path, layer_path: Path | None) -> list[Path]:
     return [layer, runtime]
 
 
-def cold_start(repeats: int, layer_path: Path | None) -> tuple[list[float], list[float], list[float]]:
+def cold_start(
+    repeats: int, layer_path: Path | None, runtime_path: Path | None = None
+) -> tuple[list[float], list[float], list[float]]:
     """Fresh-interpreter timings, interleaved: boto3 + httpx import; handler import + first client build; of that,
     the handler import alone."""
     from tests.support.aws import FAKE_ENV
 
     with tempfile.TemporaryDirectory(prefix="hookline-cold-") as scratch:
-        sys_path = lambda_like_path(Path(scratch), layer_path)
+        sys_path = lambda_like_path(Path(scratch), layer_path, runtime_path)
         env = {
             **{key: value for key, value in os.environ.items() if not key.startswith(_NOT_INHERITED)},
             **FAKE_ENV,
@@ -784,11 +800,18 @@ def cold_start(repeats: int, layer_path: Path | None) -> tuple[list[float], list
     return base, handler, imports
 
 
-def print_cold_start(
-    base: list[float], handler: list[float], imports: list[float], *, repeats: int, layer_path: Path | None
+def print_cold_start(  # noqa: PLR0913 - three measured series and the paths they were measured from
+    base: list[float],
+    handler: list[float],
+    imports: list[float],
+    *,
+    repeats: int,
+    layer_path: Path | None,
+    runtime_path: Path | None = None,
 ) -> None:
     """Print the cold-start line: handler import + first client build against importing boto3 + httpx."""
     source = f"built layer {layer_path}" if layer_path else "source tree, compiled"
+    source += f", runtime {runtime_path}" if runtime_path else ", the venv's boto3 as runtime"
     print(
         f"\ncold start ({source}; Lambda-like sys.path, tracing on, {repeats} fresh interpreters each): handler "
         f"import + first client build {statistics.median(handler):.3f} s (median) / {min(handler):.3f} s (min) vs "
@@ -805,12 +828,8 @@ def _load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def main() -> None:
-    # A warm-up batch can end with no metric to flush: Powertools warns, which says nothing about the benchmark.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    if len(sys.argv) == 3 and sys.argv[1] == "--sizing-worker":
-        print(json.dumps(sizing_worker(json.loads(sys.argv[2]))))
-        return
+def _arguments() -> argparse.Namespace:
+    """The command line, checked (argparse's exit 2 with the problem when it is not usable)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed batches per contender and case (median)")
     parser.add_argument("--sizing-repeats", type=int, default=3, help="timed batches per sizing run (median)")
@@ -824,11 +843,26 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=SECTIONS, help="one section only")
     parser.add_argument("--layer-path", type=Path, help="cold start from a built layer's python/ folder")
+    parser.add_argument(
+        "--runtime-path", type=Path, help="the runtime's own packages for the cold start (`make runtime-site`)"
+    )
     args = parser.parse_args()
     if args.layer_path is not None and not (args.layer_path / "hookline").is_dir():
         parser.error(f"--layer-path {args.layer_path}: no hookline package there (run `sam build` first?)")
+    if args.runtime_path is not None and not (args.runtime_path / "boto3").is_dir():
+        parser.error(f"--runtime-path {args.runtime_path}: no boto3 there (run `make runtime-site` first?)")
     if min(args.repeats, args.sizing_repeats, args.cold_repeats) < 1 or min(args.memory) < 128:
         parser.error("repeats must be at least 1 and memory sizes at least 128 MB")
+    return args
+
+
+def main() -> None:
+    # A warm-up batch can end with no metric to flush: Powertools warns, which says nothing about the benchmark.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if len(sys.argv) == 3 and sys.argv[1] == "--sizing-worker":
+        print(json.dumps(sizing_worker(json.loads(sys.argv[2]))))
+        return
+    args = _arguments()
     started = time.perf_counter()
     print(f"load average at start: {_load_average()}")
     sections = [args.only] if args.only else list(SECTIONS)
@@ -852,8 +886,15 @@ def main() -> None:
                 print_sizing(sizing_section(deployment, args.sizing_repeats, args.memory))
             print(f"\nrecords not delivered on the first try in this process: {handler.failed}")
     if "cold-start" in sections:
-        base, handler_times, imports = cold_start(args.cold_repeats, args.layer_path)
-        print_cold_start(base, handler_times, imports, repeats=args.cold_repeats, layer_path=args.layer_path)
+        base, handler_times, imports = cold_start(args.cold_repeats, args.layer_path, args.runtime_path)
+        print_cold_start(
+            base,
+            handler_times,
+            imports,
+            repeats=args.cold_repeats,
+            layer_path=args.layer_path,
+            runtime_path=args.runtime_path,
+        )
     print(f"\nload average at end: {_load_average()}; benchmark run time: {time.perf_counter() - started:.0f} s")
 
 

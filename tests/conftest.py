@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from moto import mock_aws
 
 from tests.support.aws import FAKE_ENV, client, moto_server
 from tests.support.template import StackResources, create_stack_resources
+from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,6 +29,18 @@ def aws() -> Iterator[None]:
     """moto in-process for the duration of one test."""
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    """A DynamoDB client of moto in-process (suites on the moto server define their own)."""
+    return client("dynamodb")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Fake time from 1.8e9 s (January 2027), moved only by the test (a suite needing another start overrides it)."""
+    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture(scope="session")

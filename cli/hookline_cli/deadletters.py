@@ -179,8 +179,8 @@ class _Receiver:
     """Receives every message of a queue once, holding each until released."""
 
     def __init__(self, client: Any, queue_url: str, *, visibility_s: int, wait_s: int) -> None:
-        self._client = client
-        self._queue_url = queue_url
+        self.client = client
+        self.queue_url = queue_url
         self._visibility_s = visibility_s
         self._wait_s = wait_s
         self._seen: set[str] = set()
@@ -189,8 +189,8 @@ class _Receiver:
     def batches(self) -> Iterator[list[DeadLetter]]:
         """Batches of messages not seen before, until the queue has no more (or only repeats)."""
         while True:
-            response = self._client.receive_message(
-                QueueUrl=self._queue_url,
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
                 MaxNumberOfMessages=_BATCH,
                 VisibilityTimeout=self._visibility_s,
                 WaitTimeSeconds=self._wait_s,
@@ -222,7 +222,7 @@ class _Receiver:
                 for index, (_, handle) in enumerate(chunk)
             ]
             try:
-                response = self._client.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+                response = self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as error:
                 errors.append(f"could not release {len(chunk)} message(s): {_describe(error)}")
                 continue
@@ -234,7 +234,7 @@ class _Receiver:
         return errors
 
 
-def peek(
+def peek(  # noqa: PLR0913 - client, queue and filter, then the receive knobs as keywords
     client: Any,
     queue_url: str,
     *,
@@ -256,7 +256,7 @@ def peek(
     return found[:limit], errors
 
 
-def redrive(
+def redrive(  # noqa: PLR0913 - client, both queues and filter, then the receive knobs as keywords
     client: Any,
     dead_letter_queue_url: str,
     delivery_queue_url: str,
@@ -285,14 +285,7 @@ def redrive(
                     wanted.append(letter)
                 else:
                     result.skipped += 1
-            if wanted and not _move(
-                client,
-                receiver=receiver,
-                delivery_queue_url=delivery_queue_url,
-                dead_letter_queue_url=dead_letter_queue_url,
-                letters=wanted,
-                result=result,
-            ):
+            if wanted and not _move(receiver, delivery_queue_url, wanted, result):
                 result.scan_complete = False
                 break
             if progress is not None:
@@ -305,16 +298,9 @@ def redrive(
     return result
 
 
-def _move(
-    client: Any,
-    *,
-    receiver: _Receiver,
-    delivery_queue_url: str,
-    dead_letter_queue_url: str,
-    letters: list[DeadLetter],
-    result: RedriveResult,
-) -> bool:
-    """Send one batch to the delivery queue, then delete what was sent; False when the run must stop."""
+def _move(receiver: _Receiver, delivery_queue_url: str, letters: list[DeadLetter], result: RedriveResult) -> bool:
+    """Send one batch to the delivery queue, then delete what was sent from the DLQ; False when the run must stop."""
+    client = receiver.client
     entries = [{"Id": str(index), "MessageBody": letter.redrive_body()} for index, letter in enumerate(letters)]
     try:
         response = client.send_message_batch(QueueUrl=delivery_queue_url, Entries=entries)
@@ -332,7 +318,7 @@ def _move(
         return not failed
     delete_entries = [{"Id": str(index), "ReceiptHandle": letter.receipt_handle} for index, letter in enumerate(sent)]
     try:
-        deleted = client.delete_message_batch(QueueUrl=dead_letter_queue_url, Entries=delete_entries)
+        deleted = client.delete_message_batch(QueueUrl=receiver.queue_url, Entries=delete_entries)
     except (ClientError, BotoCoreError) as error:
         # Sent but still in the DLQ: a duplicate with the same webhook id, never a loss. Stop here.
         result.duplicated += len(sent)

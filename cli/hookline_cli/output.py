@@ -10,7 +10,7 @@ import functools
 import json
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_USAGE",
     "CliError",
+    "JsonFlag",
     "OperationalError",
     "UsageError",
     "cli_errors",
@@ -42,6 +43,9 @@ _PIPE_WIDTH = 200
 _NO_REGION_HINT = "pass --region or set AWS_REGION, or start the local stack (`hookline local up`)"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
+"""A command's ``--json`` option, for commands whose text output is a table."""
 
 
 class CliError(Exception):

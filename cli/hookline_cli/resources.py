@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hookline.local import LocalStackError, read_local_state
+from hookline.local import STATE_OUTPUT_KEYS, LocalStackError, read_local_state
 from hookline_cli.context import get_context
 
 if TYPE_CHECKING:
@@ -54,14 +54,12 @@ ALLOW_PRIVATE_ENV = "HOOKLINE_ALLOW_PRIVATE_TARGETS"
 
 # ResourceNames field -> CloudFormation output key of template.yaml (HealthFunction is a resource, not an output).
 OUTPUT_KEYS: dict[str, str] = {
-    "endpoints_table": "EndpointsTableName",
-    "breaker_table": "BreakerTableName",
-    "health_history_table": "HealthHistoryTableName",
-    "delivery_queue_url": "DeliveryQueueUrl",
-    "dead_letter_queue_url": "DeadLetterQueueUrl",
-    "alert_topic_arn": "AlertTopicArn",
+    **STATE_OUTPUT_KEYS,
     "health_function": "HealthFunctionName",
     "signing_secret_prefix": "SigningSecretPrefix",
+    "history_retention_days": "HistoryRetentionDays",
+    "history_log_groups": "HistoryLogGroups",
+    "payload_table": "PayloadTableName",
 }
 _LOGICAL_IDS = {"health_function": "HealthFunction"}
 _META_KEY = "hookline_cli.resources"
@@ -88,6 +86,9 @@ class ResourceNames:
     health_function: str | None = None
     # Not a resource but a stack setting: where signing secrets live (stacks without the output: the default).
     signing_secret_prefix: str | None = None
+    history_retention_days: str | None = None
+    history_log_groups: str | None = None
+    payload_table: str | None = None
 
     def merged(self, other: ResourceNames) -> ResourceNames:
         """These names, with the ones ``other`` knows taking precedence."""

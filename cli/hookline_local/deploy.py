@@ -198,6 +198,8 @@ def _created_resources(cloudformation: Any, target: StackTarget) -> dict[str, St
             Handling.MOTO,
         )
         for item in described
+        # moto lists a resource its Conditions left out as a bare entry with no logical id: it was not created.
+        if "LogicalResourceId" in item
     }
 
 

@@ -34,7 +34,7 @@ _PREWARMED = 2
 class Emulators:
     """The running event source mappings and schedules of one stack."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the deployed stack and its functions, the run options and injected factories
         self,
         deployed: DeployedStack,
         functions: Mapping[str, FunctionSpec],

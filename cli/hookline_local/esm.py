@@ -87,7 +87,7 @@ class SqsEventSourceMapping:
     maxReceiveCount moves it to its dead-letter queue, exactly as with Lambda.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         spec: SqsMappingSpec,
         *,

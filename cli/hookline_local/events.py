@@ -69,7 +69,7 @@ def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) ->
     return {"Records": [sqs_record(message, queue_arn=queue_arn, region=region) for message in messages]}
 
 
-def scheduled_event(
+def scheduled_event(  # noqa: PLR0913 - the fields of a scheduled event, each a keyword
     *,
     kind: Literal["events", "scheduler"],
     resource_arn: str,

@@ -70,7 +70,7 @@ class Invoker(Protocol):
 class CallableInvoker:
     """Runs a Python callable as the handler in a thread, with Lambda's context, timeout and result marshalling."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - Lambda's context values and an injected clock, each a keyword
         self,
         handler: Callable[[Any, LambdaContext], Any],
         *,

@@ -49,6 +49,8 @@ class FunctionSpec:
     memory_mb: int = 128
     template_environment: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    log_group: str = ""
+    """Where Lambda would send the function's output: LoggingConfig.LogGroup, else /aws/lambda/<name>."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class ScheduleSpec:
     """ScheduleExpressionTimezone (Scheduler); None is UTC."""
 
 
-def local_environment(
+def local_environment(  # noqa: PLR0913 - the values Lambda sets for a function, each a keyword
     template_environment: Mapping[str, str],
     *,
     name: str,
@@ -156,6 +158,7 @@ def resolve_functions(
         variables = (props.get("Environment") or {}).get("Variables") or {}
         template_env = {str(key): str(value) for key, value in variables.items()}
         memory = int(_number(props.get("MemorySize"), 128))
+        log_group = (props.get("LoggingConfig") or {}).get("LogGroup")
         functions[item.logical_id] = FunctionSpec(
             logical_id=item.logical_id,
             name=item.name,
@@ -176,6 +179,7 @@ def resolve_functions(
                 region=stack.region,
                 overrides=environment_overrides,
             ),
+            log_group=log_group if isinstance(log_group, str) and log_group else f"/aws/lambda/{item.name}",
         )
     return functions
 

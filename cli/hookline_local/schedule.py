@@ -56,7 +56,7 @@ def parse_at(expression: str, timezone: str | None = None) -> datetime | None:
 class ScheduleRunner:
     """Runs one schedule on its own thread until stopped; ``run_now()`` runs it at once."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         spec: ScheduleSpec,
         *,

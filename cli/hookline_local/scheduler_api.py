@@ -42,7 +42,7 @@ _SQS_SEND_MESSAGE = "arn:aws:scheduler:::aws-sdk:sqs:sendMessage"
 class RuntimeSchedules:
     """Polls moto's Scheduler for one-time schedules and fires each once it is due."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         scheduler: Any,

@@ -52,7 +52,7 @@ def safe_base_environment(region: str) -> dict[str, str]:
 class MotoServer:
     """Start/stop moto's server in a child process; ``endpoint_url`` once started (also a context manager)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - moto process settings, each a keyword with a default
         self,
         *,
         host: str = "127.0.0.1",

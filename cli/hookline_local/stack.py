@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
+from hookline.local import STATE_OUTPUT_KEYS
 from hookline_local.clients import ACCOUNT_ID, moto_client
+from hookline_local.cloudwatch_logs import LogShipper
 from hookline_local.deploy import DeployedStack, StackTarget, deploy_stack
 from hookline_local.emf import MetricForwarder
 from hookline_local.emulators import Emulators
@@ -33,15 +35,6 @@ __all__ = ["LocalStack", "find_root"]
 
 _log = logging.getLogger("hookline.local")
 _QUEUE = "AWS::SQS::Queue"
-# Top-level local.json keys the CLI reads directly (hookline_cli.resources), from the template's outputs.
-_STATE_NAMES = {
-    "endpoints_table": "EndpointsTableName",
-    "breaker_table": "BreakerTableName",
-    "health_history_table": "HealthHistoryTableName",
-    "delivery_queue_url": "DeliveryQueueUrl",
-    "dead_letter_queue_url": "DeadLetterQueueUrl",
-    "alert_topic_arn": "AlertTopicArn",
-}
 # local.json's health_function (the CLI's `health run`) names the function of this logical id, when there is one.
 _HEALTH_FUNCTION = "HealthFunction"
 
@@ -91,6 +84,7 @@ class LocalStack:
         self.functions: dict[str, FunctionSpec] = {}
         self.emulators: Emulators | None = None
         self.forwarder: MetricForwarder | None = None
+        self.shipper: LogShipper | None = None
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -158,6 +152,9 @@ class LocalStack:
             self.deployed, translated, endpoint_url=self.endpoint_url, environment_overrides=self.template.environment
         )
         self.forwarder = MetricForwarder(self.client("cloudwatch"))
+        # The functions' output goes to their log groups too, as on Lambda: delivery history reads it there.
+        self.shipper = LogShipper(self.client("logs"))
+        self.shipper.start()
 
     def _apply_inflight_quotas(self, deployed: DeployedStack) -> None:
         queues = {item.logical_id: item.physical_id for item in deployed.of_type(_QUEUE)}
@@ -193,6 +190,8 @@ class LocalStack:
                 invoker.close()
             self._direct.clear()
         _log.info("functions stopped")
+        if self.shipper is not None:
+            self.shipper.close()
         if self._sqs_control is not None:
             self._sqs_control.close()
         if self._server is not None:
@@ -267,13 +266,23 @@ class LocalStack:
             return self.run.invoker_factory(function)
         name = function.logical_id
         forwarder = self.forwarder
+        # Only the log groups delivery history reads (HistoryLogGroups) are filled: moto serves one request at a
+        # time, and every other line goes to the stack's log file anyway.
+        shipper = self.shipper if function.log_group in self._history_log_groups() else None
 
         def on_output(stream: str, line: str) -> None:
             if stream == "stdout" and forwarder is not None and forwarder.forward_line(line):
+                return  # an EMF document: metrics, not history
+            if shipper is not None:
+                shipper.add(function.log_group, line)
                 return
             self.log.write(name, line)
 
         return SubprocessInvoker(function, on_output=on_output)
+
+    def _history_log_groups(self) -> set[str]:
+        outputs = self.deployed.outputs if self.deployed is not None else {}
+        return {group for group in outputs.get("HistoryLogGroups", "").split(",") if group}
 
     # ----------------------------------------------------------------------------------------------- actions
     def _emulators(self) -> Emulators:
@@ -321,7 +330,9 @@ class LocalStack:
             logical_id: {"url": url, "arn": queue_arn(url, self.region), "inflight_quota": quotas.get(queue_name(url))}
             for logical_id, url in by_type.get(_QUEUE, {}).items()
         }
-        names = {key: deployed.outputs[output] for key, output in _STATE_NAMES.items() if output in deployed.outputs}
+        names = {
+            key: deployed.outputs[output] for key, output in STATE_OUTPUT_KEYS.items() if output in deployed.outputs
+        }
         if _HEALTH_FUNCTION in self.functions:
             names["health_function"] = self.functions[_HEALTH_FUNCTION].name
         return {

@@ -189,7 +189,7 @@ def _swap_local_uris(template: dict[str, Any], base_dir: Path) -> dict[str, Path
     return code_paths
 
 
-def translate(
+def translate(  # noqa: PLR0913 - the stack identity to translate for, each a keyword with a default
     template: dict[str, Any],
     *,
     base_dir: Path,

@@ -9,20 +9,15 @@ import pytest
 from resilience.breaker import DynamoDBStateStore, MemoryStateStore
 from tests.support.aws import client
 from tests.support.template import create_table
-from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from resilience.breaker import StateStore
+    from tests.support.timefakes import FakeClock
 
 STATE_TTL_S = 3600.0
 HISTORY_TTL_S = 7200.0
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

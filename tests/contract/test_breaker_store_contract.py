@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tests.support.timefakes import FakeClock
 
 
-def delta(
+def delta(  # noqa: PLR0913 - test builder: one keyword per OutcomeDelta field
     epoch: int,
     at: float,
     buckets: dict[int, tuple[int, int]],

@@ -42,6 +42,11 @@ def test_demo_settles_summarizes_and_cleans_up() -> None:
     assert summary["served_by_fallback"] >= 1
     assert set(summary["dead_lettered"]) <= {"endpoint_gone", "endpoint_disabled", "retries_exhausted"}
     assert "endpoint_gone" in summary["dead_lettered"]
+    # The demo ends with one dead message's attempts, read back from delivery history (the functions' log lines).
+    example = summary["dead_example"]
+    assert example["status"] == "dead"
+    assert example["reason"] in summary["dead_lettered"]
+    assert example["history"][-1]["outcome"] == "dead"
     assert summary["metrics"]["DeliverySucceeded"] >= summary["delivered"]
     states = {row["target"].split()[0]: row["state"] for row in summary["breakers"]}
     assert states.get("initech-crm") in {"open", "forced_open", "half_open"}

@@ -23,6 +23,7 @@ from tests.support.aws import client, free_port
 from tests.support.breaker import serial_moto_server
 from tests.support.health import StepClock, health_service, make_endpoint, register
 from tests.support.loopback import Reply, loopback_server
+from tests.support.network import RecordingBackend
 from tests.support.template import create_stack_resources
 from tests.support.timefakes import FakeClock
 
@@ -228,21 +229,11 @@ def test_operator_forced_open_survives_recovery(stack: StackResources, dynamodb:
     assert breakers.get(server.base_url).snapshot().forced_by == "operator"
 
 
-class _NoConnectBackend(httpcore.AsyncNetworkBackend):
+class _NoConnectBackend(RecordingBackend[httpcore.AsyncNetworkStream]):
     """The backend under the guard: any connect it is asked for is recorded (and fails)."""
 
-    def __init__(self) -> None:
-        self.connects: list[tuple[str, int]] = []
-
-    async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
+    async def open(self, host: str, port: int, timeout: float | None) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("this test never connects")
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("no unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 def test_network_guard_refuses_private_targets_before_any_connect(stack: StackResources, dynamodb: Any) -> None:

@@ -7,7 +7,6 @@ call and the server accepts no connection. No packet is addressed anywhere but 1
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpcore
@@ -16,47 +15,27 @@ import pytest
 from hookline.exceptions import ConnectError, RequestTimeoutError, TargetRefusedError
 from hookline.http import build_async_client, send_limited
 from tests.support.loopback import LoopbackServer, loopback_server
+from tests.support.network import RecordingBackend, TableResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
-
-    from httpcore._backends.base import SOCKET_OPTION
-
-    from hookline.netguard import Resolver
+    from collections.abc import Iterator, Sequence
 
 
-@dataclass
-class RecordingAnyIOBackend(httpcore.AsyncNetworkBackend):
+class RecordingAnyIOBackend(RecordingBackend[httpcore.AsyncNetworkStream]):
     """The real backend, recording each connect; it refuses to touch anything that is not loopback."""
 
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    real: httpcore.AsyncNetworkBackend = field(default_factory=httpcore.AnyIOBackend)
+    def __init__(self) -> None:
+        super().__init__()
+        self.real = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
+    async def open(self, host: str, port: int, timeout: float | None) -> httpcore.AsyncNetworkStream:
         # Belt and braces for the rule that tests never send a packet off the machine.
         if not (host.startswith("127.") or host == "::1"):
             raise AssertionError(f"test tried to connect to non-loopback {host}")
-        return await self.real.connect_tcp(host, port, timeout=timeout, local_address=local_address)
+        return await self.real.connect_tcp(host, port, timeout=timeout)
 
     async def sleep(self, seconds: float) -> None:
         await self.real.sleep(seconds)
-
-
-def _table(entries: dict[str, Sequence[str]]) -> Resolver:
-    async def resolve(host: str, port: int) -> Sequence[str]:
-        if host not in entries:
-            raise OSError(-2, "Name or service not known")
-        return entries[host]
-
-    return resolve
 
 
 @pytest.fixture
@@ -108,7 +87,7 @@ async def test_refused_before_connecting_without_allow_private(server: LoopbackS
 async def test_rebinding_name_to_loopback_refused(server: LoopbackServer) -> None:
     backend = RecordingAnyIOBackend()
     client = build_async_client(
-        allow_private=False, resolver=_table({"rebind.test": ["127.0.0.1"]}), network_backend=backend
+        allow_private=False, resolver=TableResolver({"rebind.test": ["127.0.0.1"]}), network_backend=backend
     )
     async with client:
         with pytest.raises(TargetRefusedError):
@@ -120,7 +99,7 @@ async def test_rebinding_name_to_loopback_refused(server: LoopbackServer) -> Non
 async def test_connects_to_the_resolved_literal_and_keeps_the_host_header(server: LoopbackServer) -> None:
     backend = RecordingAnyIOBackend()
     client = build_async_client(
-        allow_private=True, resolver=_table({"hooks.test": ["127.0.0.1"]}), network_backend=backend
+        allow_private=True, resolver=TableResolver({"hooks.test": ["127.0.0.1"]}), network_backend=backend
     )
     async with client:
         result = await send_limited(client, "POST", f"http://hooks.test:{server.port}/in", content=b"{}")
@@ -132,7 +111,7 @@ async def test_connects_to_the_resolved_literal_and_keeps_the_host_header(server
 async def test_tls_verifies_the_original_name_not_the_address() -> None:
     with loopback_server(tls=True) as server:
         trust = server.client_ssl_context()
-        resolver = _table({"localhost": ["127.0.0.1"], "hooks.test": ["127.0.0.1"]})
+        resolver = TableResolver({"localhost": ["127.0.0.1"], "hooks.test": ["127.0.0.1"]})
         async with build_async_client(allow_private=True, resolver=resolver, verify=trust) as client:
             # The certificate names localhost: TLS succeeds although TCP went to 127.0.0.1.
             ok = await send_limited(client, "GET", f"https://localhost:{server.port}/", capture_certificate=True)
@@ -146,7 +125,7 @@ async def test_tls_verifies_the_original_name_not_the_address() -> None:
 
 async def test_allow_private_keeps_other_ranges_closed(server: LoopbackServer) -> None:
     backend = RecordingAnyIOBackend()
-    resolver = _table({"meta.test": ["169.254.169.254"], "mixed.test": ["127.0.0.1", "10.0.0.1"]})
+    resolver = TableResolver({"meta.test": ["169.254.169.254"], "mixed.test": ["127.0.0.1", "10.0.0.1"]})
     async with build_async_client(allow_private=True, resolver=resolver, network_backend=backend) as client:
         for url in (
             f"http://meta.test:{server.port}/",

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 from hookline_local.server import MotoServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 REGION = "us-east-1"
 
@@ -59,3 +60,31 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def unreachable_client(service: str) -> Any:
+    """A boto3 client for a loopback port nobody listens on: every call is refused at once, no packet leaves."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
+    )
+
+
+class OneKeyPerBatchGet:
+    """A DynamoDB client whose BatchGetItem serves the first key asked for and leaves the rest unprocessed, as DynamoDB
+    may under throttling; ``calls`` records the partition keys each call asked for."""
+
+    def __init__(self, table: str, attributes: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.table = table
+        self.attributes = attributes  # the served item's attributes besides its key
+        self.calls: list[list[str]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        """One key served, the others returned as UnprocessedKeys."""
+        keys = RequestItems[self.table]["Keys"]
+        self.calls.append([key["pk"]["S"] for key in keys])
+        unprocessed = {self.table: {"Keys": keys[1:], "ConsistentRead": False}} if keys[1:] else {}
+        served = {**keys[0], **self.attributes(keys[0])}
+        return {"Responses": {self.table: [served]}, "UnprocessedKeys": unprocessed}

@@ -106,7 +106,7 @@ class DeliveryHarness:
         self.secretsmanager.create_secret(Name=self.secret_id(name), SecretString=text)
         return text
 
-    def add_endpoint(
+    def add_endpoint(  # noqa: PLR0913 - test builder: one keyword per registry field used
         self,
         name: str,
         path: str = "/hook",

@@ -184,7 +184,7 @@ class MockReceiver:
 class ServiceKit:
     """A DeliveryService wired to fakes, with its processor, a captured Powertools logger and emitted metrics."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a test builder: every seam optional
         self,
         *endpoints: Endpoint,
         settings: Settings | None = None,

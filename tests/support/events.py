@@ -44,7 +44,7 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(_load(name))
 
 
-def make_record(
+def make_record(  # noqa: PLR0913 - a test builder: every field optional
     body: str | dict[str, Any],
     *,
     message_id: str | None = None,

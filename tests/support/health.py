@@ -55,7 +55,7 @@ def tls_client_factory(context: ssl.SSLContext) -> Any:
     return factory
 
 
-def health_service(
+def health_service(  # noqa: PLR0913 - production wiring with each fake injectable
     stack: StackResources,
     dynamodb: Any,
     *,

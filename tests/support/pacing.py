@@ -114,7 +114,7 @@ class _Environment:
     """(end time, message number, lease, status, Retry-After) of the requests under way."""
 
 
-def simulate_fleet(
+def simulate_fleet(  # noqa: PLR0913 - the fleet, its clock and scenario, then simulation knobs
     pacers: Sequence[Pacer],
     clock: FakeClock,
     scenario: Scenario,
@@ -130,15 +130,56 @@ def simulate_fleet(
     told to wait less than ``in_process_wait_s`` waits in its batch and is acquired again; a longer wait is a
     re-enqueue (counted in ``deferrals``) with the delay rounded up to whole seconds, as SQS DelaySeconds does.
     """
-    environments = [_Environment(pacer) for pacer in pacers]
-    start = clock.now
-    for number in range(scenario.messages):
-        heapq.heappush(environments[number % len(environments)].ready, (start + scenario.arrival_s(number), number))
-    result = FleetResult()
-    delivered: set[int] = set()
-    barrier = threading.Barrier(len(environments))
+    simulation = _FleetSimulation(pacers, clock, scenario, in_process_wait_s=in_process_wait_s)
+    return simulation.run(step_s=step_s, max_rounds=max_rounds)
 
-    def finish(environment: _Environment, now: float) -> bool:
+
+class _FleetSimulation:
+    """One run of ``simulate_fleet``: the environments' queues and requests, what was delivered, the tallies."""
+
+    def __init__(
+        self, pacers: Sequence[Pacer], clock: FakeClock, scenario: Scenario, *, in_process_wait_s: float
+    ) -> None:
+        self.environments = [_Environment(pacer) for pacer in pacers]
+        self.clock = clock
+        self.scenario = scenario
+        self.in_process_wait_s = in_process_wait_s
+        for number in range(scenario.messages):
+            arrival = (clock.now + scenario.arrival_s(number), number)
+            heapq.heappush(self.environments[number % len(self.environments)].ready, arrival)
+        self.result = FleetResult()
+        self.delivered: set[int] = set()
+        self.barrier = threading.Barrier(len(self.environments))
+
+    def run(self, *, step_s: float, max_rounds: int) -> FleetResult:
+        """Rounds of ``step_s`` until every message was delivered (or ``max_rounds``)."""
+        with ThreadPoolExecutor(max_workers=len(self.environments)) as pool:
+            for _ in range(max_rounds):
+                list(pool.map(self._round, self.environments))
+                if len(self.delivered) == self.scenario.messages:
+                    break
+                self.clock.advance(step_s)
+        self.result.finished_at = self.clock.now
+        self.result.delivered = len(self.delivered)
+        return self.result
+
+    def _round(self, environment: _Environment) -> None:
+        self.barrier.wait()  # every environment acts in the same instant of fake time
+        now = self.clock.now
+        if not self._finish(environment, now):
+            return  # the batch is not over
+        by_key: dict[str, list[int]] = {}
+        for _ in range(self.scenario.batch_size):
+            if not environment.ready or environment.ready[0][0] > now:
+                break
+            number = heapq.heappop(environment.ready)[1]
+            by_key.setdefault(self.scenario.key_of(number), []).append(number)
+        if by_key:
+            environment.pacer.prefetch(by_key)
+        for key, numbers in by_key.items():
+            self._send(environment, key, numbers, now)
+
+    def _finish(self, environment: _Environment, now: float) -> bool:
         """Release what ended; True when the environment's batch is over."""
         still_running = []
         for end, number, lease, status, retry_after in environment.running:
@@ -147,14 +188,15 @@ def simulate_fleet(
                 continue
             environment.pacer.release(lease, status=status, retry_after_s=retry_after)
             if status < 300:
-                with result.lock:
-                    delivered.add(number)
+                with self.result.lock:
+                    self.delivered.add(number)
             else:
-                heapq.heappush(environment.ready, (end + max(scenario.retry_s, retry_after or 0.0), number))
+                heapq.heappush(environment.ready, (end + max(self.scenario.retry_s, retry_after or 0.0), number))
         environment.running = still_running
         return not still_running
 
-    def send(environment: _Environment, key: str, numbers: list[int], now: float) -> None:
+    def _send(self, environment: _Environment, key: str, numbers: list[int], now: float) -> None:
+        scenario, result = self.scenario, self.result
         admission = environment.pacer.acquire(key, scenario.limits, count=len(numbers))
         with result.lock:
             result.acquires += 1
@@ -167,35 +209,9 @@ def simulate_fleet(
                 result.spans.append((begin, end))
         for index, number in enumerate(numbers[admission.granted :]):
             delay = admission.delay_for(index)
-            if delay < in_process_wait_s:
+            if delay < self.in_process_wait_s:
                 heapq.heappush(environment.ready, (now + delay, number))  # waited out in the batch, no re-enqueue
                 continue
             with result.lock:
                 result.deferrals += 1
             heapq.heappush(environment.ready, (now + math.ceil(delay), number))  # SQS DelaySeconds: whole seconds
-
-    def round_of(environment: _Environment) -> None:
-        barrier.wait()  # every environment acts in the same instant of fake time
-        now = clock.now
-        if not finish(environment, now):
-            return  # the batch is not over
-        by_key: dict[str, list[int]] = {}
-        for _ in range(scenario.batch_size):
-            if not environment.ready or environment.ready[0][0] > now:
-                break
-            number = heapq.heappop(environment.ready)[1]
-            by_key.setdefault(scenario.key_of(number), []).append(number)
-        if by_key:
-            environment.pacer.prefetch(by_key)
-        for key, numbers in by_key.items():
-            send(environment, key, numbers, now)
-
-    with ThreadPoolExecutor(max_workers=len(environments)) as pool:
-        for _ in range(max_rounds):
-            list(pool.map(round_of, environments))
-            if len(delivered) == scenario.messages:
-                break
-            clock.advance(step_s)
-    result.finished_at = clock.now
-    result.delivered = len(delivered)
-    return result

@@ -16,12 +16,12 @@ from resilience.breaker import (
     MemoryStateStore,
     Transition,
 )
-from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from resilience.breaker import BreakerRecord, OutcomeDelta
+    from tests.support.timefakes import FakeClock
 
 FAST = BreakerConfig(
     min_calls=10,
@@ -33,11 +33,6 @@ FAST = BreakerConfig(
     probe_lease_s=20,
     success_threshold=2,
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import pytest
 
 from resilience import CircuitOpenError, StateStoreError
 from resilience.breaker import BreakerConfig, BreakerRegistry, BreakerState, CircuitBreaker, MemoryStateStore
-from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from resilience.breaker import BreakerRecord, OutcomeDelta, Transition
+    from tests.support.timefakes import FakeClock
 
 CONFIG = BreakerConfig(min_calls=100, consecutive_failures=2, failure_flush_s=0, half_open_probes=2, open_s=30)
 HOLD_TIMEOUT_S = 10.0  # a safety net only: the tests release every hold themselves
@@ -62,11 +62,6 @@ class ThreadNotingStore(MemoryStateStore):
 
     def operations_on(self, thread: int) -> list[str]:
         return [operation for operation, ident in self.calls if ident == thread]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture

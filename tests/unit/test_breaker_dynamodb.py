@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from resilience import StateStoreError
 from resilience.breaker import (
@@ -19,19 +17,11 @@ from resilience.breaker import (
     OutcomeDelta,
     Transition,
 )
-from tests.support.aws import REGION, client, free_port
+from tests.support.aws import OneKeyPerBatchGet, unreachable_client
 from tests.support.template import create_table
-from tests.support.timefakes import FakeClock
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
-
-
-@pytest.fixture
-def dynamodb(aws: None) -> Any:
-    return client("dynamodb")
+if TYPE_CHECKING:
+    from tests.support.timefakes import FakeClock
 
 
 @pytest.fixture
@@ -90,34 +80,14 @@ def test_stale_counter_attributes_are_removed_from_the_item(
 
 
 def test_batch_reads_retry_unprocessed_keys(clock: FakeClock) -> None:
-    class Throttled:
-        """A client whose first BatchGetItem leaves one key unprocessed, as DynamoDB may under load."""
-
-        def __init__(self) -> None:
-            self.calls: list[list[str]] = []
-
-        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
-            keys = RequestItems["t"]["Keys"]
-            self.calls.append([key["pk"]["S"] for key in keys])
-            served, left = keys[:1], keys[1:]
-            items = [{**key, "name": {"S": key["pk"]["S"].removeprefix("breaker#")}} for key in served]
-            unprocessed = {"t": {"Keys": left, "ConsistentRead": False}} if left else {}
-            return {"Responses": {"t": items}, "UnprocessedKeys": unprocessed}
-
-    fake = Throttled()
+    fake = OneKeyPerBatchGet("t", lambda key: {"name": {"S": key["pk"]["S"].removeprefix("breaker#")}})
     store = DynamoDBStateStore("t", client=fake, clock=clock)
     assert sorted(store.load(["a", "b", "c"])) == ["a", "b", "c"]
     assert fake.calls == [["breaker#a", "breaker#b", "breaker#c"], ["breaker#b", "breaker#c"], ["breaker#c"]]
 
 
 def test_unreachable_dynamodb_raises_state_store_error_and_the_breaker_fails_open(clock: FakeClock) -> None:
-    # A loopback port nobody listens on: refused at once, no packet leaves the machine.
-    unreachable = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
-    )
+    unreachable = unreachable_client("dynamodb")
     dead = DynamoDBStateStore("t", client=unreachable, clock=clock)
     with pytest.raises(StateStoreError, match="batch_get_item"):
         dead.load(["a"])

@@ -11,7 +11,7 @@ import pytest
 
 from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RetryState, RetryStateError
-from hookline.delivery.schedule import GiveUp, Retry, RetryPolicy
+from hookline.delivery.schedule import Failure, GiveUp, Retry, RetryPolicy
 from hookline.messages import MAX_MESSAGE_BYTES
 from hookline.metrics import Reason
 from hookline.registry import Endpoint
@@ -207,27 +207,14 @@ def test_policy_decides_without_io() -> None:
     policy = RetryPolicy((10.0, 20.0), expiry_slack_s=5.0)
     assert (policy.max_attempts, policy.max_age_s) == (3, 41.0)
     fresh = RetryState(first_seen=0.0)
-    step = policy.after_failure(
-        fresh, now=0.0, real=True, status=500, error="e", retry_after_s=None, breaker_retry_after_s=None, random=_mid
-    )
+    step = policy.after_failure(fresh, Failure(real=True, status=500, error="e"), now=0.0, random=_mid)
     assert isinstance(step, Retry)
     assert (step.delay_s, step.state.due_at, step.state.attempts) == (10, 10.0, 1)
     last = RetryState(first_seen=0.0, attempts=2, position=2, first_failure=0.0)
-    step = policy.after_failure(
-        last, now=30.0, real=True, status=500, error="e", retry_after_s=None, breaker_retry_after_s=None, random=_mid
-    )
+    step = policy.after_failure(last, Failure(real=True, status=500, error="e"), now=30.0, random=_mid)
     assert isinstance(step, GiveUp)
     assert step.reason is Reason.RETRIES_EXHAUSTED
-    step = policy.after_failure(
-        last,
-        now=30.0,
-        real=False,
-        status=None,
-        error="skip",
-        retry_after_s=None,
-        breaker_retry_after_s=None,
-        random=_mid,
-    )
+    step = policy.after_failure(last, Failure(real=False, error="skip"), now=30.0, random=_mid)
     assert isinstance(step, GiveUp)
     assert step.reason is Reason.EXPIRED  # 30 s old plus the next 20 s is past 41 s
     paced = RetryState(first_seen=0.0, attempts=1, position=1, first_failure=0.0, paced_s=1000.0)

@@ -94,7 +94,11 @@ def test_policies_name_their_resources() -> None:
 
 def test_log_group_has_retention() -> None:
     assert _function()["LoggingConfig"]["LogGroup"] == {"Ref": "DeliveryFunctionLogGroup"}
-    assert properties("DeliveryFunctionLogGroup")["RetentionInDays"] > 0
+    # History on: HistoryRetentionDays (docs/history.md); off: 30 days of operational logs.
+    retention = properties("DeliveryFunctionLogGroup")["RetentionInDays"]
+    assert retention == {"Fn::If": ["HistoryOn", {"Ref": "HistoryRetentionDays"}, 30]}
+    # Both lanes write to it: the history reads one group.
+    assert properties("SlowDeliveryFunction")["LoggingConfig"]["LogGroup"] == {"Ref": "DeliveryFunctionLogGroup"}
 
 
 def test_alarms_watch_each_lane_and_the_new_failure_modes() -> None:

@@ -56,7 +56,7 @@ class FakeBreaker:
 class Target:
     """A scripted alternative: raises ``error`` or returns ``value``; logs its calls and takes ``duration`` s."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - test fake: its behaviour as keywords
         self,
         name: str,
         log: list[str],

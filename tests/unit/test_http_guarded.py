@@ -6,20 +6,13 @@ No socket is ever opened: the inner backend hands out scripted streams and recor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import httpcore
 import pytest
 
 from hookline.exceptions import ConnectError, TargetRefusedError
 from hookline.http import build_async_client, send_limited
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
-    from httpcore._backends.base import SOCKET_OPTION
-
-    from hookline.netguard import Resolver
+from tests.support.network import RecordingBackend, TableResolver
 
 CANNED = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
 
@@ -46,43 +39,18 @@ class ScriptedStream(httpcore.AsyncNetworkStream):
         return None
 
 
-@dataclass
-class InMemoryBackend(httpcore.AsyncNetworkBackend):
-    """Records connects; every connect gets a fresh scripted stream."""
+class InMemoryBackend(RecordingBackend[ScriptedStream]):
+    """Every connect gets a fresh scripted stream."""
 
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    streams: list[ScriptedStream] = field(default_factory=list)
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
-        self.streams.append(ScriptedStream())
-        return self.streams[-1]
-
-    async def sleep(self, seconds: float) -> None:
-        raise AssertionError("no sleeps expected")
-
-
-def _resolver(table: dict[str, Sequence[str]]) -> Resolver:
-    async def resolve(host: str, port: int) -> Sequence[str]:
-        if host not in table:
-            raise OSError(-2, "Name or service not known")
-        return table[host]
-
-    return resolve
+    async def open(self, host: str, port: int, timeout: float | None) -> ScriptedStream:
+        return ScriptedStream()
 
 
 async def test_request_goes_to_the_vetted_literal_with_the_original_host_header() -> None:
     backend = InMemoryBackend()
     client = build_async_client(
         allow_private=False,
-        resolver=_resolver({"hooks.test": ["93.184.216.34"]}),
+        resolver=TableResolver({"hooks.test": ["93.184.216.34"]}),
         network_backend=backend,
     )
     async with client:
@@ -101,7 +69,7 @@ async def test_rebinding_name_refused_through_the_client(answers: list[str]) -> 
     backend = InMemoryBackend()
     client = build_async_client(
         allow_private=True,  # even the local stack's setting opens plain loopback only
-        resolver=_resolver({"rebind.test": answers}),
+        resolver=TableResolver({"rebind.test": answers}),
         network_backend=backend,
     )
     async with client:
@@ -115,7 +83,7 @@ async def test_mixed_answers_refused_without_allow_private() -> None:
     backend = InMemoryBackend()
     client = build_async_client(
         allow_private=False,
-        resolver=_resolver({"rebind.test": ["93.184.216.34", "127.0.0.1"]}),
+        resolver=TableResolver({"rebind.test": ["93.184.216.34", "127.0.0.1"]}),
         network_backend=backend,
     )
     async with client:
@@ -126,7 +94,7 @@ async def test_mixed_answers_refused_without_allow_private() -> None:
 
 async def test_dns_failure_is_a_connect_error() -> None:
     backend = InMemoryBackend()
-    client = build_async_client(allow_private=False, resolver=_resolver({}), network_backend=backend)
+    client = build_async_client(allow_private=False, resolver=TableResolver({}), network_backend=backend)
     async with client:
         with pytest.raises(ConnectError) as caught:
             await send_limited(client, "GET", "https://nxdomain.test/secret-path")

@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import httpcore
 import pytest
 
 from hookline.http_pool import Http11ConnectionPool
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from httpcore._backends.base import SOCKET_OPTION
+from tests.support.network import RecordingBackend
 
 ANSWER = b"HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n"
 
@@ -59,26 +54,15 @@ class HeldStream(httpcore.AsyncNetworkStream):
         return self.readable_when_idle if info == "is_readable" else None
 
 
-@dataclass
-class HeldBackend(httpcore.AsyncNetworkBackend):
+class HeldBackend(RecordingBackend[HeldStream]):
     """Every connect gets a fresh HeldStream sharing the backend's gate."""
 
-    gate: asyncio.Event = field(default_factory=asyncio.Event)
-    streams: list[HeldStream] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.streams.append(HeldStream(self.gate, (host, port)))
-        return self.streams[-1]
-
-    async def sleep(self, seconds: float) -> None:
-        raise AssertionError("no sleeps expected")
+    async def open(self, host: str, port: int, timeout: float | None) -> HeldStream:
+        return HeldStream(self.gate, (host, port))
 
 
 class CountingPool(Http11ConnectionPool):
@@ -192,13 +176,9 @@ async def test_a_failed_write_still_reads_the_answer() -> None:
             await super().write(buffer, timeout)
             raise httpcore.WriteError("broken pipe")
 
-    @dataclass
     class Backend(HeldBackend):
-        async def connect_tcp(
-            self, host: str, port: int, *args: object, **kwargs: object
-        ) -> httpcore.AsyncNetworkStream:
-            self.streams.append(ClosedForWriting(self.gate, (host, port)))
-            return self.streams[-1]
+        async def open(self, host: str, port: int, timeout: float | None) -> HeldStream:
+            return ClosedForWriting(self.gate, (host, port))
 
     backend = Backend()
     backend.gate.set()
@@ -208,16 +188,13 @@ async def test_a_failed_write_still_reads_the_answer() -> None:
 
 @pytest.mark.parametrize("count", [1, 7])
 async def test_a_refused_connect_frees_its_slot(count: int) -> None:
-    @dataclass
     class RefusingFirst(HeldBackend):
-        refusing: bool = True
+        refusing = True
 
-        async def connect_tcp(
-            self, host: str, port: int, *args: object, **kwargs: object
-        ) -> httpcore.AsyncNetworkStream:
+        async def open(self, host: str, port: int, timeout: float | None) -> HeldStream:
             if self.refusing:
                 raise httpcore.ConnectError("refused")
-            return await super().connect_tcp(host, port)
+            return await super().open(host, port, timeout)
 
     backend = RefusingFirst()
     async with Http11ConnectionPool(max_connections=2, network_backend=backend) as pool:
@@ -227,3 +204,8 @@ async def test_a_refused_connect_frees_its_slot(count: int) -> None:
         # Both slots are free again: two requests held in flight at once get a connection each.
         assert await _hold(pool, backend, 2) == [204, 204]
     assert len(backend.streams) == 2
+
+
+def test_http2_is_refused() -> None:
+    with pytest.raises(ValueError, match="HTTP/1.1"):
+        Http11ConnectionPool(http2=True)

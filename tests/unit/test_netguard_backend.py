@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,26 +10,11 @@ import pytest
 
 from hookline.exceptions import ConnectError, TargetRefusedError
 from hookline.netguard import GuardedNetworkBackend
+from tests.support.network import RecordingBackend, TableResolver
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Iterable, Sequence
-
-    from httpcore._backends.base import SOCKET_OPTION
-
-
-class FakeResolver:
-    """Answers from a table, records every lookup; a missing name fails like getaddrinfo."""
-
-    def __init__(self, table: dict[str, Sequence[str]]) -> None:
-        self.table = table
-        self.lookups: list[tuple[str, int]] = []
-
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.lookups.append((host, port))
-        if host not in self.table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return self.table[host]
+    from collections.abc import Sequence
 
 
 class StopAtTLS(Exception):
@@ -53,36 +37,25 @@ class FakeStream(httpcore.AsyncNetworkStream):
         return None
 
 
-@dataclass
-class RecordingBackend(httpcore.AsyncNetworkBackend):
-    """Records connect calls instead of opening sockets; addresses in ``refuse`` fail like a refused connect."""
+class InnerBackend(RecordingBackend[FakeStream]):
+    """Hands every connect the same FakeStream; addresses in ``refuse`` fail like a refused connect."""
 
-    refuse: set[str] = field(default_factory=set)
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    stream: FakeStream = field(default_factory=FakeStream)
+    def __init__(self, refuse: set[str]) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.stream = FakeStream()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
+    async def open(self, host: str, port: int, timeout: float | None) -> FakeStream:
         if host in self.refuse:
             raise httpcore.ConnectError(f"[Errno 111] Connection refused ({host})")
         return self.stream
 
-    async def sleep(self, seconds: float) -> None:
-        raise AssertionError("the guard never retries with a sleep")
-
 
 def _backend(
     table: dict[str, Sequence[str]], *, allow_private: bool = False, refuse: set[str] | None = None
-) -> tuple[GuardedNetworkBackend, FakeResolver, RecordingBackend]:
-    resolver = FakeResolver(table)
-    inner = RecordingBackend(refuse=refuse or set())
+) -> tuple[GuardedNetworkBackend, TableResolver, InnerBackend]:
+    resolver = TableResolver(table)
+    inner = InnerBackend(refuse or set())
     return GuardedNetworkBackend(allow_private=allow_private, resolver=resolver, inner=inner), resolver, inner
 
 

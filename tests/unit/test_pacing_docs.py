@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from tests.support.docs import python_blocks, run_block
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pacing.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
+BLOCKS = python_blocks(DOC)
 
 
 def test_the_doc_has_examples() -> None:
@@ -17,4 +18,4 @@ def test_the_doc_has_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_doc_example_runs(index: int) -> None:
-    exec(compile(BLOCKS[index], f"{DOC.name}[block {index}]", "exec"), {"__name__": "doc_example"})
+    run_block(BLOCKS[index], f"{DOC.name}[block {index}]")

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
-from tests.support.aws import REGION, client, free_port
+from tests.support.aws import OneKeyPerBatchGet, unreachable_client
 from tests.support.template import create_table, policy_statements, resource
-from tests.support.timefakes import FakeClock
+
+if TYPE_CHECKING:
+    from tests.support.timefakes import FakeClock
 
 KEY = endpoint_key("acme")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
-
-
-@pytest.fixture
-def dynamodb(aws: None) -> Any:
-    return client("dynamodb")
 
 
 @pytest.fixture
@@ -79,31 +69,13 @@ def test_a_busy_key_stays_one_small_item_with_its_ttl(dynamodb: Any, table: str,
 
 
 def test_load_retries_unprocessed_keys(clock: FakeClock) -> None:
-    class Throttled:
-        """Serves one key per BatchGetItem call, as DynamoDB may under throttling."""
-
-        def __init__(self) -> None:
-            self.calls: list[list[str]] = []
-
-        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
-            keys = RequestItems["t"]["Keys"]
-            self.calls.append([key["pk"]["S"] for key in keys])
-            unprocessed = {"t": {"Keys": keys[1:], "ConsistentRead": False}} if keys[1:] else {}
-            return {"Responses": {"t": [{**keys[0], "tat": {"N": "1"}}]}, "UnprocessedKeys": unprocessed}
-
-    fake = Throttled()
+    fake = OneKeyPerBatchGet("t", lambda key: {"tat": {"N": "1"}})
     assert sorted(DynamoDBPaceStore("t", client=fake, clock=clock).load(["a", "b", "c"])) == ["a", "b", "c"]
     assert fake.calls == [["a", "b", "c"], ["b", "c"], ["c"]]
 
 
 def test_an_unreachable_table_raises_pacing_store_error_and_the_pacer_fails_open(clock: FakeClock) -> None:
-    # A loopback port nobody listens on: refused at once, no packet leaves the machine.
-    unreachable = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2),
-    )
+    unreachable = unreachable_client("dynamodb")
     dead = DynamoDBPaceStore("t", client=unreachable, clock=clock)
     with pytest.raises(PacingStoreError, match="batch_get_item"):
         dead.load([KEY])

@@ -22,19 +22,14 @@ from hookline.pacing import (
     origin_key,
 )
 from tests.support.pacing import Scenario, TokenBucketReceiver, peak_concurrency, peak_in_window, simulate_fleet
-from tests.support.timefakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hookline.pacing.model import Take
+    from tests.support.timefakes import FakeClock
 
 KEY = endpoint_key("acme")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from hookline.registry import (
     endpoint_from_item,
     endpoint_to_item,
 )
-from tests.support.aws import client
 from tests.support.template import create_table
 
 if TYPE_CHECKING:
@@ -31,11 +30,6 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def dynamodb(aws: None) -> Any:
-    return client("dynamodb")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hookline.delivery.targets import origin_of
 from hookline.exceptions import TargetRefusedError
 from hookline.netguard import check_url
 from hookline_cli.commands.endpoints import require_endpoint
-from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
+from hookline_cli.output import JsonFlag, OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
 from hookline_cli.resources import Resources, get_resources
 from resilience import StateStoreError
 from resilience.breaker import BreakerRegistry, DynamoDBStateStore
@@ -21,13 +21,12 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from resilience.breaker import BreakerSnapshot, Transition
+    from resilience.breaker import BreakerSnapshot, CircuitBreaker, Transition
 
 __all__ = ["app", "breaker_name", "snapshot_view", "transition_view"]
 
 app = typer.Typer(help="Inspect and steer the circuit breakers (named by target origin).", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 NameArg = Annotated[
     str, typer.Argument(help="A target origin or URL (https://hooks.acme.com) or an endpoint name (its primary URL).")
 ]
@@ -167,6 +166,15 @@ def history(
     emit(ctx, data, render, json_flag=json_flag)
 
 
+def _steered(ctx: typer.Context, name: str, *, existing: bool) -> tuple[Resources, str, CircuitBreaker]:
+    """The breaker a manual change is for (``existing``: it must be in the store, so the change cannot create it)."""
+    resources = get_resources(ctx)
+    target = breaker_name(resources, name)
+    if existing:
+        _require_breaker(resources, target)
+    return resources, target, _registry(resources).get(target)
+
+
 def _show_state(resources: Resources, target: str, changed: bool, verb: str) -> None:
     snapshot: BreakerSnapshot = _run(
         "cannot read the breaker", lambda: _registry(resources).get(target).snapshot(refresh=True)
@@ -186,9 +194,7 @@ def open_(
     reason: Annotated[str, typer.Option("--reason", help="Why; shown in list and history.")] = "opened by operator",
 ) -> None:
     """Hold a breaker open (forced by operator) until `breakers close` or `breakers reset`."""
-    resources = get_resources(ctx)
-    target = breaker_name(resources, name)
-    breaker = _registry(resources).get(target)
+    resources, target, breaker = _steered(ctx, name, existing=False)
     changed: bool = _run("cannot open the breaker", lambda: breaker.force_open(reason, source="operator"))
     _show_state(resources, target, changed, "opened")
 
@@ -197,10 +203,7 @@ def open_(
 @cli_errors
 def close(ctx: typer.Context, name: NameArg) -> None:
     """Lift an operator's forced open (or close an open breaker); a health-forced open stays until health lifts it."""
-    resources = get_resources(ctx)
-    target = breaker_name(resources, name)
-    _require_breaker(resources, target)
-    breaker = _registry(resources).get(target)
+    resources, target, breaker = _steered(ctx, name, existing=True)
     changed: bool = _run("cannot close the breaker", lambda: breaker.force_close(source="operator"))
     _show_state(resources, target, changed, "closed")
 
@@ -209,9 +212,6 @@ def close(ctx: typer.Context, name: NameArg) -> None:
 @cli_errors
 def reset(ctx: typer.Context, name: NameArg) -> None:
     """Close a breaker whatever its state (also a health-forced open), clearing its counters."""
-    resources = get_resources(ctx)
-    target = breaker_name(resources, name)
-    _require_breaker(resources, target)
-    breaker = _registry(resources).get(target)
+    resources, target, breaker = _steered(ctx, name, existing=True)
     changed: bool = _run("cannot reset the breaker", breaker.reset)
     _show_state(resources, target, changed, "reset")

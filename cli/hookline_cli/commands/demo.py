@@ -15,7 +15,7 @@ from hookline_cli.output import report_error
 __all__ = ["demo"]
 
 
-def demo(
+def demo(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     messages: Annotated[int, typer.Option("--messages", "-n", min=1, max=5000, help="Webhooks to send.")] = 300,

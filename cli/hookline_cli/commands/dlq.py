@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hookline_cli.deadletters import REASONS, DeadLetterFilter, RedriveResult, peek, redrive
-from hookline_cli.output import EXIT_FAILURE, UsageError, cli_errors, emit, format_time, report_error, table
+from hookline_cli.output import EXIT_FAILURE, JsonFlag, UsageError, cli_errors, emit, format_time, report_error, table
 from hookline_cli.resources import get_resources
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def list_(
     reason: ReasonOption = None,
     endpoint: EndpointOption = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many messages.", min=1, max=10000)] = 50,
-    json_flag: Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")] = False,
+    json_flag: JsonFlag = False,
 ) -> None:
     """Show dead letters (reason, endpoint, attempts, last status and error) without consuming them."""
     where = _filter(reason, endpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -32,25 +33,46 @@ from hookline.secrets import (
     SigningSecretStore,
 )
 from hookline.signing import SCHEMES, generate_secret, parse_secret_string
-from hookline_cli.output import OperationalError, UsageError, cli_errors, emit, format_time, report_error, table
+from hookline_cli.output import (
+    JsonFlag,
+    OperationalError,
+    UsageError,
+    cli_errors,
+    emit,
+    format_time,
+    report_error,
+    table,
+)
 from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
     from rich.console import Console
 
-    from hookline.registry import EndpointRegistry, Scheme, WritePolicy
+    from hookline.registry import EndpointRegistry, HealthStatus, Scheme, WritePolicy
+    from hookline.rotation import Rotation
+    from hookline.signing import SigningSecrets
 
-__all__ = ["app", "endpoint_view", "parse_duration", "require_endpoint", "secret_id_for", "shown_url"]
+__all__ = [
+    "app",
+    "endpoint_view",
+    "health_status_view",
+    "parse_duration",
+    "require_endpoint",
+    "secret_id_for",
+    "shown_url",
+]
 
 app = typer.Typer(help="Register and manage webhook endpoints.", no_args_is_help=True)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _REDACTED = "<redacted>"
+_LIST_HINT = "`hookline endpoints list` shows the registered ones"
 # Registry field -> the `endpoints add` option that sets it (errors name what the user typed).
 _OPTIONS = {"url": "--url", "fallback_urls": "--fallback-url", "health.url": "--health-url"}
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 
 
 def secret_id_for(name: str, prefix: str = DEFAULT_SECRET_PREFIX) -> str:
@@ -80,7 +102,6 @@ def shown_url(url: str) -> str:
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
     """The JSON form of an endpoint (stable keys). Header values are redacted: they often carry credentials."""
     check = endpoint.health
-    status = endpoint.status
     return {
         "name": endpoint.name,
         "url": shown_url(endpoint.url),
@@ -104,14 +125,19 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
             "failure_threshold": check.failure_threshold,
             "success_threshold": check.success_threshold,
         },
-        "health": {
-            "state": status.state,
-            "last_checked_at": status.last_checked_at,
-            "last_latency_ms": status.last_latency_ms,
-            "consecutive_failures": status.consecutive_failures,
-            "consecutive_successes": status.consecutive_successes,
-            "last_error": status.last_error,
-        },
+        "health": health_status_view(endpoint.status),
+    }
+
+
+def health_status_view(status: HealthStatus) -> dict[str, Any]:
+    """The JSON form of an endpoint's recorded health (stable keys), in ``endpoints show`` and ``health``."""
+    return {
+        "state": status.state,
+        "last_checked_at": status.last_checked_at,
+        "last_latency_ms": status.last_latency_ms,
+        "consecutive_failures": status.consecutive_failures,
+        "consecutive_successes": status.consecutive_successes,
+        "last_error": status.last_error,
     }
 
 
@@ -129,12 +155,17 @@ def _limits_text(endpoint: Endpoint) -> str | None:
 
 def require_endpoint(registry: EndpointRegistry, name: str) -> Endpoint:
     """The endpoint called ``name``; UsageError (exit 2) when there is none."""
-    try:
+    with _known(name, hint=_LIST_HINT):
         return registry.require(name, fresh=True)
+
+
+@contextmanager
+def _known(name: str, *, hint: str | None = None) -> Iterator[None]:
+    """The registry's EndpointNotFoundError for ``name`` as the CLI's usage error (exit 2)."""
+    try:
+        yield
     except EndpointNotFoundError:
-        raise UsageError(
-            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
-        ) from None
+        raise UsageError(f"unknown endpoint {name!r}", hint=hint) from None
 
 
 def _refused(error: RegistryItemError, policy: WritePolicy) -> UsageError:
@@ -195,7 +226,7 @@ def _discard_secret(resources: Resources, secret_id: str) -> None:
 
 @app.command("add")
 @cli_errors
-def add(
+def add(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Endpoint name (1-128 of A-Z a-z 0-9 . _ : -).")],
     *,
@@ -373,7 +404,7 @@ def show(ctx: typer.Context, name: str, json_flag: JsonFlag = False) -> None:
 
 @app.command("set")
 @cli_errors
-def set_(
+def set_(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     name: str,
     *,
@@ -393,11 +424,8 @@ def set_(
     changes = _limit_changes(rate_limit, max_in_flight, clear_rate_limit, clear_max_in_flight)
     registry = get_resources(ctx).registry()
     try:
-        endpoint = registry.update(name, **changes)
-    except EndpointNotFoundError:
-        raise UsageError(
-            f"unknown endpoint {name!r}", hint="`hookline endpoints list` shows the registered ones"
-        ) from None
+        with _known(name, hint=_LIST_HINT):
+            endpoint = registry.update(name, **changes)
     except RegistryItemError as error:
         raise UsageError(str(error)) from None
 
@@ -438,10 +466,8 @@ def _limit_changes(
 @cli_errors
 def enable(ctx: typer.Context, name: str) -> None:
     """Enable an endpoint (clears its disabled reason)."""
-    try:
+    with _known(name):
         get_resources(ctx).registry().enable(name)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"enabled endpoint {name}")
 
 
@@ -453,10 +479,8 @@ def disable(
     reason: Annotated[str, typer.Option("--reason", help="Why; shown in `endpoints show`.")] = "disabled by operator",
 ) -> None:
     """Disable an endpoint: its messages are dead-lettered (endpoint_disabled) until it is enabled again."""
-    try:
+    with _known(name):
         get_resources(ctx).registry().disable(name, reason)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"disabled endpoint {name}")
 
 
@@ -482,10 +506,8 @@ def remove(
             f"secret {endpoint.secret_id!r} is also used by endpoint {', '.join(others)}; nothing was removed",
             hint="remove it without --delete-secret, or pass --delete-shared-secret to delete the secret anyway",
         )
-    try:
+    with _known(name):
         registry.remove(name)
-    except EndpointNotFoundError:
-        raise UsageError(f"unknown endpoint {name!r}") from None
     typer.echo(f"removed endpoint {name}")
     if delete_secret or delete_shared_secret:
         resources.client("secretsmanager").delete_secret(SecretId=endpoint.secret_id, RecoveryWindowInDays=7)
@@ -521,18 +543,7 @@ def rotate_secret(
     window = parse_duration(overlap)
     endpoint = require_endpoint(resources.registry(), name)
     client = resources.client("secretsmanager")
-    try:
-        raw = client.get_secret_value(SecretId=endpoint.secret_id).get("SecretString")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise UsageError(f"secret {endpoint.secret_id!r} of endpoint {name!r} does not exist") from None
-        raise
-    if not isinstance(raw, str):
-        raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
-    try:
-        stored = parse_secret_string(raw)
-    except SecretFormatError as error:
-        raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
+    stored = _stored_secrets(client, endpoint)
     try:
         rotation = plan_rotation(stored, now=resources.clock(), overlap=window, drop_previous=drop_previous)
     except OverlapTooShortError as error:
@@ -540,13 +551,35 @@ def rotate_secret(
     except PreviousStillSigningError as error:
         raise UsageError(str(error), hint="wait until then, or pass --drop-previous to stop it now") from None
     client.put_secret_value(SecretId=endpoint.secret_id, SecretString=rotation.secret_string)
-    written_at = resources.clock()
+    _print_rotated(ctx, endpoint, rotation, written_at=resources.clock(), json_flag=json_flag)
+
+
+def _stored_secrets(client: Any, endpoint: Endpoint) -> SigningSecrets:
+    """The endpoint's secret as stored (current and previous); UsageError when it is missing or not a whsec_ one."""
+    try:
+        raw = client.get_secret_value(SecretId=endpoint.secret_id).get("SecretString")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise UsageError(f"secret {endpoint.secret_id!r} of endpoint {endpoint.name!r} does not exist") from None
+        raise
+    if not isinstance(raw, str):
+        raise UsageError(f"secret {endpoint.secret_id!r} is binary, not a whsec_ SecretString")
+    try:
+        return parse_secret_string(raw)
+    except SecretFormatError as error:
+        raise UsageError(f"secret {endpoint.secret_id!r} is malformed: {error}") from None
+
+
+def _print_rotated(
+    ctx: typer.Context, endpoint: Endpoint, rotation: Rotation, *, written_at: datetime, json_flag: bool
+) -> None:
+    """The new secret, once, with when it signs alone and when the old one stops (warned if the write was slow)."""
     signs_from = format_instant(rotation.signs_from(written_at))
     expires = format_instant(rotation.previous_expires_at)
     if rotation.overlap(written_at) < timedelta(seconds=rotation.cache_ttl_s):
         report_error(f"the write took so long that both secrets sign only from {signs_from} until {expires}")
     data = {
-        "endpoint": name,
+        "endpoint": endpoint.name,
         "secret_id": endpoint.secret_id,
         "secret": rotation.secret,
         "signs_from": signs_from,
@@ -555,7 +588,7 @@ def rotate_secret(
 
     def render(console: Console) -> None:
         lines = [
-            f"rotated the signing secret of {name} ({endpoint.secret_id})",
+            f"rotated the signing secret of {endpoint.name} ({endpoint.secret_id})",
             f"until {signs_from} some webhooks carry only the old secret's signature (functions cache secrets for "
             f"{rotation.cache_ttl_s:g} s)",
             f"from {signs_from} every webhook carries a signature by the new secret",

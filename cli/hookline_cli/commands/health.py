@@ -9,8 +9,8 @@ import typer
 from typer.core import TyperGroup
 
 from hookline.health.store import HealthStore
-from hookline_cli.commands.endpoints import require_endpoint
-from hookline_cli.output import OperationalError, cli_errors, emit, format_time, table
+from hookline_cli.commands.endpoints import health_status_view, require_endpoint
+from hookline_cli.output import JsonFlag, OperationalError, cli_errors, emit, format_time, table
 from hookline_cli.resources import Resources, get_resources
 
 if TYPE_CHECKING:
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from hookline.registry import Endpoint
 
 __all__ = ["app", "status_view"]
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
 
 
 class _HealthGroup(TyperGroup):
@@ -47,17 +45,11 @@ app = typer.Typer(
 
 def status_view(endpoint: Endpoint) -> dict[str, Any]:
     """The JSON form of one integration's recorded health (stable keys)."""
-    status = endpoint.status
     return {
         "name": endpoint.name,
         "enabled": endpoint.enabled,
         "probe_url": endpoint.health.url or endpoint.url,
-        "state": status.state,
-        "last_checked_at": status.last_checked_at,
-        "last_latency_ms": status.last_latency_ms,
-        "consecutive_failures": status.consecutive_failures,
-        "consecutive_successes": status.consecutive_successes,
-        "last_error": status.last_error,
+        **health_status_view(endpoint.status),
     }
 
 

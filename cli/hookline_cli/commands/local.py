@@ -177,7 +177,7 @@ _InflightQuotas = Annotated[
 
 
 @app.command("up")
-def up(
+def up(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="moto port on 127.0.0.1 (0: a free one).")] = 0,

@@ -20,7 +20,7 @@ __all__ = ["send"]
 
 
 @cli_errors
-def send(
+def send(  # noqa: PLR0913 - Typer command: one parameter per CLI option
     ctx: typer.Context,
     *,
     endpoint: Annotated[str, typer.Option("--endpoint", help="A registered endpoint name.")],

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.live import Live
 
 from hookline.registry import EndpointRegistry
+from hookline_cli.demo.history import dead_message_history
 from hookline_cli.demo.scenario import (
     DemoFleet,
     ScenarioConfig,
@@ -157,7 +158,7 @@ def _start_stack(options: DemoOptions, console: Console) -> LocalStack:
         )
 
 
-def _summarize(
+def _summarize(  # noqa: PLR0913 - the demo's end state: stack, view, receivers, ids sent, start and outcome
     stack: LocalStack,
     view: StackView,
     fleet: DemoFleet,
@@ -171,17 +172,23 @@ def _summarize(
 
     store = DynamoDBStateStore(view.require("breaker_table"), client=view.client("dynamodb"))
     queues = queue_rows(stack.queues())  # before the dead letters are peeked at (a peek puts them in flight)
-    return build_summary(
+    letters = dead_letters(view.client("sqs"), view.require("dead_letter_queue_url"))
+    counts = build_summary(
         sent=sent,
         records=fleet.records(),
         fallback_receivers=fleet.fallback_receivers,
-        letters=dead_letters(view.client("sqs"), view.require("dead_letter_queue_url")),
+        letters=letters,
         elapsed_s=time.monotonic() - started,
+    )
+    return replace(
+        counts,
         breakers=breaker_rows(store, fleet.origin_labels()),
         health=health_rows(view.registry()),
         metrics=metric_totals(view.client("cloudwatch"), since=since, until=datetime.now(UTC)),
         queues=queues,
         timed_out=timed_out,
+        # The demo ends by answering "what happened to this dead message?" from delivery history.
+        dead_example=dead_message_history(stack, letters),
     )
 
 

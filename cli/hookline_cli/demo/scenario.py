@@ -296,7 +296,7 @@ def snapshot_progress(
     )
 
 
-def wait_until_settled(
+def wait_until_settled(  # noqa: PLR0913 - poll loop: knobs and injected clock and sleep, as keywords
     poll: Callable[[], Progress],
     *,
     timeout_s: float,

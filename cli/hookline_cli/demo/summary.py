@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from rich.console import RenderableType
 
+    from hookline.history import MessageHistory
     from hookline.registry import EndpointRegistry
     from hookline_cli.demo.receivers import RequestRecord
     from hookline_local.sqs_control import QueueState
@@ -111,6 +112,8 @@ class DemoSummary:
     metrics: dict[str, float] = field(default_factory=dict)
     queues: list[QueueRow] = field(default_factory=list)
     timed_out: bool = False
+    dead_example: MessageHistory | None = None
+    """One dead-lettered message's attempts, from delivery history (docs/history.md)."""
 
     @property
     def dead_lettered_total(self) -> int:
@@ -139,6 +142,7 @@ class DemoSummary:
             "health": [row.__dict__ for row in self.health],
             "metrics": dict(self.metrics),
             "queues": {row.name: {k: v for k, v in row.__dict__.items() if k != "name"} for row in self.queues},
+            "dead_example": self.dead_example.view() if self.dead_example is not None else None,
         }
 
 
@@ -233,13 +237,11 @@ def build_summary(
     fallback_receivers: Iterable[str],
     letters: Iterable[DeadLetter],
     elapsed_s: float,
-    breakers: list[BreakerRow] | None = None,
-    health: list[HealthRow] | None = None,
-    metrics: dict[str, float] | None = None,
-    queues: list[QueueRow] | None = None,
-    timed_out: bool = False,
 ) -> DemoSummary:
-    """Count outcomes per webhook id: only ids the demo sent, only requests whose signature verified."""
+    """Count outcomes per webhook id: only ids the demo sent, only requests whose signature verified.
+
+    The stack's state (breakers, health, metrics, queues) is for the caller to add (``dataclasses.replace``).
+    """
     sent_ids = set(sent)
     fallbacks = set(fallback_receivers)
     requests = list(records)
@@ -256,11 +258,6 @@ def build_summary(
         unverified_requests=sum(1 for r in requests if not r.verified),
         duplicates=sum(count - 1 for count in deliveries.values()),
         elapsed_s=elapsed_s,
-        breakers=breakers or [],
-        health=health or [],
-        metrics=metrics or {},
-        queues=queues or [],
-        timed_out=timed_out,
     )
 
 
@@ -341,6 +338,10 @@ def render_summary(summary: DemoSummary) -> RenderableType:
     parts.append(Text(""))
     parts.append(_state_table("Integration health", health) if health else Text("Integration health: none"))
     parts.extend([Text(""), _metrics_line(summary), _queues_line(summary)])
+    if summary.dead_example is not None:
+        from hookline_cli.demo.history import render_dead_message
+
+        parts.extend([Text(""), render_dead_message(summary.dead_example)])
     status = "timed out before every webhook settled" if summary.timed_out else "settled"
     title = f"hookline demo: {status} in {summary.elapsed_s:.0f} s"
     return Panel(Group(*parts), title=title, title_align="left", border_style="red" if summary.unaccounted else "green")

@@ -49,6 +49,15 @@ HooklineError
  |    +-- RegistryUnavailableError    DynamoDB did not carry out the request (throttled, denied, unreachable)
  +-- SettingsError                hookline.settings: an environment variable is missing or malformed (ValueError)
  +-- LocalStackError              hookline.local: the local stack asked for is unreadable or not running
+ +-- PacingError                  hookline.pacing: per-key flow control
+ |    +-- PacingConfigError       invalid limits or pacer configuration (ValueError)
+ |    +-- PacingStoreError        the pace store could not be read or written (the pacer itself fails open)
+ +-- HistoryError                 hookline.history: delivery history, kept payloads, replay
+      +-- HistoryOffError         the stack keeps no history (HistoryRetentionDays=0) or no payloads
+      +-- HistoryQueryError       a history query failed, was cancelled or timed out (CloudWatch Logs)
+      +-- TimeRangeError          a --since/--until value is malformed or the range is empty (ValueError)
+      +-- PayloadStoreError       the payload table refused or failed a read, write or delete
+      +-- ReplayRefusedError      a kept payload cannot be sent again as the same bytes (ValueError)
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ def _request_guard(allow_private: bool) -> Callable[[httpx.Request], object]:
     return guard
 
 
-def build_async_client(
+def build_async_client(  # noqa: PLR0913 - client settings and test seams, each a keyword with a default
     *,
     allow_private: bool,
     max_connections: int = 100,
@@ -223,6 +223,14 @@ def _parse_http_date(value: str | None) -> datetime | None:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _retry_after_s(headers: httpx.Headers, wall_clock: Callable[[], datetime]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    # The server's own Date is the reference for an HTTP-date, which makes clock skew irrelevant.
+    return parse_retry_after(value, now=_parse_http_date(headers.get("date")) or wall_clock())
 
 
 # Parsing a URL costs about as much as framing the whole HTTP/1.1 request, and a delivery environment sends to a
@@ -360,7 +368,7 @@ def _transport_error(error: httpx.TransportError, origin: str) -> TargetError:
     return ConnectError("network_error", f"request to {origin} failed: {type(error).__name__}")
 
 
-async def send_limited(
+async def send_limited(  # noqa: PLR0913 - one request's bounds and injected clocks, each a keyword with a default
     client: httpx.AsyncClient,
     method: str,
     url: str | httpx.URL,
@@ -410,19 +418,13 @@ async def send_limited(
     finally:
         await response.aclose()
     latency_ms = (clock() - started) * 1000.0
-    retry_after = response.headers.get("retry-after")
-    retry_after_s = None
-    if retry_after is not None:
-        # The server's own Date is the reference for an HTTP-date, which makes clock skew irrelevant.
-        now = _parse_http_date(response.headers.get("date")) or wall_clock()
-        retry_after_s = parse_retry_after(retry_after, now=now)
     return HttpResult(
         status_code=response.status_code,
         headers=response.headers,
         body=bytes(kept),
         truncated=truncated,
         latency_ms=latency_ms,
-        retry_after_s=retry_after_s,
+        retry_after_s=_retry_after_s(response.headers, wall_clock),
         certificate_not_after=not_after,
         body_error=body_error,
     )

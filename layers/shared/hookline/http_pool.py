@@ -5,7 +5,7 @@ httpcore 1.0.9's ``AsyncConnectionPool._assign_requests_to_connections`` runs on
 scans all connections once per connection (its keep-alive count) and once per queued request, probes every idle
 socket with poll(), and hands the same idle HTTP/1.1 connection to every queued request of the pass: all but one
 then fail with ``ConnectionNotAvailable``, re-queue and run the pass again. Measured with 100 requests in flight
-(bench/delivery.py, docs/signing-netguard-http.md): about 20 ms of CPU per request and 1.8-2.6 s for a batch that
+(bench/delivery.py, docs/signing-netguard-http.md): 10-24 ms of CPU per request and 1.8-4.4 s for a batch that
 takes 0.2 s; the same fix is proposed upstream (encode/httpcore#1035, #1110) and was merged in the httpx2 fork.
 
 This pass is linear in connections + requests, reserves a connection for the request it is handed to (so no
@@ -45,6 +45,9 @@ class Http11ConnectionPool(httpcore.AsyncConnectionPool):
     """
 
     def __init__(self, *, network_backend: httpcore.AsyncNetworkBackend | None = None, **options: Any) -> None:
+        if options.get("http2") or options.get("http1") is False:
+            # An HTTP/2 connection takes many requests at once; this pass hands each connection to one.
+            raise ValueError("Http11ConnectionPool speaks HTTP/1.1 only")
         inner = network_backend if network_backend is not None else AsyncioBackend()
         super().__init__(network_backend=_WriteOnReadBackend(inner), **options)
 

@@ -131,7 +131,7 @@ class IntegrationService:
     (``hookline.registry.WritePolicy``: network guard and secret prefix).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         table_name: str | None = None,
         *,
@@ -172,7 +172,7 @@ class IntegrationService:
         """The rules registrations meet (network guard setting and secret prefix)."""
         return cast("WritePolicy", self.registry.write_policy)
 
-    def register_integration(
+    def register_integration(  # noqa: PLR0913 - the seed's public signature (README seed parity)
         self,
         name: str,
         service_type: str = DEFAULT_SERVICE_TYPE,

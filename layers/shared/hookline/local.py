@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCAL_ENV",
+    "STATE_OUTPUT_KEYS",
     "LocalStackError",
     "LocalStackTarget",
     "pid_alive",
@@ -38,6 +39,16 @@ __all__ = [
 ]
 
 LOCAL_ENV = "HOOKLINE_LOCAL"
+# local.json's top-level resource names (docs/local-stack.md) and the template output each copies: `hookline local
+# up` writes them, the CLI reads them (hookline_cli.resources.OUTPUT_KEYS extends this table with the other outputs).
+STATE_OUTPUT_KEYS: dict[str, str] = {
+    "endpoints_table": "EndpointsTableName",
+    "breaker_table": "BreakerTableName",
+    "health_history_table": "HealthHistoryTableName",
+    "delivery_queue_url": "DeliveryQueueUrl",
+    "dead_letter_queue_url": "DeadLetterQueueUrl",
+    "alert_topic_arn": "AlertTopicArn",
+}
 _lock = threading.Lock()
 _selected: LocalStackTarget | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from hookline.local import LOCAL_ENV, selected_local_stack
 from hookline.messages import MAX_MESSAGE_BYTES, MESSAGE_VERSION, MessageError, validate_message
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["build_message", "new_message_id", "send_webhook"]
+__all__ = ["MessageFields", "build_message", "new_message_id", "send_webhook"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -32,7 +32,7 @@ def new_message_id(*, clock: Callable[[], float] = time.time, random_bytes: Call
     return "msg_" + "".join(reversed(chars))
 
 
-def build_message(
+def build_message(  # noqa: PLR0913 - the message contract's fields as keywords (MessageFields)
     *,
     event_type: str,
     payload: Any,
@@ -69,24 +69,31 @@ def build_message(
     return body
 
 
+class MessageFields(TypedDict, total=False):
+    """``build_message``'s message fields, as ``send_webhook`` takes them (``id``: a new one when left out)."""
+
+    event_type: Required[str]
+    payload: Required[Any]
+    endpoint: str | None
+    url: str | None
+    fallback_urls: Sequence[str] | None
+    secret_id: str | None
+    id: str | None
+    timestamp: str | None
+
+
 def send_webhook(
     queue_url: str | None = None,
     *,
-    event_type: str,
-    payload: Any,
-    endpoint: str | None = None,
-    url: str | None = None,
-    fallback_urls: Sequence[str] | None = None,
-    secret_id: str | None = None,
-    id: str | None = None,  # noqa: A002 - the contract's field name
-    timestamp: str | None = None,
     delay_seconds: int = 0,
     sqs_client: SQSClient | None = None,
     clock: Callable[[], float] = time.time,
     random_bytes: Callable[[int], bytes] = os.urandom,
+    **message: Unpack[MessageFields],
 ) -> str:
     """Validate and send one webhook message to the delivery queue; returns its webhook id (``msg_...``).
 
+    The message fields are ``build_message``'s keywords (``event_type``, ``payload``, ``endpoint`` ...).
     With a local stack chosen (``HOOKLINE_LOCAL`` or ``hookline.local.use_local_stack()``), the message goes to its
     queue (``queue_url`` may then be left out); otherwise to ``queue_url`` with the default AWS configuration.
     """
@@ -97,17 +104,10 @@ def send_webhook(
                 f"send_webhook needs queue_url, or a local stack ({LOCAL_ENV} or hookline.local.use_local_stack())"
             )
         queue_url = local.output("DeliveryQueueUrl")
-    message_id = id if id is not None else new_message_id(clock=clock, random_bytes=random_bytes)
-    body = build_message(
-        event_type=event_type,
-        payload=payload,
-        endpoint=endpoint,
-        url=url,
-        fallback_urls=fallback_urls,
-        secret_id=secret_id,
-        id=message_id,
-        timestamp=timestamp,
-    )
+    message_id = message.get("id")
+    if message_id is None:
+        message_id = message["id"] = new_message_id(clock=clock, random_bytes=random_bytes)
+    body = build_message(**message)
     if sqs_client is None:
         import boto3
 

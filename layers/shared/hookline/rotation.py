@@ -93,7 +93,7 @@ class Rotation:
         return self.previous_expires_at - self.signs_from(written_at)
 
 
-def plan_rotation(
+def plan_rotation(  # noqa: PLR0913 - rotation inputs as keywords, the new secret injectable
     stored: SigningSecrets,
     *,
     now: datetime,

@@ -323,7 +323,7 @@ def _offered_signatures(signature_header: str) -> list[bytes]:
     return offered
 
 
-def verify_standard(
+def verify_standard(  # noqa: PLR0913 - the Standard Webhooks inputs, then clock and tolerance
     secret_or_secrets: str | Sequence[str] | SigningSecrets,
     msg_id: str,
     timestamp: int | str,
@@ -344,14 +344,17 @@ def verify_standard(
         secrets = _as_tuple(secret_or_secrets)
     payload = _as_bytes(body)
     expected = [_standard_digest(_signing_key(secret), msg_id, sent_at, payload) for secret in secrets]
-    offered = _offered_signatures(signature_header)
+    if not _any_match(_offered_signatures(signature_header), expected):
+        raise SignatureVerificationError("no matching webhook signature")
+
+
+def _any_match(offered: Sequence[bytes], expected: Sequence[bytes]) -> bool:
     # Every pair is compared (constant time each), so timing does not reveal which secret or entry matched.
     matched = False
     for candidate in offered:
         for digest in expected:
             matched |= hmac.compare_digest(candidate, digest)
-    if not matched:
-        raise SignatureVerificationError("no matching webhook signature")
+    return matched
 
 
 def _check_age(sent_at: int, now: datetime | None, tolerance_s: float) -> datetime:
@@ -398,11 +401,7 @@ def verify_stripe(
         stripe_signature(secret, sent_at, body).partition(",v1=")[2].encode("ascii")
         for secret in _as_tuple(secret_or_secrets)
     ]
-    matched = False
-    for candidate in offered:
-        for digest in expected:
-            matched |= hmac.compare_digest(candidate, digest)
-    if not matched:
+    if not _any_match(offered, expected):
         raise SignatureVerificationError("no matching Stripe-Signature v1")
 
 

@@ -19,7 +19,7 @@ from resilience import _clock
 from resilience.exceptions import CircuitOpenError, ConfigurationError, FallbackExhaustedError, NoCachedValueError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterable, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
     from resilience._clock import Clock
 
@@ -223,103 +223,112 @@ class FallbackChain:
 
     def run(self, *args: Any, **kwargs: Any) -> FallbackResult[Any]:
         """Run the chain synchronously (every alternative must be a sync callable)."""
-        outcomes: list[AlternativeOutcome] = []
-        for index, alt in enumerate(self.alternatives):
-            admitted, recorder = self._admit(alt, outcomes)
-            if not admitted:
-                continue
-            started = self._clock()
+        chain_run = _ChainRun(self, args, kwargs)
+        for attempt in chain_run.attempts():
             try:
-                value = alt.fn(*args, **kwargs)
+                value = attempt.call()
             except Exception as exc:
-                self._failed(alt, recorder, exc, self._clock() - started, outcomes)
+                attempt.failed(exc)
                 continue
             if inspect.isawaitable(value):
                 # A misconfiguration, not a target failure: it must not be swallowed as a reason to fall back.
                 _close(value)
-                raise ConfigurationError(f"alternative {alt.name!r} is async: use run_async")
-            return self._served(
-                index, alt, recorder, value, self._clock() - started, outcomes=outcomes, args=args, kwargs=kwargs
-            )
-        raise self._exhausted(outcomes)
+                raise ConfigurationError(f"alternative {attempt.alternative.name!r} is async: use run_async")
+            return attempt.served(value)
+        raise chain_run.exhausted()
 
     async def run_async(self, *args: Any, **kwargs: Any) -> FallbackResult[Any]:
         """Run the chain in a coroutine; alternatives may be sync or async callables."""
-        outcomes: list[AlternativeOutcome] = []
-        for index, alt in enumerate(self.alternatives):
-            admitted, recorder = self._admit(alt, outcomes)
-            if not admitted:
-                continue
-            started = self._clock()
+        chain_run = _ChainRun(self, args, kwargs)
+        for attempt in chain_run.attempts():
             try:
-                value = alt.fn(*args, **kwargs)
+                value = attempt.call()
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:
-                self._failed(alt, recorder, exc, self._clock() - started, outcomes)
+                attempt.failed(exc)
                 continue
-            return self._served(
-                index, alt, recorder, value, self._clock() - started, outcomes=outcomes, args=args, kwargs=kwargs
-            )
-        raise self._exhausted(outcomes)
+            return attempt.served(value)
+        raise chain_run.exhausted()
 
-    def _admit(self, alt: Alternative, outcomes: list[AlternativeOutcome]) -> tuple[bool, OutcomeRecorder | None]:
+
+class _ChainRun:
+    """One run of a chain: the outcomes so far and the alternatives left (what ``run`` and ``run_async`` share)."""
+
+    def __init__(self, chain: FallbackChain, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.chain = chain
+        self.clock = chain._clock
+        self.args = args
+        self.kwargs = kwargs
+        self.outcomes: list[AlternativeOutcome] = []
+
+    def attempts(self) -> Iterator[_Attempt]:
+        """The alternatives in order, those a breaker turns away recorded as skipped; each timed from its handout."""
+        for index, alt in enumerate(self.chain.alternatives):
+            admitted, recorder = self._admit(alt)
+            if admitted:
+                yield _Attempt(self, index, alt, recorder, self.clock())
+
+    def _admit(self, alt: Alternative) -> tuple[bool, OutcomeRecorder | None]:
         if alt.breaker is None:
             return True, None
         try:
             permit = alt.breaker.allow()
         except CircuitOpenError as exc:
-            outcomes.append(AlternativeOutcome(alt.name, "skipped", str(exc), exc))
+            self.outcomes.append(AlternativeOutcome(alt.name, "skipped", str(exc), exc))
             return False, None
         # A breaker may hand out a permit (a half-open probe lease, say) that must carry the outcome back.
         if callable(getattr(permit, "record_success", None)) and callable(getattr(permit, "record_failure", None)):
             return True, cast("OutcomeRecorder", permit)
         return True, alt.breaker
 
-    def _failed(
-        self,
-        alt: Alternative,
-        recorder: OutcomeRecorder | None,
-        exc: Exception,
-        latency: float,
-        outcomes: list[AlternativeOutcome],
-    ) -> None:
-        if not self.should_fallback(exc):
-            # The target answered and the error is the caller's (bad input, 4xx...): not a health signal.
-            if recorder is not None:
-                recorder.record_success(latency)
-            raise exc
-        if recorder is not None:
-            recorder.record_failure(latency, error=type(exc).__name__)
-        outcomes.append(AlternativeOutcome(alt.name, "failed", _describe(exc), exc, latency))
-
-    def _served(
-        self,
-        index: int,
-        alt: Alternative,
-        recorder: OutcomeRecorder | None,
-        value: Any,
-        latency: float,
-        *,
-        outcomes: list[AlternativeOutcome],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> FallbackResult[Any]:
-        if recorder is not None:
-            recorder.record_success(latency)
-        if index == 0:
-            for other in self.alternatives[1:]:
-                if other.cache is not None:
-                    other.cache.remember(args, kwargs, value)
-        outcomes.append(AlternativeOutcome(alt.name, "served", "ok", None, latency))
-        strategy = None if index == 0 else alt.strategy
-        return FallbackResult(value, alt.name, index, tuple(outcomes), alt.degraded, strategy)
-
-    def _exhausted(self, outcomes: list[AlternativeOutcome]) -> FallbackExhaustedError:
-        summary = "; ".join(f"{o.name} {o.status} ({o.reason})" for o in outcomes)
-        error = FallbackExhaustedError(f"every alternative failed: {summary}", outcomes=tuple(outcomes))
-        error.__cause__ = next((o.exception for o in reversed(outcomes) if o.exception is not None), None)
+    def exhausted(self) -> FallbackExhaustedError:
+        """The error of a run in which no alternative served."""
+        summary = "; ".join(f"{o.name} {o.status} ({o.reason})" for o in self.outcomes)
+        error = FallbackExhaustedError(f"every alternative failed: {summary}", outcomes=tuple(self.outcomes))
+        error.__cause__ = next((o.exception for o in reversed(self.outcomes) if o.exception is not None), None)
         return error
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One admitted alternative of a run: call it, then report whether it failed or served."""
+
+    run: _ChainRun
+    index: int
+    alternative: Alternative
+    recorder: OutcomeRecorder | None
+    started: float
+
+    def call(self) -> Any:
+        """The alternative's return value (an awaitable for an async one)."""
+        return self.alternative.fn(*self.run.args, **self.run.kwargs)
+
+    def failed(self, exc: Exception) -> None:
+        """Record a failure, or re-raise ``exc`` when the chain's ``should_fallback`` says it is the caller's."""
+        latency = self.run.clock() - self.started
+        if not self.run.chain.should_fallback(exc):
+            # The target answered and the error is the caller's (bad input, 4xx...): not a health signal.
+            if self.recorder is not None:
+                self.recorder.record_success(latency)
+            raise exc
+        if self.recorder is not None:
+            self.recorder.record_failure(latency, error=type(exc).__name__)
+        self.run.outcomes.append(AlternativeOutcome(self.alternative.name, "failed", _describe(exc), exc, latency))
+
+    def served(self, value: Any) -> FallbackResult[Any]:
+        """Record the success and build the run's result; a primary's value feeds the chain's caches."""
+        latency = self.run.clock() - self.started
+        if self.recorder is not None:
+            self.recorder.record_success(latency)
+        alt, chain = self.alternative, self.run.chain
+        if self.index == 0:
+            for other in chain.alternatives[1:]:
+                if other.cache is not None:
+                    other.cache.remember(self.run.args, self.run.kwargs, value)
+        self.run.outcomes.append(AlternativeOutcome(alt.name, "served", "ok", None, latency))
+        strategy = None if self.index == 0 else alt.strategy
+        return FallbackResult(value, alt.name, self.index, tuple(self.run.outcomes), alt.degraded, strategy)
 
 
 def _close(value: object) -> None:
@@ -465,7 +474,7 @@ def register_fallback(
     default_registry.register(service, *fallbacks, should_fallback=should_fallback, replace=replace)
 
 
-def with_fallback[**P, R](
+def with_fallback[**P, R](  # noqa: PLR0913 - decorator options, each a keyword with a default
     service: str,
     fallback_func: Callable[..., Any] | None = None,
     *,

@@ -305,7 +305,7 @@ def _answered(target: Target, result: HttpResult) -> TargetOutcome:
 _ENDS_ATTEMPT = {"served": Outcome.DELIVERED, "gone": Outcome.GONE, "refused": Outcome.REFUSED}
 
 
-async def attempt_delivery(
+async def attempt_delivery(  # noqa: PLR0913 - what to send, then injected seams (keywords with defaults)
     plan: DeliveryPlan,
     secrets: Sequence[str],
     body: bytes,

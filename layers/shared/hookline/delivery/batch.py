@@ -37,9 +37,11 @@ from hookline.delivery.requeue import (
     carried_attributes,
 )
 from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RetryState, RetryStateError
-from hookline.delivery.schedule import GiveUp, RetryPolicy, attempt_number
+from hookline.delivery.schedule import Failure, GiveUp, RetryPolicy, attempt_number
 from hookline.delivery.targets import DeliveryPlan, EventTypeFiltered, PlanError, resolve_plan
 from hookline.delivery.telemetry import BatchMetrics
+from hookline.history.payloads import PayloadMeta, PayloadRecorder
+from hookline.history.replay import is_replay
 from hookline.messages import MAX_MESSAGE_BYTES, MessageError, WebhookMessage, derive_id, parse_message
 from hookline.metrics import Reason
 from hookline.registry import EndpointNotFoundError
@@ -116,6 +118,10 @@ class _Job:
     """The body to re-enqueue: the original with its resolved id."""
     carried: dict[str, MessageAttributeValueTypeDef] = field(default_factory=dict)
     """The producer's own message attributes, carried through every re-enqueue."""
+    data: Any = None
+    """The decoded JSON of an invalid message (its dead letter carries it with the resolved id)."""
+    replay: bool = False
+    """Sent again by ``hookline replay`` (the retry attribute's replay flag, kept through every re-enqueue)."""
 
     @property
     def attempt(self) -> int:
@@ -145,6 +151,8 @@ class DeliveryBatch:
         self.deadline: float | None = None
         self._read = _ReadAhead()
         self._requeue = RequeueBuffer(service.outbox.sqs)
+        payloads = service.outbox.payloads
+        self._payloads = PayloadRecorder(payloads) if payloads is not None else None
         request_id = getattr(context, "aws_request_id", None) if context is not None else None
         self._out = DeliveryLog(service.telemetry.logger, request_id=request_id)
         self._policy = RetryPolicy(service.settings.retry_schedule, expiry_slack_s=service.config.expiry_slack_s)
@@ -238,6 +246,10 @@ class DeliveryBatch:
                 stores.breakers.flush()
             except Exception as error:  # noqa: BLE001 - the breaker fails open; outcomes are not worth a failed batch
                 self._log(logging.WARNING, "breaker flush failed", error=type(error).__name__)
+        if self._payloads is not None:
+            not_kept = self._payloads.flush()
+            if not_kept:  # best effort: delivery goes on; these ids cannot be replayed (docs/history.md)
+                self._log(logging.WARNING, "payloads not kept", count=len(not_kept))
         if telemetry.breaker_events is not None:
             self.metrics.counts.update(telemetry.breaker_events.drain())
         if telemetry.emit is not None:
@@ -252,7 +264,8 @@ class DeliveryBatch:
         """The record's one delivery log line (docs/contracts.md "Delivery log line")."""
         event_type = job.message.event_type if job.message is not None else None
         lane = self.service.config.lane
-        self._out.line(LogLine(job.message_id, job.label, event_type, job.attempt, outcome, lane, **fields))
+        line = LogLine(job.message_id, job.label, event_type, job.attempt, outcome, lane, replay=job.replay, **fields)
+        self._out.line(line)
 
     def _tried_line(self, job: _Job, outcome: LogOutcome, result: AttemptResult, error: str, **fields: Any) -> None:
         """A line about an attempt: the target it ended on (the last one tried for real, else the last one)."""
@@ -310,9 +323,15 @@ class DeliveryBatch:
             error = parsed.error
             assert error is not None
             job.label = _label_of_invalid(error.data)
-            return await self._dead_letter(job, error.reason, error.detail, data=error.data)
+            job.data = error.data
+            return await self._dead_letter(job, error.reason, error.detail)
         message = parsed.message
         job.label = describe_target(message.endpoint, message.url)
+        attributes = record.raw_event.get("messageAttributes") or {}
+        job.replay = is_replay(attributes)
+        if self._payloads is not None and RETRY_ATTRIBUTE not in attributes and job.state.attempts == 0:
+            # Kept once, at first sight (a producer's message); retries and replays carry the retry attribute.
+            self._payloads.remember(job.message_id, message.body, PayloadMeta.of(message))
         job.body = dead_letter_body(record.body or "", job.message_id, message=message)
         job.carried = carried_attributes(record.raw_event.get("messageAttributes") or {}, drop=RETRY_ATTRIBUTE)
         room = self._room_for_state(job)
@@ -414,16 +433,10 @@ class DeliveryBatch:
             return await self._to_slow_lane(job, result, last_error)
         if not result.real and result.count("paced"):
             return await self._pace(job, result, now, plan)
-        step = self._policy.after_failure(
-            job.state,
-            now=now,
-            real=result.real,
-            status=result.last_status,
-            error=last_error,
-            retry_after_s=result.retry_after_s,
-            breaker_retry_after_s=result.breaker_retry_after_s,
-            random=clocks.random,
+        failure = Failure(
+            result.real, result.last_status, last_error, result.retry_after_s, result.breaker_retry_after_s
         )
+        step = self._policy.after_failure(job.state, failure, now=now, random=clocks.random)
         if isinstance(step, GiveUp):
             return await self._give_up(job, step, last_error, result)
         await self._requeue_job(job, step.state, step.delay_s, plan)
@@ -528,9 +541,7 @@ class DeliveryBatch:
         """Dead-letter with the last REAL status and error (a breaker's refusal only when nothing was ever tried)."""
         state = step.state
         error = state.last_error or (f"no attempt reached a receiver: {this_error}" if this_error else "")
-        return await self._dead_letter(
-            job, step.reason, error, last_status=state.last_status, attempts=state.attempts, result=result
-        )
+        return await self._dead_letter(job, step.reason, error, state=state, result=result)
 
     async def _dead_letter(
         self,
@@ -538,18 +549,17 @@ class DeliveryBatch:
         reason: Reason,
         last_error: str,
         *,
-        last_status: int | None = None,
-        attempts: int | None = None,
-        data: Any = None,
+        state: RetryState | None = None,
         result: AttemptResult | None = None,
     ) -> RecordResult:
-        raw_body = job.record.body or ""
+        """Dead-letter ``job`` (attempts and last status from ``state``, default the record's own)."""
+        state = state or job.state
         letter = DeadLetter(
-            body=dead_letter_body(raw_body, job.message_id, message=job.message, data=data),
+            body=dead_letter_body(job.record.body or "", job.message_id, message=job.message, data=job.data),
             reason=reason,
             endpoint=job.label,
-            attempts=job.state.attempts if attempts is None else attempts,
-            last_status=last_status,
+            attempts=state.attempts,
+            last_status=state.last_status,
             last_error=last_error,
         )
         # An SQS error propagates: the record is then reported as failed and comes back, never lost.
@@ -558,7 +568,8 @@ class DeliveryBatch:
         if result is not None:
             self._tried_line(job, LogOutcome.DEAD_LETTERED, result, last_error, reason=str(reason))
         else:
-            self._line(job, LogOutcome.DEAD_LETTERED, status=last_status, reason=str(reason), error=last_error)
+            line_status = state.last_status
+            self._line(job, LogOutcome.DEAD_LETTERED, status=line_status, reason=str(reason), error=last_error)
         return RecordResult(job.message_id, "dead_lettered", reason)
 
 

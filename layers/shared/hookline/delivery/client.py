@@ -156,7 +156,7 @@ class _AttemptFailed(Exception):
 class AsyncWebhookClient:
     """Signs, retries, respects breakers and falls back; one pooled httpx client for its lifetime."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         http: httpx.AsyncClient | None = None,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hookline.delivery.lanes import SlowMarks
     from hookline.delivery.parking import Parking
     from hookline.delivery.telemetry import BatchMetrics, EventTally
+    from hookline.history.payloads import PayloadStore
     from hookline.pacing import Pacer
     from hookline.registry import Endpoint
     from hookline.secrets import SigningSecretStore
@@ -67,12 +68,14 @@ class Stores:
 
 @dataclass(frozen=True)
 class Outbox:
-    """Where records go when they leave the batch: SQS (re-enqueued retries), the dead-letter queue and, for waits
-    longer than an hour, EventBridge Scheduler."""
+    """Where records go when they leave the batch: SQS (re-enqueued retries), the dead-letter queue, for waits
+    longer than an hour EventBridge Scheduler, and the payload store (replay)."""
 
     sqs: SQSClient
     dead_letters: DeadLetterWriter
     parking: Parking | None = None
+    payloads: PayloadStore | None = None
+    """Where payloads are kept at first sight for replay (docs/history.md), when RetainPayloads is on."""
 
 
 @dataclass(frozen=True)

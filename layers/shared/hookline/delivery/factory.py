@@ -18,6 +18,7 @@ from hookline.delivery.parking import Parking
 from hookline.delivery.processor import DeliveryBatchProcessor
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally, PowertoolsEmitter
+from hookline.history.config import HistoryConfig
 from hookline.http import build_async_client, send_limited
 from hookline.pacing import build_pacer
 from hookline.registry import EndpointRegistry
@@ -65,7 +66,7 @@ class DeliveryEnvironment:
         self.runner.close()
 
 
-def build_delivery_environment(
+def build_delivery_environment(  # noqa: PLR0913 - every client injectable (tests, benchmarks), else built here
     settings: Settings,
     *,
     logger: Logger | None = None,
@@ -125,6 +126,7 @@ def build_delivery_environment(
             sqs=sqs,
             dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
             parking=_parking(config, session, boto_config),
+            payloads=HistoryConfig.from_env().payload_store(dynamodb=dynamodb),
         ),
         transport=Transport(http=http, send=send or send_limited),
         telemetry=Telemetry(emit=emitter, logger=logger, breaker_events=tally),

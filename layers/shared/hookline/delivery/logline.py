@@ -4,11 +4,11 @@ Every record a delivery function handles ends in exactly one line with ``"messag
 
     webhook_id, endpoint, event_type, attempt, target, status, latency_ms, outcome, lane
 
-plus, when the record did not get delivered (fully logged): ``reason`` (dead letters), ``delay_s`` (retries),
-``error`` (the last error, secrets scrubbed), ``targets`` (what happened at every target, when there were several) and
-``function_request_id``. A key without a value is left out (Powertools drops nulls). A success is one compact INFO
-line; failures are WARNING lines. Steps that are not attempts (a long wait hopping on, a pace wait) are DEBUG lines of
-the same shape.
+plus ``replay: true`` on a webhook ``hookline replay`` sent again, and, when the record did not get delivered
+(fully logged): ``reason`` (dead letters), ``delay_s`` (retries), ``error`` (the last error, secrets scrubbed),
+``targets`` (what happened at every target, when there were several) and ``function_request_id``. A key without a
+value is left out (Powertools drops nulls). A success is one compact INFO line; failures are WARNING lines. Steps that
+are not attempts (a long wait hopping on, a pace wait) are DEBUG lines of the same shape.
 
 Powertools' per-invocation keys that the schema does not need (location, service, cold start, function name, memory
 and ARN, X-Ray trace id) are removed from the logger when a batch opens, and Python's ``taskName`` is turned off: each
@@ -86,6 +86,7 @@ class LogLine:
     delay_s: int | None = None
     error: str = ""
     targets: tuple[TargetOutcome, ...] = ()
+    replay: bool = False
 
     def fields(self, *, request_id: str | None) -> dict[str, Any]:
         """The line's fields: the schema's nine always, the failure details when the record was not delivered."""
@@ -100,6 +101,8 @@ class LogLine:
             "outcome": str(self.outcome),
             "lane": self.lane,
         }
+        if self.replay:
+            data["replay"] = True
         if self.outcome in (LogOutcome.DELIVERED, LogOutcome.FILTERED):
             return data
         if self.reason is not None:

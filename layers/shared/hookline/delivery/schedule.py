@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from hookline.delivery.retrystate import RetryState
 
-__all__ = ["JITTER", "GiveUp", "Retry", "RetryPolicy", "attempt_number", "is_last_attempt", "next_delay"]
+__all__ = ["JITTER", "Failure", "GiveUp", "Retry", "RetryPolicy", "attempt_number", "is_last_attempt", "next_delay"]
 
 JITTER = 0.2
 
@@ -39,7 +39,7 @@ def is_last_attempt(attempt: int, max_attempts: int) -> bool:
     return attempt >= max_attempts
 
 
-def next_delay(
+def next_delay(  # noqa: PLR0913 - a pure rule: the schedule, the receivers' and breakers' hints, its seams
     attempt: int,
     schedule: Sequence[float],
     *,
@@ -58,6 +58,18 @@ def next_delay(
             delay = max(delay, hint)
     # Round up so a Retry-After of 2.5 s is never answered with 2 s (the epsilon absorbs float noise like 300.0000001).
     return int(min(max(math.ceil(delay - 1e-9), 0), max_delay_s))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an attempt that delivered nowhere says: whether a receiver was tried for real, its last answer and
+    the waits the receivers and breakers asked for."""
+
+    real: bool
+    status: int | None = None
+    error: str = ""
+    retry_after_s: float | None = None
+    breaker_retry_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,27 +111,18 @@ class RetryPolicy:
         return state.age_s(now) > self.max_age_s
 
     def after_failure(
-        self,
-        state: RetryState,
-        *,
-        now: float,
-        real: bool,
-        status: int | None,
-        error: str,
-        retry_after_s: float | None,
-        breaker_retry_after_s: float | None,
-        random: Callable[[], float] = _random.random,
+        self, state: RetryState, failure: Failure, *, now: float, random: Callable[[], float] = _random.random
     ) -> Retry | GiveUp:
-        """The step after an attempt that delivered nowhere (``real``: a receiver was tried, else every target was
-        skipped by its breaker: no attempt is consumed, but the wait is the schedule's next entry all the same)."""
-        failed = state.failed(now, real=real, status=status, error=error)
-        if real and failed.attempts >= self.max_attempts:
+        """The step after an attempt that delivered nowhere (``failure.real``: a receiver was tried, else every target
+        was skipped by its breaker: no attempt is consumed, but the wait is the schedule's next entry all the same)."""
+        failed = state.failed(now, real=failure.real, status=failure.status, error=failure.error)
+        if failure.real and failed.attempts >= self.max_attempts:
             return GiveUp(failed, Reason.RETRIES_EXHAUSTED)
         delay = next_delay(
             failed.position,
             self.schedule,
-            retry_after_s=retry_after_s,
-            breaker_retry_after_s=breaker_retry_after_s,
+            retry_after_s=failure.retry_after_s,
+            breaker_retry_after_s=failure.breaker_retry_after_s,
             random=random,
             max_delay_s=self.max_delay_s,
         )

@@ -28,7 +28,7 @@ __all__ = ["DeliveryService"]
 class DeliveryService:
     """Delivers SQS records: sign, POST with fallbacks behind breakers, retry on schedule, dead-letter with reason."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - already grouped: settings, then one parameter object per kind of dependency
         self,
         settings: Settings,
         *,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["build_health_service", "get_health_service"]
 
 
-def build_health_service(
+def build_health_service(  # noqa: PLR0913 - wiring: every client injectable, each a keyword with a default
     settings: Settings,
     *,
     metrics: MetricsSink | None = None,

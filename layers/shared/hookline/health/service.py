@@ -69,6 +69,24 @@ class RunSummary:
         return data
 
 
+class _RunTally:
+    """One run's bookkeeping: when it started, each phase's duration, the errors, the probes skipped as too late."""
+
+    def __init__(self, timer: Callable[[], float]) -> None:
+        self._timer = timer
+        self.started = self._mark = timer()
+        self.phases: dict[str, int] = {}
+        self.invalid: list[str] = []
+        self.errors = 0
+        self.late = 0
+
+    def phase(self, name: str) -> None:
+        """End the phase ``name``: its milliseconds since the previous phase ended (or the run started)."""
+        now = self._timer()
+        self.phases[name] = round((now - self._mark) * 1000)
+        self._mark = now
+
+
 def _outcome(check: PendingCheck, record: HealthRecord) -> CheckOutcome:
     endpoint, result, verdict = check.loaded.endpoint, check.probe, check.verdict
     change = None
@@ -99,7 +117,7 @@ def _outcome(check: PendingCheck, record: HealthRecord) -> CheckOutcome:
 class HealthService:
     """Probes every enabled integration concurrently (bounded), then records, measures, steers and alerts."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         *,
         registry: EndpointRegistry,
@@ -138,50 +156,33 @@ class HealthService:
 
     async def run_async(self, *, remaining_ms: Callable[[], int] | None = None) -> RunSummary:
         """Run one check of the whole registry."""
-        started = self._timer()
-        phases: dict[str, int] = {}
-        mark = started
-
-        def phase(name: str) -> None:
-            nonlocal mark
-            now = self._timer()
-            phases[name] = round((now - mark) * 1000)
-            mark = now
-
-        loaded, invalid = await asyncio.to_thread(self._load)
-        phase("load_ms")
+        tally = _RunTally(self._timer)
+        loaded, tally.invalid = await asyncio.to_thread(self._load)
+        tally.phase("load_ms")
         semaphore = asyncio.Semaphore(self._concurrency)
         async with self._client_factory() as client:
             probed = await asyncio.gather(*(self._probe(client, semaphore, item, remaining_ms) for item in loaded))
-        phase("probe_ms")
+        tally.phase("probe_ms")
         pending = [check for check in probed if isinstance(check, PendingCheck)]
-        late = sum(check is _DEADLINE for check in probed)
-        errors = len(probed) - len(pending) - late
+        tally.late = sum(check is _DEADLINE for check in probed)
+        tally.errors = len(probed) - len(pending) - tally.late
         history: list[dict[str, Any]] = []
         records = await asyncio.to_thread(self._record, pending, history)
         if records is None:
-            errors += len(pending)
+            tally.errors += len(pending)
             pending, records = [], []
-        phase("record_ms")
-        errors += await asyncio.to_thread(self._write_history, history)
-        phase("history_ms")
+        tally.phase("record_ms")
+        tally.errors += await asyncio.to_thread(self._write_history, history)
+        tally.phase("history_ms")
         outcomes = [_outcome(check, record) for check, record in zip(pending, records, strict=True)]
         pairs = [(check.loaded.endpoint, outcome) for check, outcome in zip(pending, outcomes, strict=True)]
         steering = await asyncio.to_thread(self._steer, pairs)
-        phase("steer_ms")
+        tally.phase("steer_ms")
         alerts_sent, alert_errors = await asyncio.to_thread(self._alert, outcomes, steering)
+        tally.errors += alert_errors
         self._emit(outcomes)
-        phase("alert_metrics_ms")
-        summary = self._summarize(
-            outcomes=outcomes,
-            invalid=invalid,
-            steering=steering,
-            alerts_sent=alerts_sent,
-            errors=errors + alert_errors,
-            started=started,
-            phases=phases,
-            late=late,
-        )
+        tally.phase("alert_metrics_ms")
+        summary = self._summarize(outcomes, steering, alerts_sent, tally)
         self._logger.info("health run finished", extra={"summary": summary.as_dict()})
         return summary
 
@@ -270,18 +271,9 @@ class HealthService:
         )
 
     def _summarize(
-        self,
-        *,
-        outcomes: list[CheckOutcome],
-        invalid: list[str],
-        steering: SteeringResult | None,
-        alerts_sent: int,
-        errors: int,
-        started: float,
-        phases: dict[str, int],
-        late: int,
+        self, outcomes: list[CheckOutcome], steering: SteeringResult | None, alerts_sent: int, tally: _RunTally
     ) -> RunSummary:
-        skipped: dict[str, int] = {"deadline": late} if late else {}
+        skipped: dict[str, int] = {"deadline": tally.late} if tally.late else {}
         for outcome in outcomes:
             if outcome.skipped:
                 skipped[outcome.skipped] = skipped.get(outcome.skipped, 0) + 1
@@ -296,9 +288,9 @@ class HealthService:
             breakers_closed=_breaker_names(steering.closed if steering else {}),
             breakers_left_alone=dict(steering.left_alone) if steering else {},
             skipped=skipped,
-            invalid_items=invalid,
-            errors=errors + (steering.errors if steering else 0),
-            duration_ms=round((self._timer() - started) * 1000),
-            phases=phases,
+            invalid_items=tally.invalid,
+            errors=tally.errors + (steering.errors if steering else 0),
+            duration_ms=round((self._timer() - tally.started) * 1000),
+            phases=tally.phases,
             outcomes=outcomes,
         )

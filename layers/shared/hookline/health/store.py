@@ -199,7 +199,7 @@ class _Run:
 class HealthStore:
     """Writes health state with optimistic versioning and reads/writes the bounded history."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         endpoints_table: str,
         history_table: str,

@@ -322,7 +322,7 @@ class Pacer:
             if status == _TOO_MANY:
                 self._slow_down(state, lease, retry_after_s, now)
 
-    def _give_back(
+    def _give_back(  # noqa: PLR0913 - one release: the key's state, its bucket, count and time
         self, state: _KeyState, key: str, bucket: int, count: int, now: float, *, latency_s: float | None = None
     ) -> None:
         if self._is_down(now):

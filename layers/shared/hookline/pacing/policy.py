@@ -126,7 +126,7 @@ def _slot_step(record: PaceRecord, slots: int, wanted: int, now: float, config: 
     return SlotStep(count=granted, bucket=bucket_of(now, config), at_most=slots - granted + reaped, reap=reap)
 
 
-def plan_take(
+def plan_take(  # noqa: PLR0913 - a pure rule over the record, limits, config and time
     record: PaceRecord, limits: PaceLimits, count: int, now: float, config: PacerConfig, *, latency_s: float
 ) -> Plan:
     """Up to ``count`` requests for the key, as the record read says; the take's conditions check it still holds.
@@ -177,7 +177,7 @@ def plan_take(
     )
 
 
-def slow_down(
+def slow_down(  # noqa: PLR0913 - a pure rule: every input of the AIMD decrease, as keywords
     throttle: Throttle | None,
     *,
     limits: PaceLimits,

@@ -127,7 +127,7 @@ class CircuitBreaker:
     ``with breaker:``, ``async with breaker:``, ``@breaker``, ``breaker.call(fn, ...)``, ``await breaker.call_async``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         name: str,
         *,

@@ -106,7 +106,7 @@ def _transition_from_item(item: Item) -> Transition:
 class DynamoDBStateStore(TableStore):
     """Breaker state in DynamoDB: batched reads, conditional state writes, atomic counter adds, TTL on every item."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         table_name: str,
         *,

@@ -26,7 +26,7 @@ __all__ = ["BreakerRegistry", "default_registry", "get_circuit_breaker", "set_de
 class BreakerRegistry:
     """Named breakers over one store, sharing one writer id, hooks and store-outage state."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - injected dependencies, each a keyword with a production default
         self,
         store: StateStore,
         *,

@@ -93,7 +93,7 @@ class Probe:
 type Admission = Admit | Refuse | Probe
 
 
-def _enter(
+def _enter(  # noqa: PLR0913 - every state field of the new record, as keywords
     record: BreakerRecord,
     state: BreakerState,
     *,
@@ -162,7 +162,7 @@ def grant_probe(record: BreakerRecord, now: float, config: BreakerConfig, probe_
     return Change(wanted, "fleet", "open period over, probing", reset_counters=False, announced=entering)
 
 
-def finish_probe(
+def finish_probe(  # noqa: PLR0913 - a pure transition: record, time, config, the probe's answer
     record: BreakerRecord, now: float, config: BreakerConfig, probe_id: str, *, failed: bool, error: str | None
 ) -> Change | None:
     """A probe answered: re-open on a failure, close on the fleet's ``success_threshold``-th success, else count it.

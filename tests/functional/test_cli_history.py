@@ -1,0 +1,142 @@
+"""`hookline messages show|list|forget` and `hookline replay` against moto (log lines, payload table, queues)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hookline.history import PayloadMeta, PayloadStore
+from tests.support.history import LogGroupWriter, attempt_line, create_payload_table
+
+if TYPE_CHECKING:
+    from tests.support.cli import CliHarness
+
+
+@pytest.fixture
+def history(cli: CliHarness) -> tuple[CliHarness, LogGroupWriter, PayloadStore]:
+    writer = LogGroupWriter(cli.aws("logs"), f"/aws/lambda/hookline-delivery-{uuid.uuid4().hex[:8]}")
+    table = create_payload_table(cli.aws("dynamodb"))
+    now = writer.server_now()
+    cli.now = datetime.fromtimestamp(now, tz=UTC)
+    cli.extra_env.update(
+        {
+            "HOOKLINE_HISTORY_RETENTION_DAYS": "30",
+            "HOOKLINE_HISTORY_LOG_GROUPS": writer.group,
+            "HOOKLINE_PAYLOAD_TABLE": table,
+        }
+    )
+    writer.write(
+        (now - 900, attempt_line("msg_dead", "retrying", status=503, error="HTTP 503 from https://acme.example")),
+        (now - 800, attempt_line("msg_ok", "delivered", event_type="refund.created")),
+        (now - 700, attempt_line("msg_dead", "dead", attempt=2, status=503, reason="retries_exhausted")),
+        (now - 600, attempt_line("msg_pending", "retrying", endpoint="globex", status=None, error="timeout")),
+    )
+    store = PayloadStore(table, client=cli.aws("dynamodb"), retention_days=30, clock=lambda: now)
+    meta = PayloadMeta("invoice.paid", endpoint="acme")
+    store.put_many([("msg_dead", b'{"n":1}', meta), ("msg_ok", b'{"n":2}', meta)])
+    return cli, writer, store
+
+
+def _queued(cli: CliHarness) -> list[dict[str, Any]]:
+    sqs = cli.aws("sqs")
+    found: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=cli.stack.delivery_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        found.extend(batch)
+    return found
+
+
+def test_show_gives_a_dead_messages_attempts_and_reason(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    shown = cli.json("messages", "show", "msg_dead")
+    assert (shown["id"], shown["status"], shown["reason"], shown["payload_kept"]) == (
+        "msg_dead",
+        "dead",
+        "retries_exhausted",
+        True,
+    )
+    assert [(a["attempt"], a["outcome"], a["http_status"]) for a in shown["history"]] == [
+        (1, "retrying", 503),
+        (2, "dead", 503),
+    ]
+    text = cli.invoke("messages", "show", "msg_dead")
+    assert text.exit_code == 0
+    assert "msg_dead: dead (retries_exhausted)" in text.stdout
+    assert "HTTP 503 from https://acme.example" in text.stdout
+
+
+def test_show_of_an_unknown_or_malformed_id(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    missing = cli.invoke("messages", "show", "msg_never")
+    assert missing.exit_code == 1
+    assert "no delivery history for msg_never" in missing.stderr
+    assert cli.invoke("messages", "show", "bad id!").exit_code == 2
+
+
+def test_list_by_status_endpoint_and_event_type(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    listed = cli.json("messages", "list", "--since", "1h")
+    assert [(m["id"], m["status"]) for m in listed["messages"]] == [
+        ("msg_pending", "failed"),
+        ("msg_dead", "dead"),
+        ("msg_ok", "delivered"),
+    ]
+    assert listed["complete"] is True
+    assert [m["id"] for m in cli.json("messages", "list", "--status", "failed")["messages"]] == ["msg_pending"]
+    acme = cli.json("messages", "list", "--endpoint", "acme", "--since", "2h", "--until", "5m")["messages"]
+    assert [m["id"] for m in acme] == ["msg_dead", "msg_ok"]
+    assert [m["id"] for m in cli.json("messages", "list", "--event-type", "refund.created")["messages"]] == ["msg_ok"]
+    bad = cli.invoke("messages", "list", "--status", "lost")
+    assert bad.exit_code == 2
+    assert "delivered, failed, dead, filtered" in bad.stderr
+    assert cli.invoke("messages", "list", "--since", "tomorrow").exit_code == 2
+
+
+def test_history_off_is_said_plainly(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    cli.extra_env["HOOKLINE_HISTORY_RETENTION_DAYS"] = "0"
+    result = cli.invoke("messages", "list")
+    assert result.exit_code == 1
+    assert "HistoryRetentionDays=0" in result.stderr
+
+
+def test_replay_by_id_resends_once_and_names_what_was_not_kept(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke("replay", "--id", "msg_ok", "--id", "msg_pending", "--id", "msg_ok", "--json")
+    assert result.exit_code == 1  # msg_pending's payload was not kept
+    report = json.loads(result.stdout)
+    assert (report["resent"], report["not_retained"], report["repeated"]) == (["msg_ok"], ["msg_pending"], 1)
+    [queued] = _queued(cli)
+    assert json.loads(queued["Body"]) == {
+        "version": 1,
+        "id": "msg_ok",
+        "event_type": "invoice.paid",
+        "endpoint": "acme",
+        "payload": {"n": 2},
+    }
+    assert json.loads(queued["MessageAttributes"]["hookline-retry"]["StringValue"])["r"] == 1
+
+
+def test_replay_a_time_range_by_status(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke("replay", "--endpoint", "acme", "--since", "1h", "--status", "dead")
+    assert result.exit_code == 0, result.stderr
+    assert "re-sent 1 message(s)" in result.stdout
+    assert [json.loads(m["Body"])["id"] for m in _queued(cli)] == ["msg_dead"]
+    assert cli.invoke("replay", "--id", "msg_ok", "--endpoint", "acme").exit_code == 2
+    assert cli.invoke("replay", "--endpoint", "acme").exit_code == 2
+
+
+def test_forget_deletes_the_payload_so_replay_cannot_send_it(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, store = history
+    assert cli.json("messages", "forget", "msg_ok") == {"id": "msg_ok", "forgotten": True}
+    assert cli.json("messages", "forget", "msg_ok") == {"id": "msg_ok", "forgotten": False}
+    assert store.get("msg_ok") is None
+    assert cli.json("messages", "show", "msg_ok")["payload_kept"] is False
+    result = cli.invoke("replay", "--id", "msg_ok", "--json")
+    assert json.loads(result.stdout)["not_retained"] == ["msg_ok"]

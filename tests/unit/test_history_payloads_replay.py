@@ -1,0 +1,149 @@
+"""Kept payloads (DynamoDB, moto) and replay (SQS, moto): same id, same body bytes, once per id, paced."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hookline.history import PayloadMeta, PayloadRecorder, PayloadStore, Replayer
+from hookline.history.payloads import decode_body, encode_body
+from hookline.history.replay import RETRY_ATTRIBUTE, replay_body
+from hookline.messages import parse_message
+from tests.support.aws import client
+from tests.support.history import create_payload_table
+from tests.support.timefakes import FakeClock
+
+NOW = 1_800_000_000.0
+META = PayloadMeta(event_type="invoice.paid", endpoint="acme")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=NOW)
+
+
+@pytest.fixture
+def store(dynamodb: Any, clock: FakeClock) -> PayloadStore:
+    return PayloadStore(create_payload_table(dynamodb), client=dynamodb, retention_days=7, clock=clock)
+
+
+@pytest.fixture
+def queue(aws: None) -> tuple[Any, str]:
+    sqs = client("sqs")
+    return sqs, sqs.create_queue(QueueName="delivery")["QueueUrl"]
+
+
+def _receive(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        )
+        if not batch:
+            return messages
+        messages.extend(batch)
+
+
+@pytest.mark.parametrize("body", [b'{"a":1}', json.dumps({"text": "x" * 5000}).encode(), '{"é":"ü"}'.encode()])
+def test_bodies_come_back_as_the_same_bytes(body: bytes) -> None:
+    assert decode_body(*encode_body(body)) == body
+
+
+def test_a_kept_payload_reads_back_until_it_expires(store: PayloadStore, clock: FakeClock) -> None:
+    body = json.dumps({"amount": 1.0, "items": [1, 2, 3]}, separators=(",", ":")).encode()
+    recorder = PayloadRecorder(store)
+    recorder.remember("msg_1", body, META)
+    assert recorder.flush() == []
+    kept = store.get("msg_1")
+    assert kept is not None
+    assert (kept.body, kept.meta, kept.stored_at) == (body, META, NOW)
+    clock.advance(7 * 86400)  # TTL deletes lag: a read past expires_at treats the item as gone
+    assert store.get("msg_1") is None
+
+
+def test_items_carry_ttl_and_no_header_or_secret(store: PayloadStore, dynamodb: Any) -> None:
+    store.put_many([("msg_1", b'{"a":1}', PayloadMeta("t", url="https://h.example/x", secret_id="hookline/s"))])
+    item = dynamodb.get_item(TableName=store.table, Key={"id": {"S": "msg_1"}})["Item"]
+    assert int(item["expires_at"]["N"]) == int(NOW) + 7 * 86400
+    assert set(item) == {"id", "body", "enc", "event_type", "url", "secret_id", "stored_at", "expires_at"}
+
+
+def test_forget_deletes_one_payload(store: PayloadStore) -> None:
+    store.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META)])
+    assert store.forget("msg_1") is True
+    assert store.forget("msg_1") is False
+    assert store.get("msg_1") is None
+    assert store.get("msg_2") is not None
+
+
+def test_many_payloads_are_written_and_read_in_batches(store: PayloadStore) -> None:
+    entries = [(f"msg_{index}", json.dumps({"n": index}).encode(), META) for index in range(60)]
+    assert store.put_many(entries) == []
+    found = store.get_many([mid for mid, _, _ in entries] + ["msg_missing"])
+    assert len(found) == 60
+    assert found["msg_42"].body == b'{"n": 42}'
+
+
+def test_a_replayed_message_has_the_id_and_the_exact_body_bytes(store: PayloadStore) -> None:
+    body = '{"amount":1.50,"note":"caf\u00e9","n":[1e2]}'.encode()
+    # Not the bytes encode_payload would write (1.50, 1e2): such a body cannot be re-sent as the same bytes.
+    store.put_many([("msg_odd", body, META)])
+    kept = store.get("msg_odd")
+    assert kept is not None
+    with pytest.raises(ValueError, match="same bytes"):
+        replay_body("msg_odd", kept)
+    canonical = '{"amount":1.5,"note":"café"}'.encode()
+    store.put_many(
+        [("msg_ok", canonical, PayloadMeta("invoice.paid", endpoint="acme", timestamp="2027-01-15T08:00:00Z"))]
+    )
+    kept = store.get("msg_ok")
+    assert kept is not None
+    message = parse_message(replay_body("msg_ok", kept))
+    assert (message.id, message.body, message.endpoint, message.timestamp) == (
+        "msg_ok",
+        canonical,
+        "acme",
+        "2027-01-15T08:00:00Z",
+    )
+
+
+def test_replay_sends_each_id_once_and_says_what_was_not_kept(
+    store: PayloadStore, queue: tuple[Any, str], clock: FakeClock
+) -> None:
+    sqs, url = queue
+    store.put_many([("msg_1", b'{"a":1}', META), ("msg_2", b'{"a":2}', META)])
+    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock, sleep=clock.sleep)
+    result = replayer.run(["msg_1", "msg_gone", "msg_2", "msg_1"])
+    assert result.resent == ["msg_1", "msg_2"]
+    assert result.not_retained == ["msg_gone"]
+    assert result.repeated == 1
+    sent = _receive(sqs, url)
+    assert sorted(json.loads(m["Body"])["id"] for m in sent) == ["msg_1", "msg_2"]
+    state = json.loads(sent[0]["MessageAttributes"][RETRY_ATTRIBUTE]["StringValue"])
+    assert state == {"v": 1, "n": 0, "p": 0, "f": int(NOW), "r": 1}
+
+
+def test_replay_spaces_an_endpoints_messages_by_its_rate_limit(store: PayloadStore, clock: FakeClock) -> None:
+    store.put_many([(f"msg_{index:04d}", b"{}", META) for index in range(25)])
+    store.put_many([("msg_free", b"{}", PayloadMeta("t", endpoint="free"))])
+    sent: list[dict[str, Any]] = []
+
+    class _Sqs:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+            sent.extend({**entry, "sent_at": clock.now} for entry in Entries)
+            return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
+
+    limits = {"acme": 1 / 60}  # one a minute: 25 messages span 24 minutes, past one 900 s delay
+    replayer = Replayer(
+        sqs=_Sqs(), queue_url="q", payloads=store, rate_limit_of=limits.get, clock=clock, sleep=clock.sleep
+    )
+    ids = ["msg_free", *(f"msg_{index:04d}" for index in range(25))]
+    result = replayer.run(ids)
+    assert len(result.resent) == 26
+    due = {json.loads(e["MessageBody"])["id"]: e["sent_at"] - NOW + e["DelaySeconds"] for e in sent}
+    assert due["msg_free"] == 0
+    assert [due[f"msg_{index:04d}"] for index in range(25)] == [60.0 * index for index in range(25)]
+    assert all(entry["DelaySeconds"] <= 900 for entry in sent)
+    assert clock.sleeps  # the last messages waited for the 900 s window
