@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import sys
 import uuid
@@ -154,8 +155,11 @@ class DeliveryHarness:
     def invoke(self, event: dict[str, Any], *, remaining_ms: int = 60_000) -> dict[str, Any]:
         """Call the real handler with ``event`` and a LambdaContext."""
         app = load_delivery_app()
-        # The module's Powertools logger was built once, on the stdout of the first test: write to this test's.
-        app.logger.registered_handler.stream = sys.stdout  # (setStream would flush the closed one first)
+        # The module's Powertools logger was built once, on the stdout of the first test: write to this test's stdout
+        # (a test that swapped in its own io.StringIO to read the lines keeps it).
+        handler = app.logger.registered_handler
+        if not isinstance(handler.stream, io.StringIO):
+            handler.stream = sys.stdout  # (setStream would flush the old one first, which may be closed)
         response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext(remaining_ms=lambda: remaining_ms))
         return response
 
