@@ -97,7 +97,7 @@ def test_a_receiver_that_follows_the_cli_never_rejects_a_webhook(cli: CliHarness
         sqs=object(),
         secretsmanager=object(),
     )
-    max_age = timedelta(seconds=environment.service.secrets.max_age_s)
+    max_age = timedelta(seconds=environment.service.stores.secrets.max_age_s)
     environment.close()
 
     checked = 0
