@@ -77,3 +77,18 @@ def test_unknown_path_is_404() -> None:
     with Receiver("p", always(200), secret=secret) as receiver, httpx.Client() as client:
         assert client.post(receiver.origin + HOOK_PATH + "/other", content=b"{}").status_code == 404
     assert receiver.records == []
+
+
+def test_flaky_throttles_beyond_its_rate_limit_with_retry_after() -> None:
+    now = [100.0]
+    receiver = Flaky(seed=3, error_rate=0.0, throttle_rate=0.0, rate_limit_per_s=5, clock=lambda: now[0])
+    first_second = [receiver("x").status for _ in range(8)]
+    assert first_second == [200] * 5 + [429] * 3
+    assert receiver("x").headers == {"Retry-After": "1"}
+    now[0] += 1.0  # the window has moved on: the five counted requests no longer count
+    assert [receiver("x").status for _ in range(6)] == [200] * 5 + [429]
+
+
+def test_flaky_refuses_a_rate_limit_below_one() -> None:
+    with pytest.raises(ValueError, match="rate_limit_per_s"):
+        Flaky(seed=1, rate_limit_per_s=0)

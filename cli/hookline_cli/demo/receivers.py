@@ -1,4 +1,5 @@
-"""Loopback webhook receivers for the demo: healthy, flaky (5xx and 429 + Retry-After), gone (410), and down.
+"""Loopback webhook receivers for the demo: healthy, flaky (5xx, and 429 + Retry-After over its rate limit), gone
+(410), and down.
 
 Each receiver is the tests' own loopback server (hookline_local.loopback) on its own port, so that each one is its
 own origin (hookline names circuit breakers by origin). It verifies every request's Standard Webhooks signature with
@@ -15,7 +16,7 @@ import random
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
@@ -72,27 +73,55 @@ def always(status: int, headers: Mapping[str, str] | None = None) -> Behaviour:
 
 @dataclass
 class Flaky:
-    """Fails at random, from a seeded RNG: ``error_rate`` 5xx, ``throttle_rate`` 429 with Retry-After, else 200."""
+    """Fails at random, from a seeded RNG, and throttles like a real receiver.
+
+    ``error_rate`` of requests get a 5xx and ``throttle_rate`` a 429 with Retry-After, at random. With
+    ``rate_limit_per_s`` set, a request beyond that many in the last second also gets a 429 with Retry-After: the
+    load-driven 429 a real receiver sends, which hookline's pacing settles under (docs/pacing.md). A random 429 says
+    nothing about load, so pacing keeps halving on it; the demo uses the limit instead.
+    """
 
     seed: int
     error_rate: float = 0.2
     throttle_rate: float = 0.1
     retry_after_s: int = 1
+    rate_limit_per_s: int | None = None
+    clock: Callable[[], float] = time.monotonic
     random: random.Random = field(init=False)
+    _recent: deque[float] = field(init=False, default_factory=deque)
 
     def __post_init__(self) -> None:
         if not 0 <= self.error_rate + self.throttle_rate <= 1:
             raise ValueError("error_rate + throttle_rate must be between 0 and 1")
+        if self.rate_limit_per_s is not None and self.rate_limit_per_s < 1:
+            raise ValueError("rate_limit_per_s must be at least 1")
         self.random = random.Random(self.seed)
 
     def __call__(self, _webhook_id: str) -> Reply:
-        """One reply, drawn at random."""
+        """One reply: 429 over the rate limit, else drawn at random."""
+        if self._over_limit():
+            return self._throttled()
         draw = self.random.random()
         if draw < self.error_rate:
             return Reply(status=self.random.choice((500, 502, 503)))
         if draw < self.error_rate + self.throttle_rate:
-            return Reply(status=429, headers={"Retry-After": str(self.retry_after_s)})
+            return self._throttled()
         return Reply(status=200, body=b'{"ok":true}')
+
+    def _over_limit(self) -> bool:
+        """Count this request in a one-second sliding window; True if it is beyond the limit (not counted then)."""
+        if self.rate_limit_per_s is None:
+            return False
+        now = self.clock()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= self.rate_limit_per_s:
+            return True
+        self._recent.append(now)
+        return False
+
+    def _throttled(self) -> Reply:
+        return Reply(status=429, headers={"Retry-After": str(self.retry_after_s)})
 
 
 def closed_port(host: str = "127.0.0.1") -> int:

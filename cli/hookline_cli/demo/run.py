@@ -237,7 +237,7 @@ def run_demo(options: DemoOptions, *, console: Console) -> DemoSummary:
             DemoFleet(
                 seed=config.seed,
                 flaky_error_rate=config.flaky_error_rate,
-                flaky_throttle_rate=config.flaky_throttle_rate,
+                flaky_rate_limit_per_s=config.flaky_rate_limit_per_s,
             )
         )
         stack = _start_stack(options, console)

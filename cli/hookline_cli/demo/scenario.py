@@ -89,7 +89,8 @@ class ScenarioConfig:
     timeout_s: float = 75.0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     flaky_error_rate: float = 0.12
-    flaky_throttle_rate: float = 0.06
+    flaky_rate_limit_per_s: int = 20
+    """The flaky receiver answers 429 + Retry-After beyond this many requests a second."""
     send_threads: int = 8
 
 
@@ -112,7 +113,8 @@ class DemoFleet:
 
     seed: int = 7
     flaky_error_rate: float = 0.12
-    flaky_throttle_rate: float = 0.06
+    flaky_rate_limit_per_s: int = 20
+    """The flaky receiver answers 429 + Retry-After beyond this many requests a second."""
     secret_factory: Callable[[], str] = generate_secret
     endpoints: dict[str, DemoEndpoint] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -139,7 +141,12 @@ class DemoFleet:
         healthy = self._receiver("acme-orders", always(200), secret=self.secrets["acme-orders"])
         flaky = self._receiver(
             "globex-billing",
-            Flaky(seed=self.seed, error_rate=self.flaky_error_rate, throttle_rate=self.flaky_throttle_rate),
+            Flaky(
+                seed=self.seed,
+                error_rate=self.flaky_error_rate,
+                throttle_rate=0.0,
+                rate_limit_per_s=self.flaky_rate_limit_per_s,
+            ),
             secret=self.secrets["globex-billing"],
         )
         # The fallback signs with the endpoint's secret: it is the same subscription, served elsewhere.
