@@ -139,3 +139,27 @@ def test_a_bad_quota_is_refused(server: MotoServer, control: SqsControl) -> None
         MotoServer(inflight_quota=0)
     response = httpx.post(server.endpoint_url + "/_hookline/sqs", content=b"not json", trust_env=False)
     assert response.status_code == 400
+
+
+def test_moto_answers_as_before_on_its_fast_paths(sqs: Any, control: SqsControl) -> None:
+    """GetQueueAttributes counts, deletes and receives keep moto's answers (counts in one pass, one-pass deletes)."""
+    url = _queue(sqs, control, quota=100)
+    _send(sqs, url, 3, DelaySeconds=900)
+    _send(sqs, url, 7)
+    first = _receive(sqs, url, count=4)
+    counts = [f"ApproximateNumberOf{kind}" for kind in ("Messages", "MessagesNotVisible", "MessagesDelayed")]
+    named = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
+    everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert [named[name] for name in counts] == [everything[name] for name in counts] == ["3", "4", "3"]
+    assert everything["MessageRetentionPeriod"] == "1209600"  # the template's 14 days, still read through
+
+    # A message received again deletes by its old receipt handle too; a second delete is accepted; a made-up one is not.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = [m for m in _receive(sqs, url) if m["MessageId"] == first[0]["MessageId"]]
+    assert again and again[0]["ReceiptHandle"] != first[0]["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle")
+    state = control.queue(url)
+    assert (state.visible + state.in_flight, state.delayed) == (6, 3)
