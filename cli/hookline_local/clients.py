@@ -10,8 +10,11 @@ from botocore.config import Config
 __all__ = ["ACCOUNT_ID", "moto_client"]
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-# Long polls (WaitTimeSeconds up to 20) must not hit the read timeout; moto answers everything else at once.
-_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+# Long polls (WaitTimeSeconds up to 20) must not hit the read timeout; moto answers everything else at once. One
+# client serves every event source mapping's pollers and their parallel receives and deletes (esm.py): room for all.
+_CONFIG = Config(
+    connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64
+)
 
 
 def moto_client(service: str, endpoint_url: str, region: str) -> Any:

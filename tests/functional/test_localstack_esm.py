@@ -243,6 +243,18 @@ def test_batch_size_caps_a_batch(queues: Queues) -> None:
     assert sizes == [3, 3, 1]
 
 
+def test_a_batch_over_ten_fills_from_receives_made_at_once_each_message_once(queues: Queues) -> None:
+    queues.sqs.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "30"})
+    sent = queues.send(*[f"m{i}" for i in range(35)])
+    handler = Recorder()
+    outcome = _mapping(queues, batch_size=25, window=1.0).poll_once(CallableInvoker(handler))
+    assert outcome is not None
+    ids = [record["messageId"] for record in handler.records()]
+    assert len(ids) == len(set(ids)) == 25 and set(ids) <= set(sent)
+    assert sorted(outcome.deleted) == sorted(ids)  # settled by parallel DeleteMessageBatch calls, every one
+    assert queues.depth() == 10
+
+
 def test_the_batching_window_gathers_messages_sent_after_the_first(queues: Queues) -> None:
     # The visibility timeout must outlast the window (Lambda refuses a shorter one), else "first" comes back.
     queues.sqs.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "10"})
