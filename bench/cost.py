@@ -149,7 +149,7 @@ class DeadLife:
         stack = self.stack
         self.control.reset_requests()
         before = {m.spec.logical_id: (m.stats.batches, m.stats.billed_ms, m.stats.records) for m in stack.mappings}
-        log_before = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log_before = self._log_bytes()
         emf_before = stack.forwarder.bytes if stack.forwarder is not None else 0
         producer_calls = send(count)
         deadline = time.monotonic() + 600
@@ -161,7 +161,7 @@ class DeadLife:
             requests.pop(unbilled, None)
         batches = sum(m.stats.batches - before[m.spec.logical_id][0] for m in stack.mappings)
         billed_ms = sum(m.stats.billed_ms - before[m.spec.logical_id][1] for m in stack.mappings)
-        log_bytes = self.log_path.stat().st_size - log_before
+        log_bytes = self._log_bytes() - log_before
         emf = (stack.forwarder.bytes if stack.forwarder is not None else 0) - emf_before
         return Counts(
             requests={key: n / count for key, n in requests.items()},
@@ -169,6 +169,11 @@ class DeadLife:
             gb_s=billed_ms / 1000 * MEMORY_MB / 1024 / count,
             log_bytes=(log_bytes + emf + PLATFORM_LINE_BYTES * batches) / count,
         )
+
+    def _log_bytes(self) -> int:
+        """Bytes logged so far: the stack's log file, and the delivery functions' lines shipped to their log group."""
+        shipped = self.stack.shipper.bytes if self.stack.shipper is not None else 0
+        return shipped + (self.log_path.stat().st_size if self.log_path.exists() else 0)
 
     def _idle(self) -> bool:
         return all(

@@ -26,19 +26,25 @@ import random
 import socket
 import tempfile
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookline.producer import build_message, new_message_id
 from hookline.registry import Endpoint, EndpointRegistry
 from hookline.signing import generate_secret
 from hookline_local import LocalStack, MotoOptions, ReportOptions, RunOptions, TemplateOptions
+from hookline_local.events import sqs_event
 from hookline_local.loopback import LoopbackServer, Reply
 from hookline_local.sqs_control import SqsControl
 from hookline_local.template import load_template
+
+if TYPE_CHECKING:
+    from hookline_local.esm import SqsEventSourceMapping
+    from hookline_local.invoke import Invoker
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHY_ENDPOINTS = 20
@@ -76,6 +82,8 @@ class Result:
     title: str
     sent: int
     healthy_done_s: float
+    produced_s: float
+    """How long the producer's SendMessageBatch calls took (the clock starts before the first)."""
     settled_s: float
     delivered: int
     dead_lettered: int
@@ -126,11 +134,36 @@ def _known_parameters(root: Path, parameters: dict[str, str]) -> dict[str, str]:
 
 
 def prewarm(stack: LocalStack) -> None:
-    """Start every execution environment now, so figures are of warm environments (an environment's init is paid once
-    in its life, not per message)."""
+    """Start every execution environment now (processes up, code imported), so no batch waits for one to start."""
     invokers = [invoker for mapping in stack.mappings for invoker in mapping.invokers]
     with ThreadPoolExecutor(max_workers=max(1, len(invokers)), thread_name_prefix="prewarm") as pool:
         list(pool.map(lambda invoker: getattr(invoker, "start", lambda: None)(), invokers))
+
+
+def warm_up(stack: LocalStack, endpoint: str) -> int:
+    """Invoke every execution environment once with one record to ``endpoint``, so the figures are of warm environments:
+    the first invocation in an environment builds its clients and reads its secret (1-2 s here), once in its life,
+    not per message. Returns the environments warmed (their invocations are not in the mappings' figures)."""
+    jobs = [(mapping, invoker) for mapping in stack.mappings for invoker in mapping.invokers]
+
+    def invoke(job: tuple[SqsEventSourceMapping, Invoker]) -> bool:
+        mapping, invoker = job
+        now_ms = str(int(time.time() * 1000))
+        message = {
+            "MessageId": str(uuid.uuid4()),
+            "ReceiptHandle": "warm-up",
+            "Body": build_message(id=new_message_id(), event_type="warm-up", endpoint=endpoint, payload={}),
+            "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms, "SenderId": "warm-up"},
+        }
+        event = sqs_event([message], queue_arn=mapping.spec.queue_arn, region=stack.region)
+        result = invoker.invoke(event)
+        return result.ok and not (result.payload or {}).get("batchItemFailures")
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="warm-up") as pool:
+        warmed = list(pool.map(invoke, jobs))
+    if not all(warmed):
+        raise RuntimeError(f"warm-up: {warmed.count(False)} of {len(jobs)} environments failed their first batch")
+    return len(jobs)
 
 
 def refused_url() -> str:
@@ -173,7 +206,6 @@ class Rig:
             run=RunOptions(schedule_intervals={"HealthFunction": 3600.0}),
             report=ReportOptions(log_path=self.log_path),
         )
-        prewarm(self.stack)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,6 +225,7 @@ class Rig:
             for i in range(HEALTHY_ENDPOINTS)
         ]
         endpoints += [
+            Endpoint(name="warm", url=self.healthy.url("/warm"), secret_id="hookline/scale"),
             Endpoint(name="dead", url=refused_url(), secret_id="hookline/scale"),
             Endpoint(name="slow", url=self.slow.url("/slow"), secret_id="hookline/scale"),
             Endpoint(
@@ -214,7 +247,7 @@ class Rig:
         return [(new_message_id(), name) for name in ["limited"] * scenario.burst + mixed]
 
     def send(self, plan: list[tuple[str, str]]) -> int:
-        """Produce the plan with SendMessageBatch, 4 calls at a time; returns the calls made."""
+        """Produce the plan with SendMessageBatch, 8 calls at a time; returns the calls made."""
         assert self.stack is not None
         sqs, queue_url = self.stack.client("sqs"), self.stack.outputs["DeliveryQueueUrl"]
 
@@ -229,7 +262,7 @@ class Rig:
             assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
         starts = range(0, len(plan), 10)
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="produce") as pool:
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="produce") as pool:
             list(pool.map(batch, starts))
         return len(starts)
 
@@ -271,6 +304,9 @@ def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROO
         assert rig.stack is not None
         stack = rig.stack
         rig.register()
+        warm_up(stack, "warm")
+        log_bytes_before = stack.shipper.bytes if stack.shipper is not None else 0
+        emf_bytes_before = stack.forwarder.bytes if stack.forwarder is not None else 0
         control = SqsControl(stack.endpoint_url)
         control.configure(reset_peaks=True)
         control.reset_requests()
@@ -279,6 +315,7 @@ def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROO
         live_ids = {webhook_id for webhook_id, name in plan if name != "dead"}
         started = time.monotonic()
         producer_calls = rig.send(plan)
+        produced = time.monotonic() - started
         _wait(lambda: healthy_ids <= rig.delivered().keys(), timeout_s)
         healthy_done = time.monotonic() - started
         # Settled: every live webhook delivered, and nothing left to deliver or in flight (a dead endpoint's messages
@@ -308,10 +345,15 @@ def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROO
         limited_times = [request.received_at for request in rig.limited.requests]
         mappings = stack.mappings
         forwarder = stack.forwarder
-        log_bytes = sum(
-            len(line.split("] ", 1)[1].encode()) + 1
-            for line in rig.log_path.read_text(encoding="utf-8").splitlines()
-            if "Function] " in line
+        # Function lines: the delivery functions' go to their (history) log group, the others' to the stack's log.
+        log_bytes = (
+            (stack.shipper.bytes if stack.shipper is not None else 0)
+            - log_bytes_before
+            + sum(
+                len(line.split("] ", 1)[1].encode()) + 1
+                for line in rig.log_path.read_text(encoding="utf-8").splitlines()
+                if "Function] " in line
+            )
         )
         lanes = {
             "DeliveryQueue": BATCH_SIZE * CONCURRENCY,
@@ -323,6 +365,7 @@ def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROO
             title=scenario.title,
             sent=len(plan),
             healthy_done_s=round(healthy_done, 1),
+            produced_s=round(produced, 1),
             settled_s=round(settled, 1),
             delivered=len(delivered_ids),
             dead_lettered=dead_lettered,
@@ -337,7 +380,7 @@ def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROO
             invocations=sum(m.stats.batches for m in mappings),
             billed_ms=sum(m.stats.billed_ms for m in mappings),
             log_bytes=log_bytes,
-            emf_bytes=forwarder.bytes if forwarder is not None else 0,
+            emf_bytes=forwarder.bytes - emf_bytes_before if forwarder is not None else 0,
         )
 
 
@@ -387,7 +430,8 @@ def main() -> None:
             result = run(scenarios[name.strip()], Path(log_dir), timeout_s=args.timeout, root=args.root)
             results.append(result)
             print(
-                f"({result.scenario}) done: healthy in {result.healthy_done_s} s, settled in {result.settled_s} s, "
+                f"({result.scenario}) done: produced in {result.produced_s} s, healthy in {result.healthy_done_s} s, "
+                f"settled in {result.settled_s} s, "
                 f"lost {result.lost}, waiting {result.waiting}",
                 flush=True,
             )

@@ -38,13 +38,17 @@ class LogShipper:
         self._thread: threading.Thread | None = None
         self.shipped = 0
         self.errors = 0
+        self.bytes = 0
+        """Bytes of the lines queued (as CloudWatch Logs would ingest them, newline included)."""
         self._stream = f"{time.strftime('%Y/%m/%d', time.gmtime(clock()))}/[$LATEST]local-{uuid.uuid4().hex[:12]}"
 
     def add(self, group: str, line: str) -> None:
         """Queue one line (its timestamp: now)."""
-        event = {"timestamp": int(self._clock() * 1000), "message": line[:_MAX_MESSAGE_BYTES]}
+        message = line[:_MAX_MESSAGE_BYTES]
+        event = {"timestamp": int(self._clock() * 1000), "message": message}
         with self._lock:
             self._pending.setdefault((group, self._stream), []).append(event)
+            self.bytes += len(message.encode("utf-8")) + 1
 
     def start(self) -> None:
         """Ship in the background until ``close``."""
