@@ -6,16 +6,23 @@ worker processes fed by the SQS event source mapping emulator, the default retry
 * (a) 2,000 messages to 20 healthy endpoints answering in 50 ms;
 * (b) (a) plus a dead endpoint (connections refused) taking 30 % of the traffic;
 * (c) (a) plus an endpoint answering 2xx after 5 s, taking 10 %;
-* (d) a burst of 500 to an endpoint with ``rate_limit_per_s = 5``, beside (a).
+* (d) a burst of 500 to an endpoint with ``rate_limit_per_s = 5``, beside (a);
+* (h) (a) with endpoints answering in 200 ms (bench/cost.py prices it);
+* (b0), (c0): as many messages as (b) and (c), every one to the healthy endpoints. A burst fills the fast lane, so
+  the dead or slow endpoint's messages cost the healthy ones their share of it whatever isolation does; the ratio
+  to these says what the dead or slow endpoint costs beyond its volume.
 
-Figures: time until the healthy endpoints have everything (and its ratio to (a)); peak in-flight per queue (from the
-local SQS model); the limited receiver's most requests in any 1 s and 5 s window; messages lost (sent and neither
-delivered, dead-lettered, queued nor parked); duplicates (a webhook delivered twice: botocore-retried sends, budget
-cuts); AWS requests per message by service (counted by the local moto, the producers' own sends left out); Lambda
-GB-s per message (billed invocation time at the template's MemorySize); log bytes per delivered message (function
-log lines + EMF + Lambda's START/END/REPORT lines, estimated). ``--json FILE`` keeps the figures for bench/cost.py.
+Every execution environment is warmed by one invocation first; the clock starts before the producer's first send.
 
-    nice .venv/bin/python bench/scale.py [--scenarios a,b,c,d] [--healthy 2000] [--json .hookline/scale.json]
+Figures: time until the healthy endpoints have everything (and its ratios to (a) and to the same volume); peak
+in-flight per queue (from the local SQS model); the limited receiver's most requests in any 1 s and 5 s window;
+messages lost (sent and neither delivered, dead-lettered, queued nor parked); duplicates (a webhook delivered twice:
+botocore-retried sends, budget cuts); AWS requests per message by service (counted by the local moto, the producers'
+own sends left out); Lambda GB-s per message (billed invocation time at the template's MemorySize); log bytes per
+delivered message (function log lines + EMF + Lambda's START/END/REPORT lines, estimated). ``--json FILE`` keeps the
+figures for bench/cost.py.
+
+    nice .venv/bin/python bench/scale.py [--scenarios a,b,c,d,h,b0,c0] [--healthy 2000] [--json .hookline/scale.json]
 """
 
 from __future__ import annotations
@@ -117,14 +124,22 @@ class Result:
 
 
 def _scenarios(healthy: int) -> dict[str, Scenario]:
+    dead, slow = round(healthy * 3 / 7), round(healthy / 9)
     return {
         "a": Scenario("a", f"{healthy:,} to 20 healthy endpoints (50 ms)", healthy),
-        "b": Scenario("b", "(a) + a dead endpoint with 30 % of the traffic", healthy, dead=round(healthy * 3 / 7)),
-        "c": Scenario("c", "(a) + an endpoint answering after 5 s, 10 %", healthy, slow=round(healthy / 9)),
+        "b": Scenario("b", "(a) + a dead endpoint with 30 % of the traffic", healthy, dead=dead),
+        "c": Scenario("c", "(a) + an endpoint answering after 5 s, 10 %", healthy, slow=slow),
         "d": Scenario("d", f"(a) + a burst of 500 at rate_limit_per_s={LIMIT_PER_S}", healthy, burst=500),
         # Not one of issue 10's four: the healthy path at 200 ms, which bench/cost.py prices.
         "h": Scenario("h", f"{healthy:,} to 20 healthy endpoints (200 ms)", healthy, latency_s=0.2),
+        # (b) and (c)'s volumes, every message healthy: what the extra messages cost, whatever their endpoint does.
+        "b0": Scenario("b0", f"{healthy + dead:,} healthy: (b)'s volume", healthy + dead),
+        "c0": Scenario("c0", f"{healthy + slow:,} healthy: (c)'s volume", healthy + slow),
     }
+
+
+_SAME_VOLUME = {"b": "b0", "c": "c0"}
+"""The scenario with the same number of messages, all healthy, that each isolation scenario also compares with."""
 
 
 def _known_parameters(root: Path, parameters: dict[str, str]) -> dict[str, str]:
@@ -394,19 +409,23 @@ def _queue_peaks(result: Result) -> str:
 def table(results: list[Result]) -> str:
     """The README table."""
     base = next((r.healthy_done_s for r in results if r.scenario == "a"), None)
+    done = {r.scenario: r.healthy_done_s for r in results}
     lines = [
-        "| scenario | healthy done | vs (a) | peak in flight (of batch x concurrency) "
+        "| scenario | healthy done | vs (a) | vs the same volume all healthy | peak in flight (of batch x concurrency) "
         "| limited receiver, most in 1 s / 5 s | lost | duplicates "
         "| AWS requests per message: SQS / DynamoDB / Secrets Manager / Scheduler "
         "| GB-s per message | log bytes per delivered message |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = f"{r.healthy_done_s / base:.2f}x" if base else "-"
+        same = done.get(_SAME_VOLUME.get(r.scenario, ""))
+        same_ratio = f"{r.healthy_done_s / same:.2f}x" if same else "-"
         limited = f"{r.limited_max_1s} / {r.limited_max_5s}" if r.limited_max_5s else "-"
         services = " / ".join(f"{r.per_message(s):.3f}" for s in ("sqs", "dynamodb", "secretsmanager", "scheduler"))
         lines.append(
-            f"| ({r.scenario}) {r.title} | {r.healthy_done_s:.1f} s | {ratio} | {_queue_peaks(r)} | {limited} "
+            f"| ({r.scenario}) {r.title} | {r.healthy_done_s:.1f} s | {ratio} | {same_ratio} | {_queue_peaks(r)} "
+            f"| {limited} "
             f"| {r.lost} | {r.duplicates} | {services} | {r.gb_s_per_message:.5f} | {r.log_bytes_per_delivered:.0f} |"
         )
     return "\n".join(lines)
@@ -415,7 +434,7 @@ def table(results: list[Result]) -> str:
 def main() -> None:
     """Run the scenarios asked for and print the table (and the raw figures as JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="a,b,c,d")
+    parser.add_argument("--scenarios", default="a,b,c,d,h,b0,c0")
     parser.add_argument("--healthy", type=int, default=2000, help="messages to the 20 healthy endpoints")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a scenario to settle")
     parser.add_argument("--json", type=Path, help="write the figures here (bench/cost.py reads them)")
