@@ -22,7 +22,7 @@ own sends left out); Lambda GB-s per message (billed invocation time at the temp
 delivered message (function log lines + EMF + Lambda's START/END/REPORT lines, estimated). ``--json FILE`` keeps the
 figures for bench/cost.py.
 
-    nice .venv/bin/python bench/scale.py [--scenarios a,b,c,d,h,b0,c0] [--healthy 2000] [--json .hookline/scale.json]
+    nice .venv/bin/python bench/scale.py [--scenarios a,b,c,d,h,b0,c0] [--repeat 3] [--json .hookline/scale.json]
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class Result:
     billed_ms: int = 0
     log_bytes: int = 0
     emf_bytes: int = 0
+    healthy_done_runs: list[float] = field(default_factory=list)
+    """``healthy_done_s`` of every run of this scenario (``--repeat``), in run order; this result is the median's."""
 
     @property
     def gb_s_per_message(self) -> float:
@@ -406,12 +408,19 @@ def _queue_peaks(result: Result) -> str:
     )
 
 
+def _healthy_cell(result: Result) -> str:
+    runs = result.healthy_done_runs
+    spread = f" ({min(runs):.1f}-{max(runs):.1f})" if len(runs) > 1 else ""
+    return f"{result.healthy_done_s:.1f} s{spread}"
+
+
 def table(results: list[Result]) -> str:
     """The README table."""
     base = next((r.healthy_done_s for r in results if r.scenario == "a"), None)
     done = {r.scenario: r.healthy_done_s for r in results}
     lines = [
-        "| scenario | healthy done | vs (a) | vs the same volume all healthy | peak in flight (of batch x concurrency) "
+        "| scenario | healthy done (median; range) | vs (a) | vs the same volume all healthy "
+        "| peak in flight (of batch x concurrency) "
         "| limited receiver, most in 1 s / 5 s | lost | duplicates "
         "| AWS requests per message: SQS / DynamoDB / Secrets Manager / Scheduler "
         "| GB-s per message | log bytes per delivered message |",
@@ -424,11 +433,19 @@ def table(results: list[Result]) -> str:
         limited = f"{r.limited_max_1s} / {r.limited_max_5s}" if r.limited_max_5s else "-"
         services = " / ".join(f"{r.per_message(s):.3f}" for s in ("sqs", "dynamodb", "secretsmanager", "scheduler"))
         lines.append(
-            f"| ({r.scenario}) {r.title} | {r.healthy_done_s:.1f} s | {ratio} | {same_ratio} | {_queue_peaks(r)} "
+            f"| ({r.scenario}) {r.title} | {_healthy_cell(r)} | {ratio} | {same_ratio} | {_queue_peaks(r)} "
             f"| {limited} "
             f"| {r.lost} | {r.duplicates} | {services} | {r.gb_s_per_message:.5f} | {r.log_bytes_per_delivered:.0f} |"
         )
     return "\n".join(lines)
+
+
+def _median_run(results: list[Result]) -> Result:
+    """The run whose healthy time is the median (the lower middle of an even count), with every run's time."""
+    ordered = sorted(results, key=lambda result: result.healthy_done_s)
+    middle = ordered[(len(ordered) - 1) // 2]
+    middle.healthy_done_runs = [result.healthy_done_s for result in results]
+    return middle
 
 
 def main() -> None:
@@ -437,23 +454,32 @@ def main() -> None:
     parser.add_argument("--scenarios", default="a,b,c,d,h,b0,c0")
     parser.add_argument("--healthy", type=int, default=2000, help="messages to the 20 healthy endpoints")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a scenario to settle")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario; the table shows the median")
+    parser.add_argument("--once", default="d", help="scenarios run once however many rounds (d takes minutes)")
     parser.add_argument("--json", type=Path, help="write the figures here (bench/cost.py reads them)")
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="the checkout whose template and code run (e.g. main's, to compare)"
     )
     args = parser.parse_args()
     scenarios = _scenarios(args.healthy)
-    results = []
+    names = [name.strip() for name in args.scenarios.split(",")]
+    once = {name.strip() for name in args.once.split(",")}
+    runs: dict[str, list[Result]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="hookline-scale-") as log_dir:
-        for name in args.scenarios.split(","):
-            result = run(scenarios[name.strip()], Path(log_dir), timeout_s=args.timeout, root=args.root)
-            results.append(result)
-            print(
-                f"({result.scenario}) done: produced in {result.produced_s} s, healthy in {result.healthy_done_s} s, "
-                f"settled in {result.settled_s} s, "
-                f"lost {result.lost}, waiting {result.waiting}",
-                flush=True,
-            )
+        # Rounds, not one scenario N times in a row: a change of load on the machine then touches every scenario.
+        for round_index in range(max(1, args.repeat)):
+            for name in names:
+                if round_index and name in once:
+                    continue
+                result = run(scenarios[name], Path(log_dir), timeout_s=args.timeout, root=args.root)
+                runs[name].append(result)
+                print(
+                    f"({result.scenario}) done: produced in {result.produced_s} s, healthy in "
+                    f"{result.healthy_done_s} s, settled in {result.settled_s} s, lost {result.lost}, "
+                    f"waiting {result.waiting}",
+                    flush=True,
+                )
+    results = [_median_run(runs[name]) for name in names]
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
