@@ -194,9 +194,12 @@ def refused_url() -> str:
 class Rig:
     """The receivers and the local stack of one scenario."""
 
-    def __init__(self, scenario: Scenario, log_dir: Path, root: Path = ROOT) -> None:
+    def __init__(
+        self, scenario: Scenario, log_dir: Path, root: Path = ROOT, parameters: dict[str, str] | None = None
+    ) -> None:
         self.scenario = scenario
         self.root = root
+        self.parameters = dict(parameters or {})
         self.healthy = LoopbackServer(default=Reply(status=204, delay_s=scenario.latency_s))
         self.slow = LoopbackServer(default=Reply(status=200, delay_s=5.0))
         self.limited = LoopbackServer(default=Reply(status=204, delay_s=0.05))
@@ -215,6 +218,7 @@ class Rig:
                         "DeliveryBatchSize": str(BATCH_SIZE),
                         "DeliveryMaxConcurrency": str(CONCURRENCY),
                         "SlowLaneMaxConcurrency": str(SLOW_CONCURRENCY),
+                        **self.parameters,
                     },
                 ),
                 environment={"LOG_LEVEL": "INFO"},
@@ -315,9 +319,11 @@ def _window_peak(times: list[float], width_s: float) -> int:
     return max((sum(1 for t in times[i:] if t < start + width_s) for i, start in enumerate(times)), default=0)
 
 
-def run(scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROOT) -> Result:
-    """Run one scenario and collect its figures."""
-    with Rig(scenario, log_dir, root) as rig:
+def run(
+    scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROOT, parameters: dict[str, str] | None = None
+) -> Result:
+    """Run one scenario and collect its figures (``parameters``: template parameter overrides)."""
+    with Rig(scenario, log_dir, root, parameters) as rig:
         assert rig.stack is not None
         stack = rig.stack
         rig.register()
@@ -456,13 +462,23 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a scenario to settle")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario; the table shows the median")
     parser.add_argument("--once", default="d", help="scenarios run once however many rounds (d takes minutes)")
+    parser.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="K=V", help="template parameter (repeatable)"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here (bench/cost.py reads them)")
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="the checkout whose template and code run (e.g. main's, to compare)"
     )
     args = parser.parse_args()
+    malformed = [item for item in args.parameter if "=" not in item or not item.split("=", 1)[0]]
+    if malformed:
+        parser.error(f"a parameter is KEY=VALUE, not {malformed[0]!r}")
+    parameters = dict(item.split("=", 1) for item in args.parameter)
     scenarios = _scenarios(args.healthy)
     names = [name.strip() for name in args.scenarios.split(",")]
+    unknown = [name for name in names if name not in scenarios]
+    if unknown:
+        parser.error(f"no scenario {unknown[0]!r} (known: {', '.join(scenarios)})")
     once = {name.strip() for name in args.once.split(",")}
     runs: dict[str, list[Result]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="hookline-scale-") as log_dir:
@@ -471,7 +487,9 @@ def main() -> None:
             for name in names:
                 if round_index and name in once:
                     continue
-                result = run(scenarios[name], Path(log_dir), timeout_s=args.timeout, root=args.root)
+                result = run(
+                    scenarios[name], Path(log_dir), timeout_s=args.timeout, root=args.root, parameters=parameters
+                )
                 runs[name].append(result)
                 print(
                     f"({result.scenario}) done: produced in {result.produced_s} s, healthy in "
