@@ -236,3 +236,31 @@ def test_a_429_paces_the_endpoint_and_a_pace_wait_uses_no_attempt(kit: ServiceKi
     assert kit.sqs.delays()[-1] == 25
     assert kit.metrics.counts["DeliveryPaced"] == 1
     assert kit.metrics.counts["DeliveryAttempts"] == 0
+
+
+HOSTILE_STATES = [
+    pytest.param('{"v":1,"n":NaN,"p":0,"f":1}', id="nan"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":Infinity}', id="infinity"),
+    pytest.param("[" * 100_000, id="nested-too-deep"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":1,"s":1e300}', id="status-not-http"),
+    pytest.param('{"v":1,"n":1e300,"p":1,"f":1}', id="attempts-out-of-range"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":1,"d":1e300}', id="due-out-of-range"),
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_STATES)
+def test_a_hostile_retry_attribute_is_refused_as_unreadable(text: str) -> None:
+    # Only RetryStateError: the batch treats it as absent (receive count); anything else would fail the whole batch.
+    with pytest.raises(RetryStateError):
+        RetryState.decode(text)
+
+
+@pytest.mark.parametrize("text", HOSTILE_STATES)
+def test_a_hostile_retry_attribute_never_fails_the_batch(kit: ServiceKit, text: str) -> None:
+    kit.receiver.route(ACME.url, httpx.Response(200))
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": text, "dataType": "String"}}
+    hostile = make_record(_message(id="msg_hostile"), message_attributes=attribute)
+    good = make_record(_message(id="msg_good"))
+    assert kit.handle(make_sqs_event(hostile, good)) == {"batchItemFailures": []}
+    ids = sorted(request.headers["webhook-id"] for request in kit.receiver.requests)
+    assert ids == ["msg_good", "msg_hostile"]  # the hostile one counts as a producer's first attempt

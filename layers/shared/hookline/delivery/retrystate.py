@@ -32,19 +32,32 @@ __all__ = ["FORMAT_VERSION", "RETRY_ATTRIBUTE", "RetryState", "RetryStateError"]
 RETRY_ATTRIBUTE = "hookline-retry"
 FORMAT_VERSION = 1
 _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
+# Bounds on what a producer may put in the attribute: beyond them it is not ours and counts as absent. Times stay
+# within what datetime (the parking schedule's at()) and SQS's Number attributes (38 digits) can carry.
+_MAX_COUNT = 1_000_000
+_MAX_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_HTTP_STATUSES = range(1000)  # an HTTP status line carries three digits
 
 
 class RetryStateError(HooklineError, ValueError):
     """The attribute does not hold a retry state this version can read."""
 
 
-def _number(data: Mapping[str, Any], key: str, *, default: float | None = None) -> float | None:
+def _number(
+    data: Mapping[str, Any], key: str, *, default: float | None = None, limit: float = _MAX_TIME_S
+) -> float | None:
     value = data.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise RetryStateError(f"{RETRY_ATTRIBUTE}: {key} must be a non-negative number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+        # NaN fails the range test too; json.loads accepts NaN and Infinity.
+        raise RetryStateError(f"{RETRY_ATTRIBUTE}: {key} must be a number from 0 to {limit:g}")
     return float(value)
+
+
+def _count(data: Mapping[str, Any], key: str) -> int | None:
+    value = _number(data, key, limit=_MAX_COUNT)
+    return None if value is None else int(value)
 
 
 def _whole(value: float) -> int | float:
@@ -116,23 +129,25 @@ class RetryState:
         """Parse an attribute value (RetryStateError if it is not one of ours)."""
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be ours
             raise RetryStateError(f"{RETRY_ATTRIBUTE} is not JSON") from None
         if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown format {str(data)[:40]!r}")
-        attempts, position, first_seen = _number(data, "n"), _number(data, "p"), _number(data, "f")
+        attempts, position, first_seen = _count(data, "n"), _count(data, "p"), _number(data, "f")
         if attempts is None or position is None or first_seen is None:
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: n, p and f are required")
-        status = _number(data, "s")
+        status = _count(data, "s")
+        if status is not None and status not in _HTTP_STATUSES:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: s must be an HTTP status")
         error = data.get("e", "")
         if not isinstance(error, str):
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: e must be a string")
         return cls(
             first_seen=first_seen,
-            attempts=int(attempts),
-            position=int(position),
+            attempts=attempts,
+            position=position,
             first_failure=_number(data, "x"),
-            last_status=int(status) if status is not None else None,
+            last_status=status,
             last_error=error,
             paced_s=_number(data, "w", default=0.0) or 0.0,
             due_at=_number(data, "d"),
