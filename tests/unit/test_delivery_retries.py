@@ -264,3 +264,19 @@ def test_a_hostile_retry_attribute_never_fails_the_batch(kit: ServiceKit, text: 
     assert kit.handle(make_sqs_event(hostile, good)) == {"batchItemFailures": []}
     ids = sorted(request.headers["webhook-id"] for request in kit.receiver.requests)
     assert ids == ["msg_good", "msg_hostile"]  # the hostile one counts as a producer's first attempt
+
+
+def test_a_skips_wait_is_never_shorter_than_the_schedules_next_entry_even_with_jitter() -> None:
+    policy = RetryPolicy((10.0, 20.0), expiry_slack_s=100.0)
+    state = RetryState(first_seen=0.0, attempts=1, position=1, first_failure=0.0)
+
+    def low() -> float:
+        return 0.0  # the jitter's low end: -20%
+
+    skipped = Failure(real=False, error="open", breaker_retry_after_s=1.0)
+    skip = policy.after_failure(state, skipped, now=5.0, random=low)
+    assert isinstance(skip, Retry)
+    assert skip.delay_s == 20  # not 16: docs/contracts.md "Only real attempts count"
+    real = policy.after_failure(state, Failure(real=True, status=500, error="e"), now=5.0, random=low)
+    assert isinstance(real, Retry)
+    assert real.delay_s == 16  # a real failure keeps the +-20% jitter

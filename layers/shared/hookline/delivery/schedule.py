@@ -34,6 +34,10 @@ def attempt_number(approximate_receive_count: str | int | None) -> int:
     return max(count, 1)
 
 
+def _no_jitter() -> float:
+    return 0.5  # the middle of the jitter's range: the schedule's entry itself
+
+
 def is_last_attempt(attempt: int, max_attempts: int) -> bool:
     """Whether no attempt follows ``attempt`` (after it fails the message is dead-lettered)."""
     return attempt >= max_attempts
@@ -126,6 +130,10 @@ class RetryPolicy:
             random=random,
             max_delay_s=self.max_delay_s,
         )
+        if not failure.real:
+            # A skip waits at least the schedule's next entry: its jitter may lengthen the wait, never shorten it.
+            entry = next_delay(failed.position, self.schedule, random=_no_jitter, max_delay_s=self.max_delay_s)
+            delay = max(delay, entry)
         if failed.age_s(now + delay) > self.max_age_s:
             return GiveUp(failed, Reason.EXPIRED)
         return Retry(replace(failed, due_at=now + delay), delay)
