@@ -280,3 +280,15 @@ def test_a_skips_wait_is_never_shorter_than_the_schedules_next_entry_even_with_j
     real = policy.after_failure(state, Failure(real=True, status=500, error="e"), now=5.0, random=low)
     assert isinstance(real, Retry)
     assert real.delay_s == 16  # a real failure keeps the +-20% jitter
+
+
+def test_a_dead_letter_near_256_kib_fits_by_cutting_its_error(kit: ServiceKit) -> None:
+    # Room for the id and the retry state (with 100 bytes to spare), not for a 1 KB last_error beside the body.
+    kit.receiver.route(ACME.url, httpx.Response(500, text="e" * 300))
+    message = _message(id="msg_big", payload="")
+    size = len(json.dumps(message).encode())
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 300 - size)
+    assert kit.handle(make_sqs_event(make_record(message, receive_count=3))) == {"batchItemFailures": []}
+    attributes = _letter(kit)
+    assert (attributes["reason"], attributes["last_status"]) == ("retries_exhausted", "500")
+    assert attributes["last_error"].startswith("HTTP 500 from https://hooks.acme.example")
