@@ -292,3 +292,18 @@ def test_a_dead_letter_near_256_kib_fits_by_cutting_its_error(kit: ServiceKit) -
     attributes = _letter(kit)
     assert (attributes["reason"], attributes["last_status"]) == ("retries_exhausted", "500")
     assert attributes["last_error"].startswith("HTTP 500 from https://hooks.acme.example")
+
+
+def test_a_retry_attribute_padded_with_unknown_keys_is_not_ours(kit: ServiceKit) -> None:
+    # Unknown keys are kept for later flags (replay's "r"), but a producer's padding must not push the re-enqueued
+    # message past 256 KiB: the record would come back on every visibility timeout instead of being retried.
+    kit.receiver.route(ACME.url, httpx.Response(500))
+    padded = json.dumps({"v": 1, "n": 0, "p": 0, "f": 1_795_852_800, "pad": "p" * 60_000})
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": padded, "dataType": "String"}}
+    message = _message(id="msg_padded", payload="")
+    sent_size = len(json.dumps(message)) + len(RETRY_ATTRIBUTE) + len("String") + len(padded)
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 20 - sent_size)  # as the producer sent it: 20 bytes to spare
+    assert kit.handle(make_sqs_event(make_record(message, message_attributes=attribute))) == {"batchItemFailures": []}
+    assert [(state["n"], "pad" in state) for state in kit.sqs.states()] == [(1, False)]
+    with pytest.raises(RetryStateError):
+        RetryState.decode(padded)

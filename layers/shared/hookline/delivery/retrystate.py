@@ -37,6 +37,9 @@ _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
 _MAX_COUNT = 1_000_000
 _MAX_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 _HTTP_STATUSES = range(1000)  # an HTTP status line carries three digits
+_MAX_EXTRA_BYTES = 48
+"""Unknown keys kept (later flags such as replay's ``r``) at most this long in JSON: the batch reserves 200 bytes for
+the whole attribute without its error (docs/contracts.md: message_too_large)."""
 
 
 class RetryStateError(HooklineError, ValueError):
@@ -142,6 +145,9 @@ class RetryState:
         error = data.get("e", "")
         if not isinstance(error, str):
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: e must be a string")
+        extra = {key: value for key, value in data.items() if key not in _KNOWN}
+        if extra and len(json.dumps(extra, separators=(",", ":"), ensure_ascii=False).encode()) > _MAX_EXTRA_BYTES:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown keys longer than {_MAX_EXTRA_BYTES} bytes")
         return cls(
             first_seen=first_seen,
             attempts=attempts,
@@ -151,7 +157,7 @@ class RetryState:
             last_error=error,
             paced_s=_number(data, "w", default=0.0) or 0.0,
             due_at=_number(data, "d"),
-            extra={key: value for key, value in data.items() if key not in _KNOWN},
+            extra=extra,
         )
 
     @classmethod
