@@ -307,3 +307,9 @@ def test_a_retry_attribute_padded_with_unknown_keys_is_not_ours(kit: ServiceKit)
     assert [(state["n"], "pad" in state) for state in kit.sqs.states()] == [(1, False)]
     with pytest.raises(RetryStateError):
         RetryState.decode(padded)
+
+
+def test_a_retry_attributes_error_is_capped_when_read() -> None:
+    # The error travels into log lines and dead letters: a producer's 200 KB one is cut to the contract's 1 KB.
+    text = json.dumps({"v": 1, "n": 1, "p": 1, "f": 1, "s": 500, "e": "x" * 200_000})
+    assert len(RetryState.decode(text).last_error.encode()) <= 1024

@@ -145,6 +145,8 @@ class RetryState:
         error = data.get("e", "")
         if not isinstance(error, str):
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: e must be a string")
+        if len(error.encode("utf-8", "surrogatepass")) > MAX_LAST_ERROR_BYTES:
+            error = sanitize_attribute(error)  # cut as hookline writes it (a producer's may be longer)
         extra = {key: value for key, value in data.items() if key not in _KNOWN}
         if extra and len(json.dumps(extra, separators=(",", ":"), ensure_ascii=False).encode()) > _MAX_EXTRA_BYTES:
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown keys longer than {_MAX_EXTRA_BYTES} bytes")
