@@ -313,3 +313,13 @@ def test_a_retry_attributes_error_is_capped_when_read() -> None:
     # The error travels into log lines and dead letters: a producer's 200 KB one is cut to the contract's 1 KB.
     text = json.dumps({"v": 1, "n": 1, "p": 1, "f": 1, "s": 500, "e": "x" * 200_000})
     assert len(RetryState.decode(text).last_error.encode()) <= 1024
+
+
+def test_a_message_found_expired_when_it_comes_back_says_it_was_never_tried(kit: ServiceKit, wall: FakeClock) -> None:
+    # Only breaker skips so far; back a little late (SQS, the batching window), past its bounded age of 136 s.
+    state = RetryState(first_seen=WALL_CLOCK - 200, position=3, first_failure=WALL_CLOCK - 140)
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": state.encode(), "dataType": "String"}}
+    kit.handle(make_sqs_event(make_record(_message(id="msg_late"), message_attributes=attribute)))
+    attributes = _letter(kit)
+    assert (attributes["reason"], attributes["attempts"], attributes["last_status"]) == ("expired", "0", "0")
+    assert attributes["last_error"].startswith("no attempt reached a receiver")

@@ -352,7 +352,8 @@ class DeliveryBatch:
             self._line(job, LogOutcome.WAITING, delay_s=delay)
             return RecordResult(job.message_id, "waiting")
         if self._policy.expired(job.state, now):
-            return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), "")
+            why = "it came back past its bounded age"  # said only when no receiver was ever tried
+            return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), why)
         stores = self.service.stores
         try:
             if message.endpoint is None or message.endpoint in read.endpoints:
