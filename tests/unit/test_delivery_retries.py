@@ -323,3 +323,21 @@ def test_a_message_found_expired_when_it_comes_back_says_it_was_never_tried(kit:
     attributes = _letter(kit)
     assert (attributes["reason"], attributes["attempts"], attributes["last_status"]) == ("expired", "0", "0")
     assert attributes["last_error"].startswith("no attempt reached a receiver")
+
+
+def test_a_retry_near_256_kib_fits_even_when_its_error_is_full_of_quotes(kit: ServiceKit) -> None:
+    # The error is cut to the room the body leaves; JSON escaping (\" for every quote) must not push it over.
+    kit.receiver.route(ACME.url, httpx.Response(500, text='"' * 300))
+    message = _message(id="msg_quoted", payload="")
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 350 - len(json.dumps(message).encode()))
+    assert kit.handle(make_sqs_event(make_record(message))) == {"batchItemFailures": []}
+    [state] = kit.sqs.states()
+    assert (state["n"], state["s"]) == (1, 500)
+
+
+def test_an_encoded_error_stays_within_its_bytes_after_json_escaping() -> None:
+    state = RetryState(first_seen=1.0, attempts=1, position=1, last_status=500, last_error='"\\' * 1000)
+    for limit in (4, 10, 100, 1024):
+        error = json.loads(state.encode(max_error_bytes=limit)).get("e", "")  # left out when not even "x..." fits
+        assert len(json.dumps(error, ensure_ascii=False).encode()) - 2 <= limit
+    assert json.loads(state.encode(max_error_bytes=100))["e"].endswith("...")

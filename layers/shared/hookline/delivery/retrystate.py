@@ -36,6 +36,7 @@ _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
 # within what datetime (the parking schedule's at()) and SQS's Number attributes (38 digits) can carry.
 _MAX_COUNT = 1_000_000
 _MAX_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_SHORTEST_CUT = 4  # sanitize_attribute's shortest cut: one character and "..."
 _HTTP_STATUSES = range(1000)  # an HTTP status line carries three digits
 _MAX_EXTRA_BYTES = 48
 """Unknown keys kept (later flags such as replay's ``r``) at most this long in JSON: the batch reserves 200 bytes for
@@ -61,6 +62,26 @@ def _number(
 def _count(data: Mapping[str, Any], key: str) -> int | None:
     value = _number(data, key, limit=_MAX_COUNT)
     return None if value is None else int(value)
+
+
+def _json_bytes(text: str) -> int:
+    """UTF-8 bytes of ``text`` inside a JSON string (escapes counted, the quotes around it not)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _cut_for_json(text: str, max_bytes: int) -> str | None:
+    """``text`` made attribute-safe and cut so that, JSON-escaped, it takes at most ``max_bytes``; None if nothing fits.
+
+    A receiver's answer is often JSON: each quote doubles when escaped, which the attribute's room must allow for.
+    """
+    limit = max_bytes
+    while limit >= _SHORTEST_CUT:
+        cut = sanitize_attribute(text, max_bytes=limit)
+        over = _json_bytes(cut) - max_bytes
+        if over <= 0:
+            return cut
+        limit -= max(1, over // 2)  # an escape doubles a byte at most: cut by half the excess, then again if need be
+    return None
 
 
 def _whole(value: float) -> int | float:
@@ -119,8 +140,9 @@ class RetryState:
             data["x"] = _whole(self.first_failure)
         if self.last_status is not None:
             data["s"] = self.last_status
-        if self.last_error and max_error_bytes > 0:
-            data["e"] = sanitize_attribute(self.last_error, max_bytes=max(4, max_error_bytes))
+        error = _cut_for_json(self.last_error, max_error_bytes) if self.last_error else None
+        if error is not None:
+            data["e"] = error
         if self.paced_s:
             data["w"] = _whole(self.paced_s)
         if self.due_at is not None:
