@@ -401,8 +401,8 @@ class DeliveryBatch:
         )
         if size > MAX_MESSAGE_BYTES:
             return (
-                f"with its id and hookline's retry state the message would be {size} bytes, over the "
-                f"{MAX_MESSAGE_BYTES} bytes SQS accepts, so it could not be retried"
+                f"with its id and hookline's retry state (or a dead letter's attributes) the message would be {size} "
+                f"bytes, over the {MAX_MESSAGE_BYTES} bytes SQS accepts, so it could not be retried"
             )
         return None
 
