@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-MAX_RETRY_DELAY_S = 12 * 3600  # SQS ChangeMessageVisibility cannot go beyond 12 hours.
+MAX_RETRY_DELAY_S = 12 * 3600  # the contract's cap on one wait (docs/contracts.md), once SQS's visibility limit
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

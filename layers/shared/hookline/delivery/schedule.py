@@ -54,7 +54,7 @@ def next_delay(  # noqa: PLR0913 - a pure rule: the schedule, the receivers' and
 ) -> int:
     """Whole seconds before attempt ``attempt + 1``: the schedule entry +-20% jitter, raised to at least the
     receiver's Retry-After and, when every target was skipped by an open breaker, to the breaker's retry_after;
-    never over ``max_delay_s`` (12 h, the most ChangeMessageVisibility allows)."""
+    never over ``max_delay_s`` (12 h, the cap docs/contracts.md promises)."""
     base = float(schedule[min(max(attempt, 1), len(schedule)) - 1]) if schedule else 0.0
     delay = base * (1 + JITTER * (2 * random() - 1))
     for hint in (retry_after_s, breaker_retry_after_s):
