@@ -13,7 +13,8 @@ Measured inputs:
 From them: the healthy path with producers using SendMessage and SendMessageBatch; 5 % of traffic to a dead endpoint;
 10 % to a slow one; the whole life of one dead message (2 KB, the default schedule) under each way of waiting longer
 than 900 s: hops only, or parking waits longer than 900 s / 1 h / 2 h on EventBridge Scheduler, or (modelled, not
-built) a DynamoDB parking table swept every minute.
+built) a DynamoDB parking table swept every minute; and what delivery history adds, payloads off and on
+(bench/history_cost.py's rows).
 
     nice .venv/bin/python bench/cost.py --scale .hookline/scale.json
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import history_cost
 import prices
 from scale import prewarm, refused_url
 
@@ -351,6 +353,13 @@ def main() -> None:
             life(fleet["refused"], fleet["hop"], park_after_s=chosen, first=silent),
         )
     )
+    lines += ["", "History (docs/history.md), added per million messages:", "| case | $/M | how |", "|---|---|---|"]
+    for retention_days in (30, 90):
+        lines += [
+            f"| {row.case} | {row.per_million:.3f} | {row.note} |"
+            for row in history_cost.history_rows(retention_days=retention_days)
+            if row.case.startswith("history")
+        ]
     print("\n".join(lines))
     print(
         "\nScheduler is priced at its list price; its first 14 million invocations a month are free, which takes "

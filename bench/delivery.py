@@ -17,6 +17,8 @@ processes, so the handler's process holds only the handler (its CPU time is the 
   a Lambda-like sys.path (``python -S``: the layer, then the runtime's boto3 family; no pyc writes; tracing on as
   with Tracing: Active). From the source tree (compiled into a scratch copy, as the layer build ships bytecode) or
   from a built layer (``--layer-path .aws-sam/build/SharedLayer/python``).
+* log-bytes: bytes logged per delivered message (the function's lines, its EMF, Lambda's platform lines), measured
+  by bench/logbytes.py's child interpreter on this checkout (``bench/logbytes.py --other`` compares two).
 
     nice .venv/bin/python bench/delivery.py                       # everything, a few minutes; prints the tables
     nice .venv/bin/python bench/delivery.py --only transport      # one section (see SECTIONS)
@@ -52,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import logbytes
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Sequence
 
@@ -69,7 +73,7 @@ SIZING_MEMORY_MB = (256, 512, 1024, 1769)
 _CGROUP_PERIOD_US = 10_000  # a short CFS period: the share is spread evenly, not granted in 100 ms bursts
 
 _ENDPOINT = "bench"
-SECTIONS = ("transport", "alternatives", "requests", "sizing", "cold-start")
+SECTIONS = ("transport", "alternatives", "requests", "sizing", "cold-start", "log-bytes")
 
 # ---------------------------------------------------------------------------------------------------- processes
 
@@ -821,6 +825,18 @@ def print_cold_start(  # noqa: PLR0913 - three measured series and the paths the
     )
 
 
+def print_log_bytes(figures: dict[str, object]) -> None:
+    """Print bytes logged per delivered message: log lines, EMF and Lambda's platform lines."""
+    messages = int(str(figures["messages"]))
+    lines = int(str(figures["log_bytes"])) / messages
+    emf = int(str(figures["emf_bytes"])) / messages
+    platform = logbytes.PLATFORM_LINE_BYTES * int(str(figures["invocations"])) / messages
+    print(
+        f"\nbytes logged per delivered message (batches of 10, healthy): {lines + emf + platform:.0f} "
+        f"(log lines {lines:.0f}, EMF {emf:.0f}, Lambda's platform lines {platform:.0f}, estimated)"
+    )
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 
@@ -866,7 +882,7 @@ def main() -> None:
     started = time.perf_counter()
     print(f"load average at start: {_load_average()}")
     sections = [args.only] if args.only else list(SECTIONS)
-    if set(sections) - {"cold-start"}:
+    if set(sections) - {"cold-start", "log-bytes"}:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         with (
             moto_process() as moto_endpoint,
@@ -895,6 +911,8 @@ def main() -> None:
             layer_path=args.layer_path,
             runtime_path=args.runtime_path,
         )
+    if "log-bytes" in sections:
+        print_log_bytes(logbytes.measure(ROOT, batches=20))
     print(f"\nload average at end: {_load_average()}; benchmark run time: {time.perf_counter() - started:.0f} s")
 
 

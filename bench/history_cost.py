@@ -25,24 +25,11 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "layers" / "shared")]
 
+import prices  # noqa: E402
 from aws_lambda_powertools import Logger  # noqa: E402
 
 from hookline.history.payloads import PayloadMeta, item_size, payload_item  # noqa: E402
 
-# List prices, us-east-1, as of 2026-11 (the ones docs/history.md uses). They move to bench/cost.py's price file.
-PRICES = {
-    "logs_ingest_per_gb": 0.50,
-    "logs_storage_per_gb_month": 0.03,
-    "logs_insights_per_gb_scanned": 0.005,
-    "dynamodb_write_unit": 0.625 / 1e6,
-    "dynamodb_read_unit": 0.125 / 1e6,
-    "dynamodb_storage_per_gb_month": 0.25,
-    "firehose_per_gb": 0.029,
-    "firehose_record_rounding_bytes": 5 * 1024,
-    "s3_storage_per_gb_month": 0.023,
-    "athena_per_tb_scanned": 5.0,
-    "lambda_gb_s": 0.0000133334,
-}
 GB = 1024**3
 OPERATIONAL_LOG_DAYS = 30  # the delivery log group's retention before history existed (and with history off)
 BATCH_SIZE = 10
@@ -117,15 +104,15 @@ def history_rows(*, payload_bytes: int = 2048, retention_days: int = 30) -> list
     line_bytes, extra_bytes, ratio = measure_log_bytes()
     months = retention_days / 30
     extra_days = max(0, retention_days - OPERATIONAL_LOG_DAYS)
-    ingest = extra_bytes * 1e6 / GB * PRICES["logs_ingest_per_gb"]
-    storage = (line_bytes + extra_bytes) * ratio * 1e6 / GB * PRICES["logs_storage_per_gb_month"] * extra_days / 30
+    ingest = extra_bytes * 1e6 / GB * prices.LOGS_USD_PER_GB_INGESTED
+    storage = (line_bytes + extra_bytes) * ratio * 1e6 / GB * prices.LOGS_USD_PER_GB_MONTH * extra_days / 30
     item = measure_payload_item(payload_bytes)
     write_units = math.ceil(item / 1024)
-    writes = write_units * 1e6 * PRICES["dynamodb_write_unit"]
-    lambda_s = BATCH_WRITE_S / BATCH_SIZE * 1e6 * MEMORY_GB * PRICES["lambda_gb_s"]
-    kept = item * 1e6 / GB * PRICES["dynamodb_storage_per_gb_month"] * months
-    firehose_record = max(line_bytes, PRICES["firehose_record_rounding_bytes"])
-    firehose = firehose_record * 1e6 / GB * PRICES["firehose_per_gb"]
+    writes = write_units * 1e6 * prices.DYNAMODB_USD_PER_WRITE_UNIT
+    lambda_s = BATCH_WRITE_S / BATCH_SIZE * 1e6 * MEMORY_GB * prices.LAMBDA_ARM_USD_PER_GB_S
+    kept = item * 1e6 / GB * prices.DYNAMODB_USD_PER_GB_MONTH * months
+    firehose_record = max(line_bytes, prices.FIREHOSE_RECORD_ROUNDING_BYTES)
+    firehose = firehose_record * 1e6 / GB * prices.FIREHOSE_USD_PER_GB
     return [
         Row(
             f"history, payloads off, {retention_days} d",
@@ -144,7 +131,7 @@ def history_rows(*, payload_bytes: int = 2048, retention_days: int = 30) -> list
         ),
         Row(
             "alternative: DynamoDB item per attempt (payloads off)",
-            1e6 * PRICES["dynamodb_write_unit"],
+            1e6 * prices.DYNAMODB_USD_PER_WRITE_UNIT,
             "1 write unit per attempt, at least",
         ),
     ]
@@ -154,9 +141,9 @@ def query_rows(*, messages_per_day: int, retention_days: int) -> list[Row]:
     """Dollars per query: `messages show ID` with and without the webhook_id field index, `messages list --since 1h`."""
     line_bytes, extra_bytes, _ratio = measure_log_bytes()
     per_message = (line_bytes + extra_bytes) * 1.2  # ~1.2 lines per message: retries, dead letters, EMF aside
-    scan_all = messages_per_day * retention_days * per_message / GB * PRICES["logs_insights_per_gb_scanned"]
-    one_hour = messages_per_day / 24 * per_message / GB * PRICES["logs_insights_per_gb_scanned"]
-    indexed = 10 * per_message / GB * PRICES["logs_insights_per_gb_scanned"]
+    scan_all = messages_per_day * retention_days * per_message / GB * prices.LOGS_INSIGHTS_USD_PER_GB_SCANNED
+    one_hour = messages_per_day / 24 * per_message / GB * prices.LOGS_INSIGHTS_USD_PER_GB_SCANNED
+    indexed = 10 * per_message / GB * prices.LOGS_INSIGHTS_USD_PER_GB_SCANNED
     return [
         Row("query: messages show ID, field index", indexed, "scans that message's events only"),
         Row("query: messages show ID, no index", scan_all, f"scans {retention_days} days of lines"),

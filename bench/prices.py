@@ -6,12 +6,17 @@ One file, so every benchmark prices the same way; change a price here only with 
 from __future__ import annotations
 
 __all__ = [
+    "DYNAMODB_USD_PER_GB_MONTH",
     "DYNAMODB_USD_PER_READ_UNIT",
     "DYNAMODB_USD_PER_WRITE_UNIT",
+    "FIREHOSE_RECORD_ROUNDING_BYTES",
+    "FIREHOSE_USD_PER_GB",
     "LAMBDA_ARM_USD_PER_GB_S",
     "LAMBDA_MB_PER_VCPU",
     "LAMBDA_USD_PER_REQUEST",
+    "LOGS_INSIGHTS_USD_PER_GB_SCANNED",
     "LOGS_USD_PER_GB_INGESTED",
+    "LOGS_USD_PER_GB_MONTH",
     "PRICES_AS_OF",
     "SCHEDULER_USD_PER_INVOCATION",
     "SECRETS_MANAGER_USD_PER_CALL",
@@ -33,8 +38,16 @@ SQS_BYTES_PER_REQUEST = 64 * 1024
 # consistent read of up to 4 KB is half a unit; a write of up to 1 KB is one unit).
 DYNAMODB_USD_PER_WRITE_UNIT = 0.625 / 1_000_000
 DYNAMODB_USD_PER_READ_UNIT = 0.125 / 1_000_000
-# CloudWatch Logs: $0.50 per GB ingested (standard log class).
+# DynamoDB storage (standard table class): $0.25 per GB-month.
+DYNAMODB_USD_PER_GB_MONTH = 0.25
+# CloudWatch Logs: $0.50 per GB ingested (standard log class), $0.03 per GB-month stored (compressed), Logs Insights
+# $0.005 per GB scanned.
 LOGS_USD_PER_GB_INGESTED = 0.50
+LOGS_USD_PER_GB_MONTH = 0.03
+LOGS_INSIGHTS_USD_PER_GB_SCANNED = 0.005
+# Amazon Data Firehose (direct PUT): $0.029 per GB ingested, each record rounded up to 5 KB.
+FIREHOSE_USD_PER_GB = 0.029
+FIREHOSE_RECORD_ROUNDING_BYTES = 5 * 1024
 # Secrets Manager: $0.05 per 10,000 API calls.
 SECRETS_MANAGER_USD_PER_CALL = 0.05 / 10_000
 # EventBridge Scheduler: $1.00 per million scheduled invocations (after 14 million free a month, not counted here);

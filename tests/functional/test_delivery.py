@@ -423,3 +423,22 @@ def test_breaker_skips_use_no_attempt_and_dead_letters_keep_the_real_status(harn
     assert (attributes["reason"], attributes["attempts"], attributes["last_status"]) == ("expired", "1", "503")
     assert "overloaded" in attributes["last_error"]
     assert len(harness.receiver.requests_for("/hook")) == 1
+
+
+def test_a_hostile_retry_attribute_never_fails_the_batch(harness: DeliveryHarness) -> None:
+    # A producer's own "hookline-retry" that json reads but no state of ours holds (NaN): counted as absent (attempt 1).
+    harness.add_endpoint("acme", "/hook")
+    hostile = '{"v":1,"n":NaN,"p":0,"f":1}'
+    harness.sqs.send_message(
+        QueueUrl=harness.stack.delivery_queue_url,
+        MessageBody=json.dumps(
+            {"version": 1, "id": "msg_hostile", "event_type": "a", "endpoint": "acme", "payload": {}}
+        ),
+        MessageAttributes={"hookline-retry": {"DataType": "String", "StringValue": hostile}},
+    )
+    good = harness.send(endpoint="acme", event_type="invoice.paid", payload={"ok": True})
+    _event, response = harness.run_once()
+    assert response == {"batchItemFailures": []}
+    ids = sorted(request.headers["webhook-id"] for request in harness.receiver.requests_for("/hook"))
+    assert ids == sorted(["msg_hostile", good])
+    assert harness.dead_letters() == []

@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from hookline.delivery.deadletter import DeadLetterWriter
 from hookline.delivery.deps import Clocks, Outbox, Stores, Telemetry, Transport
 from hookline.delivery.lanes import MemorySlowMarks, SlowMarks
 from hookline.delivery.processor import DeliveryBatchProcessor
+from hookline.delivery.requeue import attributes_size
 from hookline.delivery.service import DeliveryService
 from hookline.delivery.telemetry import EventTally
 from hookline.http import build_async_client, send_limited
+from hookline.messages import MAX_MESSAGE_BYTES
 from hookline.pacing import MemoryPaceStore, Pacer
 from hookline.registry import Endpoint, EndpointNotFoundError
 from hookline.secrets import SecretMissingError
@@ -91,7 +94,8 @@ class FakeSqs:
     """Records SendMessage (dead letters) and SendMessageBatch (re-enqueues); failures can be injected.
 
     ``fail_send`` makes SendMessage raise; ``fail_batch`` makes SendMessageBatch raise; ``refuse`` lists message
-    bodies whose SendMessageBatch entry is answered as Failed (the rest of the call succeeds).
+    bodies whose SendMessageBatch entry is answered as Failed (the rest of the call succeeds). Like SQS, a message
+    over 256 KiB (body and attributes) is refused.
     """
 
     def __init__(self) -> None:
@@ -104,6 +108,9 @@ class FakeSqs:
     def send_message(self, **kwargs: Any) -> dict[str, Any]:
         if self.fail_send is not None:
             raise self.fail_send
+        if _sqs_size(kwargs) > MAX_MESSAGE_BYTES:
+            error = {"Code": "InvalidParameterValue", "Message": "Message must be shorter than 262144 bytes."}
+            raise ClientError({"Error": error}, "SendMessage")
         self.sent.append(kwargs)
         return {"MessageId": f"dlq-{len(self.sent)}"}
 
@@ -117,6 +124,8 @@ class FakeSqs:
                 failed.append(
                     {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
                 )
+            elif _sqs_size(entry) > MAX_MESSAGE_BYTES:
+                failed.append({"Id": entry["Id"], "SenderFault": True, "Code": "InvalidParameterValue"})
             else:
                 successful.append({"Id": entry["Id"], "MessageId": f"requeued-{entry['Id']}"})
         return {"Successful": successful, "Failed": failed}
@@ -128,7 +137,7 @@ class FakeSqs:
             {**entry, "QueueUrl": call["QueueUrl"]}
             for call in self.batches
             for entry in call["Entries"]
-            if entry["MessageBody"] not in self.refuse
+            if entry["MessageBody"] not in self.refuse and _sqs_size(entry) <= MAX_MESSAGE_BYTES
         ]
 
     def delays(self) -> list[int]:
@@ -142,6 +151,11 @@ class FakeSqs:
     def reasons(self) -> list[str]:
         """The ``reason`` attribute of every dead letter sent."""
         return [call["MessageAttributes"]["reason"]["StringValue"] for call in self.sent]
+
+
+def _sqs_size(request: dict[str, Any]) -> int:
+    """A message's size as SQS counts it against its 256 KiB: the body plus every attribute's name, type and value."""
+    return len(request["MessageBody"].encode("utf-8")) + attributes_size(request.get("MessageAttributes") or {})
 
 
 Responder = Callable[[httpx.Request], httpx.Response]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.factory import breaker_config_for
 from hookline.settings import Settings, SettingsError
 from resilience.breaker import BreakerConfig
@@ -21,7 +22,26 @@ def test_set_compresses_open_and_max_open() -> None:
     assert config.min_calls == BreakerConfig().min_calls
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "soon", "50000"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "50000", "nan", "inf"])
 def test_invalid_values_are_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="BREAKER_OPEN_S"):
         Settings.from_env({"BREAKER_OPEN_S": value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("REQUEST_BUDGET_S", "nan", "at least 0.1 seconds"),
+        ("SLOW_MARK_S", "inf", "at least 1 seconds"),
+        ("PARK_AFTER_S", "0.5", "at least 1 seconds"),
+        ("REQUEST_BUDGET_S", "soon", "a number of seconds"),
+    ],
+)
+def test_delivery_durations_must_be_finite_and_in_range(name: str, value: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be {problem}"):
+        DeliveryConfig.from_env({name: value})
+
+
+def test_delivery_durations_default_when_unset() -> None:
+    config = DeliveryConfig.from_env({})
+    assert (config.request_budget_s, config.slow_mark_s, config.park_after_s) == (3.0, 300.0, 3600.0)

@@ -66,6 +66,19 @@ async def test_timeout_and_connection_errors_fall_back() -> None:
     assert result.last_status == 500
 
 
+async def test_last_status_and_error_describe_the_same_target() -> None:
+    # The primary answers 503, the fallback refuses the connection: the last real answer is the refusal, so a dead
+    # letter must not pair the primary's 503 with the fallback's error.
+    refused = ConnectError("connection_refused", "connection refused by https://b.example:8443")
+    result = await _attempt(ScriptedSend({PLAN.targets[0]: 503, PLAN.targets[1]: refused}))
+    assert result.outcome is Outcome.FAILED
+    assert result.last_status is None
+    assert "connection refused by https://b.example:8443" in result.last_error
+    result = await _attempt(ScriptedSend({PLAN.targets[0]: refused, PLAN.targets[1]: 503}))
+    assert result.last_status == 503
+    assert "503" in result.last_error
+
+
 async def test_deadline_clips_the_request_and_stops_before_a_hopeless_one() -> None:
     clock = FakeClock()
     send = ScriptedSend({PLAN.targets[0]: RequestTimeoutError("timeout", "slow"), PLAN.targets[1]: 200})

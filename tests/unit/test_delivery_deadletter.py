@@ -12,10 +12,12 @@ from hookline.delivery.deadletter import (
     DeadLetterWriter,
     dead_letter_body,
     describe_target,
+    letter_overhead,
     sanitize_attribute,
     scrub,
 )
-from hookline.messages import MessageError, parse_message
+from hookline.delivery.requeue import attributes_size
+from hookline.messages import MAX_MESSAGE_BYTES, MessageError, parse_message
 from hookline.metrics import Reason
 
 
@@ -104,6 +106,43 @@ def test_no_status_is_zero_and_errors_are_never_empty() -> None:
     assert attributes["last_status"]["StringValue"] == "0"
     assert attributes["last_error"]["StringValue"] == "none"
     assert attributes["endpoint"]["StringValue"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("spare", "kept"),
+    [
+        pytest.param(2000, {"reason", "endpoint", "attempts", "last_status", "last_error", "failed_at"}, id="room"),
+        pytest.param(300, {"reason", "endpoint", "attempts", "last_status", "last_error", "failed_at"}, id="cut"),
+        pytest.param(60, {"reason", "endpoint"}, id="tight"),
+    ],
+)
+def test_a_dead_letter_fits_sqs_256_kib_beside_its_body(spare: int, kept: set[str]) -> None:
+    sqs = RecordingSqs()
+    writer = DeadLetterWriter("q", client=sqs, clock=lambda: 0.0)  # type: ignore[arg-type]
+    body = "x" * (MAX_MESSAGE_BYTES - spare)
+    writer.send(DeadLetter(body, Reason.MESSAGE_TOO_LARGE, "acme", 0, None, "e" * 2000))
+    attributes = sqs.calls[0]["MessageAttributes"]
+    assert set(attributes) == kept
+    assert len(body) + attributes_size(attributes) <= MAX_MESSAGE_BYTES  # what SQS counts
+    assert attributes["reason"]["StringValue"] == "message_too_large"
+
+
+def test_a_body_that_passes_the_overhead_check_keeps_some_of_its_error() -> None:
+    sqs = RecordingSqs()
+    writer = DeadLetterWriter("q", client=sqs, clock=lambda: 0.0)  # type: ignore[arg-type]
+    body = "x" * (MAX_MESSAGE_BYTES - letter_overhead("acme"))
+    writer.send(DeadLetter(body, Reason.RETRIES_EXHAUSTED, "acme", 1_000_000, 503, "e" * 2000))
+    attributes = sqs.calls[0]["MessageAttributes"]
+    assert len(attributes["last_error"]["StringValue"]) >= 64
+    assert len(body) + attributes_size(attributes) <= MAX_MESSAGE_BYTES
+
+
+def test_a_rebuilt_body_adds_only_its_id() -> None:
+    raw = json.dumps(
+        {"version": 1, "event_type": "a", "endpoint": "e", "payload": list(range(1000))}, separators=(",", ":")
+    )
+    body = dead_letter_body(raw, "msg_1", message=parse_message(raw))
+    assert len(body) == len(raw) + len(',"id":"msg_1"')
 
 
 def test_send_errors_propagate() -> None:

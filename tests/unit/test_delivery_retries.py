@@ -236,3 +236,108 @@ def test_a_429_paces_the_endpoint_and_a_pace_wait_uses_no_attempt(kit: ServiceKi
     assert kit.sqs.delays()[-1] == 25
     assert kit.metrics.counts["DeliveryPaced"] == 1
     assert kit.metrics.counts["DeliveryAttempts"] == 0
+
+
+HOSTILE_STATES = [
+    pytest.param('{"v":1,"n":NaN,"p":0,"f":1}', id="nan"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":Infinity}', id="infinity"),
+    pytest.param("[" * 100_000, id="nested-too-deep"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":1,"s":1e300}', id="status-not-http"),
+    pytest.param('{"v":1,"n":1e300,"p":1,"f":1}', id="attempts-out-of-range"),
+    pytest.param('{"v":1,"n":1,"p":1,"f":1,"d":1e300}', id="due-out-of-range"),
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_STATES)
+def test_a_hostile_retry_attribute_is_refused_as_unreadable(text: str) -> None:
+    # Only RetryStateError: the batch treats it as absent (receive count); anything else would fail the whole batch.
+    with pytest.raises(RetryStateError):
+        RetryState.decode(text)
+
+
+@pytest.mark.parametrize("text", HOSTILE_STATES)
+def test_a_hostile_retry_attribute_never_fails_the_batch(kit: ServiceKit, text: str) -> None:
+    kit.receiver.route(ACME.url, httpx.Response(200))
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": text, "dataType": "String"}}
+    hostile = make_record(_message(id="msg_hostile"), message_attributes=attribute)
+    good = make_record(_message(id="msg_good"))
+    assert kit.handle(make_sqs_event(hostile, good)) == {"batchItemFailures": []}
+    ids = sorted(request.headers["webhook-id"] for request in kit.receiver.requests)
+    assert ids == ["msg_good", "msg_hostile"]  # the hostile one counts as a producer's first attempt
+
+
+def test_a_skips_wait_is_never_shorter_than_the_schedules_next_entry_even_with_jitter() -> None:
+    policy = RetryPolicy((10.0, 20.0), expiry_slack_s=100.0)
+    state = RetryState(first_seen=0.0, attempts=1, position=1, first_failure=0.0)
+
+    def low() -> float:
+        return 0.0  # the jitter's low end: -20%
+
+    skipped = Failure(real=False, error="open", breaker_retry_after_s=1.0)
+    skip = policy.after_failure(state, skipped, now=5.0, random=low)
+    assert isinstance(skip, Retry)
+    assert skip.delay_s == 20  # not 16: docs/contracts.md "Only real attempts count"
+    real = policy.after_failure(state, Failure(real=True, status=500, error="e"), now=5.0, random=low)
+    assert isinstance(real, Retry)
+    assert real.delay_s == 16  # a real failure keeps the +-20% jitter
+
+
+def test_a_dead_letter_near_256_kib_fits_by_cutting_its_error(kit: ServiceKit) -> None:
+    # Room for the id and the retry state (with 100 bytes to spare), not for a 1 KB last_error beside the body.
+    kit.receiver.route(ACME.url, httpx.Response(500, text="e" * 300))
+    message = _message(id="msg_big", payload="")
+    size = len(json.dumps(message).encode())
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 300 - size)
+    assert kit.handle(make_sqs_event(make_record(message, receive_count=3))) == {"batchItemFailures": []}
+    attributes = _letter(kit)
+    assert (attributes["reason"], attributes["last_status"]) == ("retries_exhausted", "500")
+    assert attributes["last_error"].startswith("HTTP 500 from https://hooks.acme.example")
+
+
+def test_a_retry_attribute_padded_with_unknown_keys_is_not_ours(kit: ServiceKit) -> None:
+    # Unknown keys are kept for later flags (replay's "r"), but a producer's padding must not push the re-enqueued
+    # message past 256 KiB: the record would come back on every visibility timeout instead of being retried.
+    kit.receiver.route(ACME.url, httpx.Response(500))
+    padded = json.dumps({"v": 1, "n": 0, "p": 0, "f": 1_795_852_800, "pad": "p" * 60_000})
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": padded, "dataType": "String"}}
+    message = _message(id="msg_padded", payload="")
+    sent_size = len(json.dumps(message)) + len(RETRY_ATTRIBUTE) + len("String") + len(padded)
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 20 - sent_size)  # as the producer sent it: 20 bytes to spare
+    assert kit.handle(make_sqs_event(make_record(message, message_attributes=attribute))) == {"batchItemFailures": []}
+    assert [(state["n"], "pad" in state) for state in kit.sqs.states()] == [(1, False)]
+    with pytest.raises(RetryStateError):
+        RetryState.decode(padded)
+
+
+def test_a_retry_attributes_error_is_capped_when_read() -> None:
+    # The error travels into log lines and dead letters: a producer's 200 KB one is cut to the contract's 1 KB.
+    text = json.dumps({"v": 1, "n": 1, "p": 1, "f": 1, "s": 500, "e": "x" * 200_000})
+    assert len(RetryState.decode(text).last_error.encode()) <= 1024
+
+
+def test_a_message_found_expired_when_it_comes_back_says_it_was_never_tried(kit: ServiceKit, wall: FakeClock) -> None:
+    # Only breaker skips so far; back a little late (SQS, the batching window), past its bounded age of 136 s.
+    state = RetryState(first_seen=WALL_CLOCK - 200, position=3, first_failure=WALL_CLOCK - 140)
+    attribute = {RETRY_ATTRIBUTE: {"stringValue": state.encode(), "dataType": "String"}}
+    kit.handle(make_sqs_event(make_record(_message(id="msg_late"), message_attributes=attribute)))
+    attributes = _letter(kit)
+    assert (attributes["reason"], attributes["attempts"], attributes["last_status"]) == ("expired", "0", "0")
+    assert attributes["last_error"].startswith("no attempt reached a receiver")
+
+
+def test_a_retry_near_256_kib_fits_even_when_its_error_is_full_of_quotes(kit: ServiceKit) -> None:
+    # The error is cut to the room the body leaves; JSON escaping (\" for every quote) must not push it over.
+    kit.receiver.route(ACME.url, httpx.Response(500, text='"' * 300))
+    message = _message(id="msg_quoted", payload="")
+    message["payload"] = "x" * (MAX_MESSAGE_BYTES - 350 - len(json.dumps(message).encode()))
+    assert kit.handle(make_sqs_event(make_record(message))) == {"batchItemFailures": []}
+    [state] = kit.sqs.states()
+    assert (state["n"], state["s"]) == (1, 500)
+
+
+def test_an_encoded_error_stays_within_its_bytes_after_json_escaping() -> None:
+    state = RetryState(first_seen=1.0, attempts=1, position=1, last_status=500, last_error='"\\' * 1000)
+    for limit in (4, 10, 100, 1024):
+        error = json.loads(state.encode(max_error_bytes=limit)).get("e", "")  # left out when not even "x..." fits
+        assert len(json.dumps(error, ensure_ascii=False).encode()) - 2 <= limit
+    assert json.loads(state.encode(max_error_bytes=100))["e"].endswith("...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
@@ -12,10 +13,17 @@ from hookline.registry.model import DEFAULT_SECRET_PREFIX
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["DEFAULT_RETRY_SCHEDULE", "MAX_RETRY_DELAY_S", "Settings", "SettingsError", "parse_retry_schedule"]
+__all__ = [
+    "DEFAULT_RETRY_SCHEDULE",
+    "MAX_RETRY_DELAY_S",
+    "Settings",
+    "SettingsError",
+    "parse_retry_schedule",
+    "parse_seconds",
+]
 
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-MAX_RETRY_DELAY_S = 12 * 3600  # SQS ChangeMessageVisibility cannot go beyond 12 hours.
+MAX_RETRY_DELAY_S = 12 * 3600  # the contract's cap on one wait (docs/contracts.md), once SQS's visibility limit
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -60,15 +68,22 @@ def _parse_positive_int(name: str, value: str) -> int:
     return number
 
 
-def _parse_optional_seconds(name: str, value: str) -> float | None:
+def parse_seconds(
+    name: str, value: str, *, low: float = 0.0, high: float = math.inf, open_low: bool = False
+) -> float | None:
+    """A number of seconds read from the environment: None when empty; SettingsError when not a finite number in
+    range (``low`` excluded when ``open_low``)."""
     if not value.strip():
         return None
     try:
         number = float(value)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < number <= MAX_RETRY_DELAY_S:
-        raise SettingsError(f"{name} must be more than 0 and at most {MAX_RETRY_DELAY_S} seconds, got {value!r}")
+    below = number <= low if open_low else number < low
+    if not math.isfinite(number) or below or number > high:
+        lowest = f"more than {low:g}" if open_low else f"at least {low:g}"
+        highest = "" if math.isinf(high) else f" and at most {high:g}"
+        raise SettingsError(f"{name} must be {lowest}{highest} seconds, got {value!r}")
     return number
 
 
@@ -119,7 +134,9 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "Hookline"),
             log_level=env.get("LOG_LEVEL", "INFO"),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            breaker_open_s=_parse_optional_seconds("BREAKER_OPEN_S", env.get("BREAKER_OPEN_S", "")),
+            breaker_open_s=parse_seconds(
+                "BREAKER_OPEN_S", env.get("BREAKER_OPEN_S", ""), high=MAX_RETRY_DELAY_S, open_low=True
+            ),
             signing_secret_prefix=env.get("SIGNING_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,
         )
 

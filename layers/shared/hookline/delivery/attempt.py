@@ -194,15 +194,21 @@ class AttemptResult:
 
     @property
     def last_status(self) -> int | None:
-        """The last HTTP status a receiver answered with, in a real try."""
-        last = next((target for target in reversed(self.targets) if target.real and target.http_status), None)
+        """The HTTP status of the last real answer (None when that target was refused, reset or timed out).
+
+        Status and error describe the same target (docs/contracts.md: "the last real answer"): a primary's 503
+        followed by a fallback's refused connection reports the refusal, not a 503 beside the fallback's error."""
+        last = self.last_real
         return last.http_status if last is not None else None
 
     @property
     def last_error(self) -> str:
-        """The last error, one line, naming only origins (never paths, queries or secrets); real tries first."""
-        real = next((target.error for target in reversed(self.targets) if target.real and target.error), "")
-        return real or next((target.error for target in reversed(self.targets) if target.error), "")
+        """The last real answer's error, one line, naming only origins (never paths, queries or secrets); with no
+        real try, the last skip's reason."""
+        last = self.last_real
+        if last is not None:
+            return last.error
+        return next((target.error for target in reversed(self.targets) if target.error), "")
 
     @property
     def retry_after_s(self) -> float | None:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from hookline import metrics as names
 from hookline.delivery.attempt import MIN_REQUEST_S, AttemptResult, Outcome, attempt_delivery
-from hookline.delivery.deadletter import MAX_LAST_ERROR_BYTES, DeadLetter, dead_letter_body, describe_target, scrub
+from hookline.delivery.deadletter import (
+    MAX_LAST_ERROR_BYTES,
+    DeadLetter,
+    dead_letter_body,
+    describe_target,
+    letter_overhead,
+    scrub,
+)
 from hookline.delivery.gates import BreakerGate, GateChain, PacingGate
 from hookline.delivery.lanes import LaneGate
 from hookline.delivery.logline import DeliveryLog, LogLine, LogOutcome
@@ -345,7 +352,8 @@ class DeliveryBatch:
             self._line(job, LogOutcome.WAITING, delay_s=delay)
             return RecordResult(job.message_id, "waiting")
         if self._policy.expired(job.state, now):
-            return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), "")
+            why = "it came back past its bounded age"  # said only when no receiver was ever tried
+            return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), why)
         stores = self.service.stores
         try:
             if message.endpoint is None or message.endpoint in read.endpoints:
@@ -385,11 +393,16 @@ class DeliveryBatch:
                 f"the message has {len(job.carried)} message attributes of its own; hookline needs one of the "
                 f"{MAX_ATTRIBUTES} SQS allows to carry its retry state"
             )
-        size = len(job.body.encode("utf-8")) + attributes_size(job.carried) + _RETRY_ATTRIBUTE_RESERVE
+        body_size = len(job.body.encode("utf-8"))
+        # Retried: the body with the producer's attributes and the retry state. Dead-lettered later: the body with the
+        # dead letter's attributes (not the producer's). Both must fit, or the record could never leave the queue.
+        size = max(
+            body_size + attributes_size(job.carried) + _RETRY_ATTRIBUTE_RESERVE, body_size + letter_overhead(job.label)
+        )
         if size > MAX_MESSAGE_BYTES:
             return (
-                f"with its id and hookline's retry state the message would be {size} bytes, over the "
-                f"{MAX_MESSAGE_BYTES} bytes SQS accepts, so it could not be retried"
+                f"with its id and hookline's retry state (or a dead letter's attributes) the message would be {size} "
+                f"bytes, over the {MAX_MESSAGE_BYTES} bytes SQS accepts, so it could not be retried"
             )
         return None
 
@@ -554,8 +567,12 @@ class DeliveryBatch:
     ) -> RecordResult:
         """Dead-letter ``job`` (attempts and last status from ``state``, default the record's own)."""
         state = state or job.state
+        raw = job.record.body or ""
+        body = dead_letter_body(raw, job.message_id, message=job.message, data=job.data)
+        if len(body.encode("utf-8")) + letter_overhead(job.label) > MAX_MESSAGE_BYTES:
+            body = raw  # its id would not fit beside the reason (message_too_large): the producer's bytes, as sent
         letter = DeadLetter(
-            body=dead_letter_body(job.record.body or "", job.message_id, message=job.message, data=job.data),
+            body=body,
             reason=reason,
             endpoint=job.label,
             attempts=state.attempts,

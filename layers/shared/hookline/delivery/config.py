@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hookline.delivery.parking import ParkingConfig
-from hookline.settings import SettingsError
+from hookline.settings import SettingsError, parse_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,15 +23,8 @@ DEFAULT_EXPIRY_SLACK_S = 3600.0
 
 
 def _seconds(name: str, value: str, *, default: float, low: float = 0.0) -> float:
-    if not value.strip():
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
-    if number < low:
-        raise SettingsError(f"{name} must be at least {low:g} seconds, got {value!r}")
-    return number
+    number = parse_seconds(name, value, low=low)
+    return default if number is None else number
 
 
 @dataclass(frozen=True)

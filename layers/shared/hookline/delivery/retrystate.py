@@ -32,19 +32,56 @@ __all__ = ["FORMAT_VERSION", "RETRY_ATTRIBUTE", "RetryState", "RetryStateError"]
 RETRY_ATTRIBUTE = "hookline-retry"
 FORMAT_VERSION = 1
 _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
+# Bounds on what a producer may put in the attribute: beyond them it is not ours and counts as absent. Times stay
+# within what datetime (the parking schedule's at()) and SQS's Number attributes (38 digits) can carry.
+_MAX_COUNT = 1_000_000
+_MAX_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_SHORTEST_CUT = 4  # sanitize_attribute's shortest cut: one character and "..."
+_HTTP_STATUSES = range(1000)  # an HTTP status line carries three digits
+_MAX_EXTRA_BYTES = 48
+"""Unknown keys kept (later flags such as replay's ``r``) at most this long in JSON: the batch reserves 200 bytes for
+the whole attribute without its error (docs/contracts.md: message_too_large)."""
 
 
 class RetryStateError(HooklineError, ValueError):
     """The attribute does not hold a retry state this version can read."""
 
 
-def _number(data: Mapping[str, Any], key: str, *, default: float | None = None) -> float | None:
+def _number(
+    data: Mapping[str, Any], key: str, *, default: float | None = None, limit: float = _MAX_TIME_S
+) -> float | None:
     value = data.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise RetryStateError(f"{RETRY_ATTRIBUTE}: {key} must be a non-negative number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+        # NaN fails the range test too; json.loads accepts NaN and Infinity.
+        raise RetryStateError(f"{RETRY_ATTRIBUTE}: {key} must be a number from 0 to {limit:g}")
     return float(value)
+
+
+def _count(data: Mapping[str, Any], key: str) -> int | None:
+    value = _number(data, key, limit=_MAX_COUNT)
+    return None if value is None else int(value)
+
+
+def _json_bytes(text: str) -> int:
+    """UTF-8 bytes of ``text`` inside a JSON string (escapes counted, the quotes around it not)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _cut_for_json(text: str, max_bytes: int) -> str | None:
+    """``text`` made attribute-safe and cut so that, JSON-escaped, it takes at most ``max_bytes``; None if nothing fits.
+
+    A receiver's answer is often JSON: each quote doubles when escaped, which the attribute's room must allow for.
+    """
+    limit = max_bytes
+    while limit >= _SHORTEST_CUT:
+        cut = sanitize_attribute(text, max_bytes=limit)
+        over = _json_bytes(cut) - max_bytes
+        if over <= 0:
+            return cut
+        limit -= max(1, over // 2)  # an escape doubles a byte at most: cut by half the excess, then again if need be
+    return None
 
 
 def _whole(value: float) -> int | float:
@@ -103,8 +140,9 @@ class RetryState:
             data["x"] = _whole(self.first_failure)
         if self.last_status is not None:
             data["s"] = self.last_status
-        if self.last_error and max_error_bytes > 0:
-            data["e"] = sanitize_attribute(self.last_error, max_bytes=max(4, max_error_bytes))
+        error = _cut_for_json(self.last_error, max_error_bytes) if self.last_error else None
+        if error is not None:
+            data["e"] = error
         if self.paced_s:
             data["w"] = _whole(self.paced_s)
         if self.due_at is not None:
@@ -116,27 +154,34 @@ class RetryState:
         """Parse an attribute value (RetryStateError if it is not one of ours)."""
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be ours
             raise RetryStateError(f"{RETRY_ATTRIBUTE} is not JSON") from None
         if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown format {str(data)[:40]!r}")
-        attempts, position, first_seen = _number(data, "n"), _number(data, "p"), _number(data, "f")
+        attempts, position, first_seen = _count(data, "n"), _count(data, "p"), _number(data, "f")
         if attempts is None or position is None or first_seen is None:
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: n, p and f are required")
-        status = _number(data, "s")
+        status = _count(data, "s")
+        if status is not None and status not in _HTTP_STATUSES:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: s must be an HTTP status")
         error = data.get("e", "")
         if not isinstance(error, str):
             raise RetryStateError(f"{RETRY_ATTRIBUTE}: e must be a string")
+        if len(error.encode("utf-8", "surrogatepass")) > MAX_LAST_ERROR_BYTES:
+            error = sanitize_attribute(error)  # cut as hookline writes it (a producer's may be longer)
+        extra = {key: value for key, value in data.items() if key not in _KNOWN}
+        if extra and len(json.dumps(extra, separators=(",", ":"), ensure_ascii=False).encode()) > _MAX_EXTRA_BYTES:
+            raise RetryStateError(f"{RETRY_ATTRIBUTE}: unknown keys longer than {_MAX_EXTRA_BYTES} bytes")
         return cls(
             first_seen=first_seen,
-            attempts=int(attempts),
-            position=int(position),
+            attempts=attempts,
+            position=position,
             first_failure=_number(data, "x"),
-            last_status=int(status) if status is not None else None,
+            last_status=status,
             last_error=error,
             paced_s=_number(data, "w", default=0.0) or 0.0,
             due_at=_number(data, "d"),
-            extra={key: value for key, value in data.items() if key not in _KNOWN},
+            extra=extra,
         )
 
     @classmethod

@@ -34,6 +34,10 @@ def attempt_number(approximate_receive_count: str | int | None) -> int:
     return max(count, 1)
 
 
+def _no_jitter() -> float:
+    return 0.5  # the middle of the jitter's range: the schedule's entry itself
+
+
 def is_last_attempt(attempt: int, max_attempts: int) -> bool:
     """Whether no attempt follows ``attempt`` (after it fails the message is dead-lettered)."""
     return attempt >= max_attempts
@@ -50,7 +54,7 @@ def next_delay(  # noqa: PLR0913 - a pure rule: the schedule, the receivers' and
 ) -> int:
     """Whole seconds before attempt ``attempt + 1``: the schedule entry +-20% jitter, raised to at least the
     receiver's Retry-After and, when every target was skipped by an open breaker, to the breaker's retry_after;
-    never over ``max_delay_s`` (12 h, the most ChangeMessageVisibility allows)."""
+    never over ``max_delay_s`` (12 h, the cap docs/contracts.md promises)."""
     base = float(schedule[min(max(attempt, 1), len(schedule)) - 1]) if schedule else 0.0
     delay = base * (1 + JITTER * (2 * random() - 1))
     for hint in (retry_after_s, breaker_retry_after_s):
@@ -126,6 +130,10 @@ class RetryPolicy:
             random=random,
             max_delay_s=self.max_delay_s,
         )
+        if not failure.real:
+            # A skip waits at least the schedule's next entry: its jitter may lengthen the wait, never shorten it.
+            entry = next_delay(failed.position, self.schedule, random=_no_jitter, max_delay_s=self.max_delay_s)
+            delay = max(delay, entry)
         if failed.age_s(now + delay) > self.max_age_s:
             return GiveUp(failed, Reason.EXPIRED)
         return Retry(replace(failed, due_at=now + delay), delay)

@@ -80,7 +80,7 @@ def is_replay(attributes: Mapping[str, Any] | None) -> bool:
         return False
     try:
         state = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep: not ours
         return False
     return isinstance(state, dict) and bool(state.get(REPLAY_FLAG))
 
