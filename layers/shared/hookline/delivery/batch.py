@@ -354,7 +354,11 @@ class DeliveryBatch:
         if self._policy.expired(job.state, now):
             why = "it came back past its bounded age"  # said only when no receiver was ever tried
             return await self._give_up(job, GiveUp(job.state, Reason.EXPIRED), why)
-        stores = self.service.stores
+        return await self._route(job, message)
+
+    async def _route(self, job: _Job, message: WebhookMessage) -> RecordResult:
+        """Resolve the message's delivery plan (read ahead, else off the loop), then sign and attempt it."""
+        read, stores = self._read, self.service.stores
         try:
             if message.endpoint is None or message.endpoint in read.endpoints:
                 plan = self._plan(message, job.message_id, read.endpoints)
@@ -370,6 +374,11 @@ class DeliveryBatch:
             return await self._dead_letter(job, error.reason, error.detail)
         except Exception as error:  # noqa: BLE001 - throttled or unreachable: the record comes back as it is
             return self._defer(job, f"registry unavailable ({type(error).__name__})")
+        return await self._sign(job, message, plan)
+
+    async def _sign(self, job: _Job, message: WebhookMessage, plan: DeliveryPlan) -> RecordResult:
+        """Fetch the plan's signing secret (read ahead, else off the loop), then make the attempt."""
+        read, stores = self._read, self.service.stores
         try:
             if plan.secret_id in read.secrets:
                 signing = _Prefetched(read.secrets).get(plan.secret_id)
