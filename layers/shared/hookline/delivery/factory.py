@@ -81,13 +81,7 @@ def build_delivery_environment(  # noqa: PLR0913 - every client injectable (test
 ) -> DeliveryEnvironment:
     """Wire the delivery service from settings; every client can be passed in (tests), else it is built here."""
     settings.require("endpoints_table", "breaker_table", "dead_letter_queue_url")
-    # Work runs in threads (to_thread) as well as on the loop: give botocore one pooled connection per record in flight.
-    boto_config = Config(
-        max_pool_connections=max(10, settings.max_concurrency + 4),
-        connect_timeout=3,
-        read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
+    boto_config = _boto_config(settings)
     session = boto3.session.Session()
     dynamodb = dynamodb or session.client("dynamodb", config=boto_config)
     # Only dead letters and re-enqueued retries use SQS: its client (~20 ms of a cold start) waits for the first.
@@ -107,27 +101,14 @@ def build_delivery_environment(  # noqa: PLR0913 - every client injectable (test
         config=breaker_config or breaker_config_for(settings),
         metrics_hook=tally,
     )
-    emitter = (
-        PowertoolsEmitter(metrics, namespace=settings.metrics_namespace, service=settings.service_name)
-        if metrics is not None
-        else None
-    )
+    emitter = _emitter(settings, metrics)
     service = DeliveryService(
         settings,
         config=config,
-        stores=Stores(
-            registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
-            secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
-            breakers=breakers,
-            pacer=build_pacer(config.pacing_table or None, client=dynamodb, metrics_hook=tally),
-            slow_marks=SlowMarks(SlowMarksStore(settings.breaker_table, client=dynamodb), mark_s=config.slow_mark_s),
+        stores=_stores(
+            settings, config, dynamodb=dynamodb, secretsmanager=secretsmanager, breakers=breakers, tally=tally
         ),
-        outbox=Outbox(
-            sqs=sqs,
-            dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
-            parking=_parking(config, session, boto_config),
-            payloads=HistoryConfig.from_env().payload_store(dynamodb=dynamodb),
-        ),
+        outbox=_outbox(settings, config, sqs=sqs, dynamodb=dynamodb, session=session, boto_config=boto_config),
         transport=Transport(http=http, send=send or send_limited),
         telemetry=Telemetry(emit=emitter, logger=logger, breaker_events=tally),
         run=runner.run,
@@ -135,6 +116,53 @@ def build_delivery_environment(  # noqa: PLR0913 - every client injectable (test
     processor = DeliveryBatchProcessor(run=runner.run, max_concurrency=settings.max_concurrency)
     clients = {"dynamodb": dynamodb, "sqs": sqs, "secretsmanager": secretsmanager}
     return DeliveryEnvironment(service=service, processor=processor, runner=runner, clients=clients)
+
+
+def _boto_config(settings: Settings) -> Config:
+    # Work runs in threads (to_thread) as well as on the loop: give botocore one pooled connection per record in flight.
+    return Config(
+        max_pool_connections=max(10, settings.max_concurrency + 4),
+        connect_timeout=3,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+
+
+def _emitter(settings: Settings, metrics: Metrics | None) -> PowertoolsEmitter | None:
+    if metrics is None:
+        return None
+    return PowertoolsEmitter(metrics, namespace=settings.metrics_namespace, service=settings.service_name)
+
+
+def _stores(  # noqa: PLR0913 - the clients and shared parts the stores are built on
+    settings: Settings,
+    config: DeliveryConfig,
+    *,
+    dynamodb: Any,
+    secretsmanager: Any,
+    breakers: BreakerRegistry,
+    tally: EventTally,
+) -> Stores:
+    """The endpoint registry, signing secrets, breakers, pacer and slow marks, over the given clients."""
+    return Stores(
+        registry=EndpointRegistry(settings.endpoints_table, client=dynamodb, cache_ttl_s=REGISTRY_CACHE_TTL_S),
+        secrets=SigningSecretStore(client=secretsmanager, max_age_s=SECRET_MAX_AGE_S),
+        breakers=breakers,
+        pacer=build_pacer(config.pacing_table or None, client=dynamodb, metrics_hook=tally),
+        slow_marks=SlowMarks(SlowMarksStore(settings.breaker_table, client=dynamodb), mark_s=config.slow_mark_s),
+    )
+
+
+def _outbox(  # noqa: PLR0913 - the clients the outbox writes with
+    settings: Settings, config: DeliveryConfig, *, sqs: Any, dynamodb: Any, session: Any, boto_config: Config
+) -> Outbox:
+    """Where records go besides the receiver: re-enqueues, dead letters, parked waits, kept payloads."""
+    return Outbox(
+        sqs=sqs,
+        dead_letters=DeadLetterWriter(settings.dead_letter_queue_url, client=sqs),
+        parking=_parking(config, session, boto_config),
+        payloads=HistoryConfig.from_env().payload_store(dynamodb=dynamodb),
+    )
 
 
 def breaker_config_for(settings: Settings) -> BreakerConfig:
