@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,91 +276,25 @@ def _header(first: str) -> list[str]:
     return [f"| {first} | " + " | ".join(keys) + " | total $/M |", "|---" * (len(keys) + 2) + "|"]
 
 
+PARK_AFTER_S = 3600.0
+"""The chosen threshold: waits longer than an hour park on EventBridge Scheduler, shorter ones hop."""
+
+
 def main() -> None:
     """Measure, then print the cost tables."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=Path, required=True, help="bench/scale.py --json output (scenarios h and c)")
-    parser.add_argument("--fleet", type=int, default=300, help="messages per fleet measurement")
-    parser.add_argument(
-        "--sized-gb-s",
-        type=float,
-        default=0.00217,
-        help="GB-s per message at 200 ms, batch 100, 512 MB from bench/delivery.py --only sizing (the local stack's "
-        "figure also pays moto's latency on every store call of a batch)",
-    )
-    args = parser.parse_args()
+    args = _parse_args()
     figures = {entry["scenario"]: entry for entry in json.loads(args.scale.read_text(encoding="utf-8"))}
     healthy = _from_scale(figures["h"])
-    producers = {"SendMessageBatch": 0.1, "SendMessage": 1.0}
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="hookline-cost-") as log_dir:
-        dead = DeadLife(Path(log_dir))
-        try:
-            fleet = {
-                "refused": dead.receive_refused(args.fleet),
-                "hop": dead.hop(args.fleet),
-                "silent": dead.receive_silent(100),
-            }
-            single = {"refused": dead.single(dead.receive_refused), "hop": dead.single(dead.hop)}
-        finally:
-            dead.close()
-
-    sized = Counts(healthy.requests, healthy.invocations, args.sized_gb_s, healthy.log_bytes, healthy.scheduled)
-    lines = ["Healthy path (200 ms receivers, scenario h), per million messages:", *_header("producers use")]
-    for action, share in producers.items():
-        producer = Counts(requests={f"sqs.{action}": share})
-        lines.append(_row(f"{action}, GB-s as measured in the local stack", healthy.plus(producer)))
-        lines.append(_row(f"{action}, GB-s of bench/delivery.py's sizing run", sized.plus(producer)))
-    batched = healthy.plus(Counts(requests={"sqs.SendMessageBatch": 0.1}))
-    chosen = 3600.0
-    dead_fleet = life(fleet["refused"], fleet["hop"], park_after_s=chosen)
-    lines += ["", "Mixed traffic (producers batch), per million messages:", *_header("traffic")]
-    lines.append(_row("5 % to a dead endpoint (refused)", batched.plus(dead_fleet.plus(batched, -1), 0.05)))
-    if "c" in figures:
-        lines.append(
-            _row(
-                "10 % to an endpoint answering after 5 s (scenario c)",
-                _from_scale(figures["c"]).plus(Counts(requests={"sqs.SendMessageBatch": 0.1})),
-            )
-        )
-    lines += [
+    fleet, single = _measure_dead(args.fleet)
+    lines = [
+        *_healthy_table(healthy, args.sized_gb_s),
         "",
-        "Whole life of one dead message (2 KB, default schedule, 9 attempts over ~27.5 h):",
-        *_header("how waits over 900 s are held"),
+        *_mixed_table(healthy, figures, fleet),
+        "",
+        *_dead_life_table(fleet, single),
+        "",
+        *_history_table(),
     ]
-    for label, receive, hop in (
-        ("fleet (batched)", fleet["refused"], fleet["hop"]),
-        ("single message", single["refused"], single["hop"]),
-    ):
-        for name, after, table in (
-            ("hops only", None, False),
-            ("park > 900 s", 900.0, False),
-            ("park > 1 h (chosen)", 3600.0, False),
-            ("park > 2 h", 7200.0, False),
-            ("DynamoDB table > 1 h (model)", 3600.0, True),
-        ):
-            lines.append(_row(f"{label}, {name}", life(receive, hop, park_after_s=after, table=table)))
-    silent = fleet["silent"]
-    lines.append(
-        _row(
-            "fleet, 15 s timeouts, every attempt real (no breaker), park > 1 h",
-            life(silent, fleet["hop"], park_after_s=chosen),
-        )
-    )
-    lines.append(
-        _row(
-            "fleet, 15 s timeouts, first attempt real, then skipped (breaker open), park > 1 h",
-            life(fleet["refused"], fleet["hop"], park_after_s=chosen, first=silent),
-        )
-    )
-    lines += ["", "History (docs/history.md), added per million messages:", "| case | $/M | how |", "|---|---|---|"]
-    for retention_days in (30, 90):
-        lines += [
-            f"| {row.case} | {row.per_million:.3f} | {row.note} |"
-            for row in history_cost.history_rows(retention_days=retention_days)
-            if row.case.startswith("history")
-        ]
     print("\n".join(lines))
     print(
         "\nScheduler is priced at its list price; its first 14 million invocations a month are free, which takes "
@@ -370,6 +305,110 @@ def main() -> None:
         f"\nprices as of {prices.PRICES_AS_OF}; one receive of a dead message (fleet): {_rounded(receive.requests)}, "
         f"{receive.gb_s:.5f} GB-s; one hop: {_rounded(hop.requests)}, {hop.gb_s:.5f} GB-s"
     )
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=Path, required=True, help="bench/scale.py --json output (scenarios h and c)")
+    parser.add_argument("--fleet", type=int, default=300, help="messages per fleet measurement")
+    parser.add_argument(
+        "--sized-gb-s",
+        type=float,
+        default=0.00217,
+        help="GB-s per message at 200 ms, batch 100, 512 MB from bench/delivery.py --only sizing (the local stack's "
+        "figure also pays moto's latency on every store call of a batch)",
+    )
+    return parser.parse_args()
+
+
+def _measure_dead(fleet_size: int) -> tuple[dict[str, Counts], dict[str, Counts]]:
+    """A dead endpoint's receives and hops, for a fleet (``fleet_size`` messages) and for a single message."""
+    with tempfile.TemporaryDirectory(prefix="hookline-cost-") as log_dir:
+        dead = DeadLife(Path(log_dir))
+        try:
+            fleet = {
+                "refused": dead.receive_refused(fleet_size),
+                "hop": dead.hop(fleet_size),
+                "silent": dead.receive_silent(100),
+            }
+            single = {"refused": dead.single(dead.receive_refused), "hop": dead.single(dead.hop)}
+        finally:
+            dead.close()
+    return fleet, single
+
+
+def _healthy_table(healthy: Counts, sized_gb_s: float) -> list[str]:
+    """The healthy path with each way producers send, at the local stack's GB-s and at the sizing run's."""
+    producers = {"SendMessageBatch": 0.1, "SendMessage": 1.0}
+    sized = Counts(healthy.requests, healthy.invocations, sized_gb_s, healthy.log_bytes, healthy.scheduled)
+    lines = ["Healthy path (200 ms receivers, scenario h), per million messages:", *_header("producers use")]
+    for action, share in producers.items():
+        producer = Counts(requests={f"sqs.{action}": share})
+        lines.append(_row(f"{action}, GB-s as measured in the local stack", healthy.plus(producer)))
+        lines.append(_row(f"{action}, GB-s of bench/delivery.py's sizing run", sized.plus(producer)))
+    return lines
+
+
+def _mixed_table(healthy: Counts, figures: dict[str, Any], fleet: dict[str, Counts]) -> list[str]:
+    """Healthy traffic with a share to a dead endpoint, and (scenario c, when measured) a share to a slow one."""
+    batched = healthy.plus(Counts(requests={"sqs.SendMessageBatch": 0.1}))
+    dead_fleet = life(fleet["refused"], fleet["hop"], park_after_s=PARK_AFTER_S)
+    lines = ["Mixed traffic (producers batch), per million messages:", *_header("traffic")]
+    lines.append(_row("5 % to a dead endpoint (refused)", batched.plus(dead_fleet.plus(batched, -1), 0.05)))
+    if "c" in figures:
+        lines.append(
+            _row(
+                "10 % to an endpoint answering after 5 s (scenario c)",
+                _from_scale(figures["c"]).plus(Counts(requests={"sqs.SendMessageBatch": 0.1})),
+            )
+        )
+    return lines
+
+
+def _dead_life_table(fleet: dict[str, Counts], single: dict[str, Counts]) -> list[str]:
+    """One dead message's whole life under each way of holding waits over 900 s, and with 15 s timeouts."""
+    lines = [
+        "Whole life of one dead message (2 KB, default schedule, 9 attempts over ~27.5 h):",
+        *_header("how waits over 900 s are held"),
+    ]
+    for label, receive, hop in (
+        ("fleet (batched)", fleet["refused"], fleet["hop"]),
+        ("single message", single["refused"], single["hop"]),
+    ):
+        for name, after, table in (
+            ("hops only", None, False),
+            ("park > 900 s", 900.0, False),
+            ("park > 1 h (chosen)", PARK_AFTER_S, False),
+            ("park > 2 h", 7200.0, False),
+            ("DynamoDB table > 1 h (model)", PARK_AFTER_S, True),
+        ):
+            lines.append(_row(f"{label}, {name}", life(receive, hop, park_after_s=after, table=table)))
+    silent = fleet["silent"]
+    lines.append(
+        _row(
+            "fleet, 15 s timeouts, every attempt real (no breaker), park > 1 h",
+            life(silent, fleet["hop"], park_after_s=PARK_AFTER_S),
+        )
+    )
+    lines.append(
+        _row(
+            "fleet, 15 s timeouts, first attempt real, then skipped (breaker open), park > 1 h",
+            life(fleet["refused"], fleet["hop"], park_after_s=PARK_AFTER_S, first=silent),
+        )
+    )
+    return lines
+
+
+def _history_table() -> list[str]:
+    """What delivery history adds (bench/history_cost.py's rows), at 30 and 90 days of retention."""
+    lines = ["History (docs/history.md), added per million messages:", "| case | $/M | how |", "|---|---|---|"]
+    for retention_days in (30, 90):
+        lines += [
+            f"| {row.case} | {row.per_million:.3f} | {row.note} |"
+            for row in history_cost.history_rows(retention_days=retention_days)
+            if row.case.startswith("history")
+        ]
+    return lines
 
 
 def _rounded(requests: dict[str, float]) -> str:
