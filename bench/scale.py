@@ -319,6 +319,16 @@ def _window_peak(times: list[float], width_s: float) -> int:
     return max((sum(1 for t in times[i:] if t < start + width_s) for i, start in enumerate(times)), default=0)
 
 
+@dataclass(frozen=True)
+class _Timings:
+    """When a run's milestones came, in seconds from its first send, and the producer's SendMessageBatch calls."""
+
+    produced_s: float
+    healthy_done_s: float
+    settled_s: float
+    producer_calls: int
+
+
 def run(
     scenario: Scenario, log_dir: Path, *, timeout_s: float, root: Path = ROOT, parameters: dict[str, str] | None = None
 ) -> Result:
@@ -334,69 +344,33 @@ def run(
         control.configure(reset_peaks=True)
         control.reset_requests()
         plan = rig.plan()
-        healthy_ids = {webhook_id for webhook_id, name in plan if name.startswith("h")}
-        live_ids = {webhook_id for webhook_id, name in plan if name != "dead"}
-        started = time.monotonic()
-        producer_calls = rig.send(plan)
-        produced = time.monotonic() - started
-        _wait(lambda: healthy_ids <= rig.delivered().keys(), timeout_s)
-        healthy_done = time.monotonic() - started
-        # Settled: every live webhook delivered, and nothing left to deliver or in flight (a dead endpoint's messages
-        # may keep waiting out their retry delays: they are counted as waiting, not lost).
-        _wait(lambda: live_ids <= rig.delivered().keys() and _drained(stack, delayed_ok=bool(scenario.dead)), timeout_s)
-        settled = time.monotonic() - started
-        counted, _received = control.requests()
-        counted["sqs.SendMessageBatch"] = counted.get("sqs.SendMessageBatch", 0) - producer_calls
-        requests = {key: n for key, n in counted.items() if key.split(" ")[0] not in _NOT_BILLED_PER_MESSAGE}
+        timings = _produce_and_settle(rig, plan, delayed_ok=bool(scenario.dead), timeout_s=timeout_s)
+        requests = _billed_requests(control, timings.producer_calls)
         queues = stack.queues()
         delivered = rig.delivered()
         sent_ids = {webhook_id for webhook_id, _ in plan}
-        dlq = stack.client("sqs").get_queue_attributes(
-            QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        dead_lettered = int(dlq["ApproximateNumberOfMessages"])
-        waiting = sum(
-            state.visible + state.in_flight + state.delayed
-            for name, state in queues.items()
-            if "DeadLetter" not in name
-        )
-        parked = sum(
-            len(stack.client("scheduler").list_schedules(GroupName=group["Name"])["Schedules"])
-            for group in stack.client("scheduler").list_schedule_groups()["ScheduleGroups"]
-        )
+        dead_lettered = _dead_lettered(stack)
+        waiting = _waiting(queues)
+        parked = _parked(stack)
         delivered_ids = delivered.keys() & sent_ids
         limited_times = [request.received_at for request in rig.limited.requests]
         mappings = stack.mappings
         forwarder = stack.forwarder
-        # Function lines: the delivery functions' go to their (history) log group, the others' to the stack's log.
-        log_bytes = (
-            (stack.shipper.bytes if stack.shipper is not None else 0)
-            - log_bytes_before
-            + sum(
-                len(line.split("] ", 1)[1].encode()) + 1
-                for line in rig.log_path.read_text(encoding="utf-8").splitlines()
-                if "Function] " in line
-            )
-        )
-        lanes = {
-            "DeliveryQueue": BATCH_SIZE * CONCURRENCY,
-            "RetryQueue": BATCH_SIZE * CONCURRENCY,
-            "SlowQueue": 10 * SLOW_CONCURRENCY,
-        }
+        log_bytes = _function_log_bytes(rig, stack, log_bytes_before)
         return Result(
             scenario=scenario.name,
             title=scenario.title,
             sent=len(plan),
-            healthy_done_s=round(healthy_done, 1),
-            produced_s=round(produced, 1),
-            settled_s=round(settled, 1),
+            healthy_done_s=round(timings.healthy_done_s, 1),
+            produced_s=round(timings.produced_s, 1),
+            settled_s=round(timings.settled_s, 1),
             delivered=len(delivered_ids),
             dead_lettered=dead_lettered,
             waiting=waiting + parked,
             lost=len(sent_ids) - len(delivered_ids) - dead_lettered - waiting - parked,
             duplicates=sum(1 for webhook_id in delivered_ids if delivered[webhook_id] > 1),
             peak_in_flight={name: state.peak_in_flight for name, state in queues.items()},
-            in_flight_bound=lanes,
+            in_flight_bound=_lane_bounds(),
             limited_max_1s=_window_peak(limited_times, 1.0),
             limited_max_5s=_window_peak(limited_times, 5.0),
             requests=requests,
@@ -405,6 +379,76 @@ def run(
             log_bytes=log_bytes,
             emf_bytes=forwarder.bytes - emf_bytes_before if forwarder is not None else 0,
         )
+
+
+def _produce_and_settle(rig: Rig, plan: list[tuple[str, str]], *, delayed_ok: bool, timeout_s: float) -> _Timings:
+    """Send the plan, then wait for the healthy webhooks, then for the whole run to settle."""
+    healthy_ids = {webhook_id for webhook_id, name in plan if name.startswith("h")}
+    live_ids = {webhook_id for webhook_id, name in plan if name != "dead"}
+    assert rig.stack is not None
+    stack = rig.stack
+    started = time.monotonic()
+    producer_calls = rig.send(plan)
+    produced = time.monotonic() - started
+    _wait(lambda: healthy_ids <= rig.delivered().keys(), timeout_s)
+    healthy_done = time.monotonic() - started
+    # Settled: every live webhook delivered, and nothing left to deliver or in flight (a dead endpoint's messages
+    # may keep waiting out their retry delays: they are counted as waiting, not lost).
+    _wait(lambda: live_ids <= rig.delivered().keys() and _drained(stack, delayed_ok=delayed_ok), timeout_s)
+    settled = time.monotonic() - started
+    return _Timings(produced, healthy_done, settled, producer_calls)
+
+
+def _billed_requests(control: SqsControl, producer_calls: int) -> dict[str, int]:
+    """The AWS requests the run made, less the producer's and those not billed per message."""
+    counted, _received = control.requests()
+    counted["sqs.SendMessageBatch"] = counted.get("sqs.SendMessageBatch", 0) - producer_calls
+    return {key: n for key, n in counted.items() if key.split(" ")[0] not in _NOT_BILLED_PER_MESSAGE}
+
+
+def _dead_lettered(stack: LocalStack) -> int:
+    dlq = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(dlq["ApproximateNumberOfMessages"])
+
+
+def _waiting(queues: dict[str, Any]) -> int:
+    """Messages still on the delivery lanes: visible, in flight or waiting out a delay."""
+    return sum(
+        state.visible + state.in_flight + state.delayed for name, state in queues.items() if "DeadLetter" not in name
+    )
+
+
+def _parked(stack: LocalStack) -> int:
+    """Messages parked on EventBridge Scheduler (one schedule each)."""
+    return sum(
+        len(stack.client("scheduler").list_schedules(GroupName=group["Name"])["Schedules"])
+        for group in stack.client("scheduler").list_schedule_groups()["ScheduleGroups"]
+    )
+
+
+def _function_log_bytes(rig: Rig, stack: LocalStack, shipped_before: int) -> int:
+    """Bytes the functions logged during the run."""
+    # Function lines: the delivery functions' go to their (history) log group, the others' to the stack's log.
+    return (
+        (stack.shipper.bytes if stack.shipper is not None else 0)
+        - shipped_before
+        + sum(
+            len(line.split("] ", 1)[1].encode()) + 1
+            for line in rig.log_path.read_text(encoding="utf-8").splitlines()
+            if "Function] " in line
+        )
+    )
+
+
+def _lane_bounds() -> dict[str, int]:
+    """The most messages each lane can hold in flight: batch size x maximum concurrency."""
+    return {
+        "DeliveryQueue": BATCH_SIZE * CONCURRENCY,
+        "RetryQueue": BATCH_SIZE * CONCURRENCY,
+        "SlowQueue": 10 * SLOW_CONCURRENCY,
+    }
 
 
 def _queue_peaks(result: Result) -> str:
