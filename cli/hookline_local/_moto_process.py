@@ -291,13 +291,27 @@ def install_fast_paths() -> None:
     Here the counts are one pass with one clock reading, the retention check reads the one attribute it needs, a
     delete is one pass, and the package list and name conversions are computed once. Nothing SQS does changes.
     """
+    _compute_routing_once()
+    from moto.sqs.models import Queue, SQSBackend  # loaded by _compute_routing_once
+
+    for name, value in {
+        "messages": property(_visible_messages),
+        "approximate_number_of_messages": property(_visible_count),
+        "approximate_number_of_messages_delayed": property(_delayed_count),
+        "approximate_number_of_messages_not_visible": property(_not_visible_count),
+        "delete_message": _delete_message,
+    }.items():
+        setattr(Queue, name, value)
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign,assignment]
+
+
+def _compute_routing_once() -> None:
+    """Cache moto's CamelCase to snake_case conversions and its list of service packages (a directory scan)."""
     import functools
 
     from moto import backends
     from moto.core import responses, utils
     from moto.sqs import models
-    from moto.sqs.exceptions import ReceiptHandleIsInvalid
-    from moto.sqs.models import Queue, SQSBackend
 
     snake = functools.cache(utils.camelcase_to_underscores)
     models.camelcase_to_underscores = snake  # type: ignore[attr-defined]
@@ -305,48 +319,49 @@ def install_fast_paths() -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
 
-    def messages(queue: Any) -> list[Any]:  # visible and not delayed
-        now = _unix_time_millis()
-        return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
-    def delayed(queue: Any) -> int:
-        now = _unix_time_millis()
-        return sum(1 for m in queue._messages if now < m.delayed_until)
+def _visible_messages(queue: Any) -> list[Any]:
+    """``Queue.messages``: visible and not delayed, with one clock reading."""
+    now = _unix_time_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
-    def not_visible(queue: Any) -> int:
-        now = _unix_time_millis()
-        return sum(1 for m in queue._messages if not now > m.visible_at)
 
-    def visible(queue: Any) -> int:
-        return len(messages(queue))
+def _delayed_count(queue: Any) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
 
-    def delete_message(queue: Any, receipt_handle: str) -> None:
-        if receipt_handle in queue.deleted_messages:
-            return  # already deleted: SQS accepts it again
-        kept = []
-        for message in queue._messages:
-            if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles:
-                queue.pending_messages.discard(message)
-                queue.deleted_messages.update(message.all_receipt_handles)
-            else:
-                kept.append(message)
-        if len(kept) == len(queue._messages):
-            raise ReceiptHandleIsInvalid
-        queue._messages = kept
 
-    def within_retention(backend: Any, queue_name: str, message: Any) -> bool:
-        retention_s = backend.get_queue(queue_name).message_retention_period
-        return bool(retention_s + message.sent_timestamp / 1000 > time.time())
+def _not_visible_count(queue: Any) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
 
-    for name, value in {
-        "messages": property(messages),
-        "approximate_number_of_messages": property(visible),
-        "approximate_number_of_messages_delayed": property(delayed),
-        "approximate_number_of_messages_not_visible": property(not_visible),
-        "delete_message": delete_message,
-    }.items():
-        setattr(Queue, name, value)
-    SQSBackend.is_message_valid_based_on_retention_period = within_retention  # type: ignore[method-assign,assignment]
+
+def _visible_count(queue: Any) -> int:
+    return len(_visible_messages(queue))
+
+
+def _delete_message(queue: Any, receipt_handle: str) -> None:
+    """``Queue.delete_message`` in one pass over the queue."""
+    if receipt_handle in queue.deleted_messages:
+        return  # already deleted: SQS accepts it again
+    kept = []
+    for message in queue._messages:
+        if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles:
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+        else:
+            kept.append(message)
+    if len(kept) == len(queue._messages):
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid  # moto is imported only in its own process
+
+        raise ReceiptHandleIsInvalid
+    queue._messages = kept
+
+
+def _within_retention(backend: Any, queue_name: str, message: Any) -> bool:
+    """The retention check reading only the queue's retention period (not every attribute, each counting messages)."""
+    retention_s = backend.get_queue(queue_name).message_retention_period
+    return bool(retention_s + message.sent_timestamp / 1000 > time.time())
 
 
 def _positive(value: Any) -> int:
