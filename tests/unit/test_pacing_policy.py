@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 from hookline.pacing import PaceLimits, PacerConfig, PaceRecord, PacingConfigError, Throttle
+from hookline.pacing.model import Take
 from hookline.pacing.policy import burst_size, current_rate, expired_slots, plan_take, slow_down
+from resilience._dynamodb import number
 
 NOW = 1_800_000_000.0
 CONFIG = PacerConfig()
@@ -181,3 +184,31 @@ def test_retry_after_holds_the_key_even_when_the_pace_does_not_change() -> None:
     capped = decrease(None, PaceLimits(), retry_after_s=10**9)
     assert capped is not None
     assert capped.not_before == NOW + CONFIG.max_retry_after_s
+
+
+def _dynamodb_numbers(take: Take | None) -> list[float]:
+    """Every number a take puts into its UpdateItem (as the DynamoDB store writes them)."""
+    assert take is not None
+    numbers: list[float] = []
+    for step in (take.tat, take.due):
+        if step is not None:
+            numbers += [step.base, step.base + step.add_s, step.add_s]
+            numbers += [step.at_most] if step.at_most is not None else []
+    if take.slots is not None:
+        numbers += [take.slots.at_most, take.slots.count]
+    return numbers
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [PaceLimits(rate_limit_per_s=1e-130), PaceLimits(max_in_flight=10**40), PaceLimits(1e-20, 10**125)],
+    ids=["tiny-rate", "huge-slots", "both"],
+)
+def test_extreme_registry_limits_ask_the_store_only_for_numbers_dynamodb_holds(limits: PaceLimits) -> None:
+    # Other tools may write any N into the registry: 1E-130 and 1E+125 are valid DynamoDB numbers above 0. The take
+    # must still be one DynamoDB can store (else every key of the environment fails open), and the waits bounded.
+    for record in (PaceRecord("k"), PaceRecord("k", tat=NOW + 0.5, due=NOW + 5, in_flight=1, slots={int(NOW): 1})):
+        plan = plan_take(record, limits, 3, NOW, CONFIG, latency_s=0.25)
+        for value in _dynamodb_numbers(plan.take):
+            DYNAMODB_CONTEXT.create_decimal(number(value)["N"])  # traps overflow, underflow and over 38 digits
+        assert plan.booking_s <= CONFIG.max_retry_after_s

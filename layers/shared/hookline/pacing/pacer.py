@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hookline.pacing.config import PacerConfig
 from hookline.pacing.exceptions import PacingConfigError, PacingStoreError
 from hookline.pacing.model import PaceLimits, PaceRecord
-from hookline.pacing.policy import plan_take, slow_down
+from hookline.pacing.policy import plan_take, slot_limit, slow_down
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -264,7 +264,7 @@ class Pacer:
         if plan.hold_until is not None:
             first = plan.hold_until - now
             return tuple(max(0.0, first + index * gap) for index in range(denied))
-        slots = state.limits.max_in_flight or 1
+        slots = slot_limit(state.limits) or 1
         delays = [plan.wave_s * (1 + index // slots) for index in range(plan.soon)]
         booked = denied - plan.soon
         if not booked:

@@ -23,12 +23,42 @@ if TYPE_CHECKING:
     from hookline.pacing.config import PacerConfig
     from hookline.pacing.model import PaceLimits, PaceRecord
 
-__all__ = ["Plan", "bucket_of", "burst_size", "current_rate", "expired_slots", "plan_take", "slow_down"]
+__all__ = [
+    "MAX_SLOTS",
+    "Plan",
+    "bucket_of",
+    "burst_size",
+    "current_rate",
+    "expired_slots",
+    "plan_take",
+    "rate_limit",
+    "slot_limit",
+    "slow_down",
+]
 
 _EPSILON = 1e-6
 """Slack on clock comparisons: DynamoDB keeps numbers as decimals, the pacer computes in binary floats."""
 _SLOT_MARGIN = 1.25
 """Slot waiters are booked a quarter further apart than slots free up, so that one back on time finds its slot."""
+MAX_SLOTS = 2**31 - 1
+"""A larger ``max_in_flight`` (another tool may write any N) is this many: DynamoDB keeps 38 digits at most."""
+
+
+def rate_limit(limits: PaceLimits, config: PacerConfig) -> float | None:
+    """The configured rate as paced: at least one request per ``max_retry_after_s`` (12 h).
+
+    The registry accepts any N above 0, down to DynamoDB's 1E-130; a pace slower than the longest hold the pacer
+    honours would only book waits and clocks beyond what the store and SQS can hold (one failing key would make the
+    whole environment fail open), for a limit nobody means.
+    """
+    limit = limits.rate_limit_per_s
+    return None if limit is None else max(limit, 1.0 / config.max_retry_after_s)
+
+
+def slot_limit(limits: PaceLimits) -> int | None:
+    """The configured in-flight limit as paced (at most ``MAX_SLOTS``)."""
+    slots = limits.max_in_flight
+    return None if slots is None else min(slots, MAX_SLOTS)
 
 
 def burst_size(rate: float, config: PacerConfig) -> int:
@@ -38,7 +68,7 @@ def burst_size(rate: float, config: PacerConfig) -> int:
 
 def current_rate(limits: PaceLimits, throttle: Throttle | None, now: float, config: PacerConfig) -> float | None:
     """The key's pace at ``now`` (requests/s), or None when nothing paces its rate."""
-    limit = limits.rate_limit_per_s
+    limit = rate_limit(limits, config)
     if throttle is None or not throttle.active(now):
         return limit
     # The climb starts when requests may resume: after a Retry-After hold, not during it.
@@ -137,7 +167,7 @@ def plan_take(  # noqa: PLR0913 - a pure rule over the record, limits, config an
     throttle = record.throttle
     rate = current_rate(limits, throttle, now, config)
     period = 1.0 / rate if rate is not None else None
-    slots = limits.max_in_flight
+    slots = slot_limit(limits)
     booking = max(period or 0.0, latency_s / slots * _SLOT_MARGIN if slots is not None else 0.0)
     if throttle is not None and throttle.holds(now):
         return Plan(requested=count, granted=0, period_s=period, booking_s=booking, hold_until=throttle.not_before)
@@ -197,7 +227,7 @@ def slow_down(  # noqa: PLR0913 - a pure rule: every input of the AIMD decrease,
     if retry_after_s is not None and retry_after_s > 0:
         asked = now + min(retry_after_s, config.max_retry_after_s)
         not_before = asked if not_before is None else max(not_before, asked)
-    limit = limits.rate_limit_per_s
+    limit = rate_limit(limits, config)
     if throttle is not None and throttle.active(now):
         same_overload = now < throttle.since + config.cooldown_s
         if same_overload and throttle.estimated and not contributed:
