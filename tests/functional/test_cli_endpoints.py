@@ -286,6 +286,10 @@ def test_set_and_clear_flow_control_limits(cli: CliHarness, ep: str) -> None:
         (["--rate-limit", "-2"], "--rate-limit must be"),
         (["--rate-limit", "inf"], "--rate-limit must be"),
         (["--max-in-flight", "0"], "--max-in-flight must be at least 1"),
+        (["--rate-limit", "nan"], "--rate-limit must be"),
+        (["--rate-limit", "1e-200"], "'rate_limit_per_s' is not a number DynamoDB can store"),
+        (["--rate-limit", "1e300"], "'rate_limit_per_s' must be a number above 0 and below 1E+126"),
+        (["--max-in-flight", "1" + "0" * 40], "'max_in_flight' is not a number DynamoDB can store"),
         ([], "nothing to set"),
     ],
 )

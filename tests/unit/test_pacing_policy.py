@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pytest
 from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 from hookline.pacing import PaceLimits, PacerConfig, PaceRecord, PacingConfigError, Throttle
-from hookline.pacing.model import Take
 from hookline.pacing.policy import burst_size, current_rate, expired_slots, plan_take, slow_down
 from resilience._dynamodb import number
+
+if TYPE_CHECKING:
+    from hookline.pacing.model import Take
 
 NOW = 1_800_000_000.0
 CONFIG = PacerConfig()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -258,11 +259,39 @@ def test_flow_control_fields_that_break_the_contract_are_rejected(extra: dict[st
 
 
 @pytest.mark.parametrize(
-    "changes", [{"rate_limit_per_s": 0.0}, {"rate_limit_per_s": float("nan")}, {"max_in_flight": 0}]
+    "extra",
+    [
+        {"rate_limit_per_s": 10**400},
+        {"rate_limit_per_s": Decimal("Infinity")},
+        {"rate_limit_per_s": Decimal("sNaN")},
+        {"max_in_flight": Decimal("Infinity")},
+        {"max_in_flight": Decimal("NaN")},
+    ],
+)
+def test_plain_flow_control_values_out_of_any_range_are_contract_errors(extra: dict[str, Any]) -> None:
+    # endpoint_from_item also takes plain values (boto3's resource API, files): an error names the attribute.
+    item = {"name": "acme", "url": "https://a.example/", "secret_id": "s", **extra}
+    (key,) = extra
+    with pytest.raises(RegistryItemError, match=key):
+        endpoint_from_item(item)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"rate_limit_per_s": 0.0},
+        {"rate_limit_per_s": float("nan")},
+        {"max_in_flight": 0},
+        # Above 0 and whole, but no DynamoDB N: under 1E-130, over 9.99E+125, over 38 digits.
+        {"rate_limit_per_s": 1e-200},
+        {"rate_limit_per_s": 1e300},
+        {"max_in_flight": 10**40},
+    ],
 )
 def test_update_refuses_invalid_flow_control_values(registry: EndpointRegistry, changes: dict[str, Any]) -> None:
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
-    with pytest.raises(RegistryItemError):
+    (field,) = changes
+    with pytest.raises(RegistryItemError, match=field):
         registry.update("acme", **changes)
     assert registry.require("acme", fresh=True).rate_limit_per_s is None
 

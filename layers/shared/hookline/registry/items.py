@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _MAX_COUNT = 2**31 - 1  # health counters and latencies: anything larger is a broken item, not a measurement
+_MAX_NUMBER = 10**126  # DynamoDB numbers stay below 1E+126 (an int above the largest float must not overflow)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _SERVICE_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -70,6 +71,8 @@ def validate_name(name: str) -> str:
 def _plain(value: Any) -> Any:
     """Turn deserialized DynamoDB numbers (Decimal) into int/float, recursively."""
     if isinstance(value, Decimal):
+        if not value.is_finite():  # never from DynamoDB, but plain values may hold one: a contract error, not a crash
+            return math.nan if value.is_nan() else float(value)
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
@@ -108,8 +111,8 @@ def _rate_limit(value: Any) -> float | None:
     """``rate_limit_per_s``: absent, or a number above 0 (fractional rates such as 0.5/s are fine)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise RegistryItemError("registry attribute 'rate_limit_per_s' must be a number above 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < _MAX_NUMBER:
+        raise RegistryItemError("registry attribute 'rate_limit_per_s' must be a number above 0 and below 1E+126")
     return float(value)
 
 
@@ -327,6 +330,13 @@ def check_item(endpoint: Endpoint) -> dict[str, Any]:
         raise RegistryItemError(f"service_type must be 1-64 chars of [A-Za-z0-9._-], got {endpoint.service_type!r}")
     item = endpoint_to_item(endpoint)
     endpoint_from_item(item)
+    for key, value in item.items():
+        try:
+            attribute_value(value)
+        except ArithmeticError:  # boto3 traps what DynamoDB refuses: above 38 digits, outside 1E-130 to 1E+126
+            raise RegistryItemError(
+                f"registry attribute {key!r} is not a number DynamoDB can store (at most 38 digits, 1E-130 to 1E+125)"
+            ) from None
     return item
 
 
