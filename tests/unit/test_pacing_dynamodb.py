@@ -88,3 +88,20 @@ def test_an_unreachable_table_raises_pacing_store_error_and_the_pacer_fails_open
 def test_build_pacer_picks_dynamodb_for_a_table_and_memory_without(dynamodb: Any, table: str) -> None:
     assert isinstance(build_pacer(table, client=dynamodb).store, DynamoDBPaceStore)
     assert type(build_pacer(None).store).__name__ == "MemoryPaceStore"
+
+
+@pytest.mark.parametrize(
+    "limits", [PaceLimits(rate_limit_per_s=1e-130), PaceLimits(rate_limit_per_s=1e-9, max_in_flight=10**40)]
+)
+def test_extreme_registry_limits_stay_paced_through_a_429(
+    dynamodb: Any, table: str, clock: FakeClock, limits: PaceLimits
+) -> None:
+    # Valid registry numbers (any N above 0) must neither crash a batch nor make the environment fail open.
+    pacer = Pacer(DynamoDBPaceStore(table, client=dynamodb, clock=clock))
+    first = pacer.acquire(KEY, limits, count=3)
+    assert first.granted >= 1
+    pacer.release(first.leases[0], status=429)
+    clock.advance(2)
+    after = pacer.acquire(KEY, limits, count=3)
+    assert (after.granted, after.paced, pacer.store_errors) == (0, True, 0)
+    assert 0 < after.wait_s <= 43200 * 3  # one request per 12 h at the slowest: waits a store and SQS can hold
