@@ -304,6 +304,24 @@ def test_set_rejects_bad_input_with_exit_2(cli: CliHarness, ep: str, args: list[
     assert _registry(cli).require(ep).rate_limit_per_s == 3.0
 
 
+def test_set_clears_a_broken_limit_another_tool_wrote(cli: CliHarness, ep: str) -> None:
+    cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
+    table, key = cli.stack.endpoints_table, {"name": {"S": ep}}
+    dynamodb = cli.aws("dynamodb")
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET rate_limit_per_s = :r",
+        ExpressionAttributeValues={":r": {"S": "fast"}},
+    )
+
+    result = cli.invoke("endpoints", "set", ep, "--clear-rate-limit")
+
+    assert result.exit_code == 0, result.stderr
+    assert "rate_limit_per_s" not in dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert _registry(cli).require(ep, fresh=True).rate_limit_per_s is None
+
+
 def test_list_reports_and_skips_items_that_break_the_contract(cli: CliHarness, ep: str) -> None:
     cli.invoke("endpoints", "add", ep, "--url", RECEIVER, "--generate-secret")
     cli.aws("dynamodb").put_item(

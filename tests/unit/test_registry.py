@@ -315,6 +315,26 @@ def test_update_with_none_removes_the_attribute(registry: EndpointRegistry, dyna
     assert "max_in_flight" not in raw
 
 
+def test_update_fixes_or_clears_a_broken_flow_control_value_another_tool_wrote(
+    registry: EndpointRegistry, dynamodb: Any
+) -> None:
+    broken = _raw_item(rate_limit_per_s={"S": "fast"}, max_in_flight={"N": "0"})
+    dynamodb.put_item(TableName=registry.table_name, Item=broken)
+    with pytest.raises(RegistryItemError, match="rate_limit_per_s"):
+        registry.require("acme", fresh=True)
+
+    with pytest.raises(RegistryItemError, match="max_in_flight"):  # a broken field left as it is still counts
+        registry.update("acme", rate_limit_per_s=None)
+    # The operator's way out: clear or set the fields that break the item.
+    fixed = registry.update("acme", rate_limit_per_s=None, max_in_flight=2)
+
+    raw = dynamodb.get_item(TableName=registry.table_name, Key={"name": {"S": "acme"}})["Item"]
+    assert "rate_limit_per_s" not in raw
+    assert raw["max_in_flight"] == {"N": "2"}
+    assert registry.require("acme", fresh=True) == fixed
+    assert (fixed.rate_limit_per_s, fixed.max_in_flight) == (None, 2)
+
+
 def test_update_refuses_unknown_and_health_state_fields(registry: EndpointRegistry) -> None:
     registry.register(Endpoint(name="acme", url="https://a.example/", secret_id="s"))
     with pytest.raises(RegistryItemError, match="cannot update enabled, status"):

@@ -36,6 +36,7 @@ UPDATABLE_FIELDS = frozenset(
     {"url", "secret_id", "fallback_urls", "scheme", "timeout_s", "headers", "event_types", "health"}
     | {"rate_limit_per_s", "max_in_flight", "service_type"}
 )
+_REQUIRED_FIELDS = frozenset({"url", "secret_id"})
 _MAX_REASON = 1024
 
 
@@ -98,15 +99,18 @@ class EndpointRegistry:
             cached = self._cache.get(name)
         if cached and not fresh and now - cached[0] < self._cache_ttl_s:
             return cached[1]
-        key = {"name": {"S": name}}
-        response = self._send(
-            "GetItem", lambda: self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=fresh)
-        )
-        raw = response.get("Item")
+        raw = self._raw_item(name, consistent=fresh)
         endpoint = endpoint_from_item(raw) if raw else None
         with self._lock:
             self._cache[name] = (now, endpoint)
         return endpoint
+
+    def _raw_item(self, name: str, *, consistent: bool) -> Mapping[str, Any] | None:
+        key = {"name": {"S": name}}
+        response = self._send(
+            "GetItem", lambda: self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=consistent)
+        )
+        return response.get("Item")
 
     def require(self, name: str, *, fresh: bool = False) -> Endpoint:
         """The endpoint called ``name``; EndpointNotFoundError if there is none."""
@@ -186,7 +190,13 @@ class EndpointRegistry:
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
             raise RegistryItemError(f"cannot update {', '.join(sorted(unknown))}")
-        updated = replace(self.require(name, fresh=True), **changes)
+        raw = self._raw_item(name, consistent=True)
+        if not raw:
+            raise _not_found(name)
+        # An optional field about to be replaced is not parsed: a broken value another tool wrote can be fixed or
+        # cleared (the item may hold any N or type); every other field must still meet the contract.
+        kept = {key: value for key, value in raw.items() if key not in changes or key in _REQUIRED_FIELDS}
+        updated = replace(endpoint_from_item(kept), **changes)
         fields = sorted(changes)
         item = self.check(updated, changed=fields)
         request = _update_request(self.table_name, name, item, fields)
