@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key
+from hookline.pacing import PaceLimits, Pacer, PacingStoreError, build_pacer, endpoint_key, origin_key
 from hookline.pacing.dynamodb import DynamoDBPaceStore
 from tests.support.aws import OneKeyPerBatchGet, unreachable_client
 from tests.support.template import create_table, policy_statements, resource
@@ -105,3 +105,19 @@ def test_extreme_registry_limits_stay_paced_through_a_429(
     after = pacer.acquire(KEY, limits, count=3)
     assert (after.granted, after.paced, pacer.store_errors) == (0, True, 0)
     assert 0 < after.wait_s <= 43200 * 3  # one request per 12 h at the slowest: waits a store and SQS can hold
+
+
+def test_an_inline_origin_too_long_for_a_dynamodb_key_does_not_make_the_pacer_fail_open(
+    dynamodb: Any, table: str, clock: FakeClock
+) -> None:
+    # A producer's inline URL may be 2,048 characters, all host: its key would pass DynamoDB's 2,048-byte limit and
+    # the batch's one BatchGetItem would fail, leaving every endpoint of the batch unpaced.
+    long_origin = "https://" + "a" * 2034 + ":8443"
+    pacer = Pacer(DynamoDBPaceStore(table, client=dynamodb, clock=clock))
+    pacer.prefetch([KEY, origin_key(long_origin)])
+    throttled = pacer.acquire(origin_key(long_origin), count=1)
+    pacer.release(throttled.leases[0], status=429, retry_after_s=30)
+    limited = pacer.acquire(KEY, PaceLimits(rate_limit_per_s=1), count=3)
+    assert (limited.granted, limited.paced, pacer.store_errors) == (2, True, 0)
+    assert pacer.acquire(origin_key(long_origin), count=1).granted == 0  # its 429 pacing still works
+    assert len(origin_key(long_origin).encode()) <= 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ __all__ = [
     "origin_key",
 ]
 
+_MAX_ORIGIN_BYTES = 1000
+
 
 def endpoint_key(name: str) -> str:
     """The pacing key of a registered endpoint: its limits and its 429s apply to every one of its URLs."""
@@ -29,7 +32,13 @@ def endpoint_key(name: str) -> str:
 
 
 def origin_key(origin: str) -> str:
-    """The pacing key of an inline target, by origin (``scheme://host[:port]``): only 429 pacing applies to it."""
+    """The pacing key of an inline target, by origin (``scheme://host[:port]``): only 429 pacing applies to it.
+
+    An origin longer than ``_MAX_ORIGIN_BYTES`` (a producer's URL may be 2,048 characters, all host) is keyed by
+    its SHA-256: DynamoDB refuses partition keys over 2,048 bytes, and one refused key fails the batch's read.
+    """
+    if len(origin.encode("utf-8", "surrogatepass")) > _MAX_ORIGIN_BYTES:
+        origin = "sha256:" + hashlib.sha256(origin.encode("utf-8", "surrogatepass")).hexdigest()
     return f"origin:{origin}"
 
 
