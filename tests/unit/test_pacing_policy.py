@@ -21,7 +21,10 @@ CONFIG = PacerConfig()
 
 @pytest.mark.parametrize(
     ("rate", "slots"),
-    [(0, None), (-1, None), (math.inf, None), (math.nan, None), (True, None), (None, 0), (None, 1.5), (None, True)],
+    [
+        *[(0, None), (-1, None), (math.inf, None), (math.nan, None), (True, None), ("5", None), (10**400, None)],
+        *[(None, 0), (None, 1.5), (None, True), (None, "3")],
+    ],
 )
 def test_limits_refuse_values_outside_the_registry_contract(rate: float | None, slots: int | None) -> None:
     with pytest.raises(PacingConfigError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import math
+import sys
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,9 @@ class PaceLimits:
 
     def __post_init__(self) -> None:
         rate = self.rate_limit_per_s
-        if rate is not None and (isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0):
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= sys.float_info.max
+        ):
             raise PacingConfigError(f"rate_limit_per_s must be a number > 0, got {rate!r}")
         slots = self.max_in_flight
         if slots is not None and (isinstance(slots, bool) or not isinstance(slots, int) or slots < 1):
