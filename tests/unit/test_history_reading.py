@@ -201,3 +201,22 @@ def test_the_delivery_log_line_contract_is_read(outcome: str, expected: Outcome 
         return
     assert attempt is not None
     assert (attempt.outcome, attempt.lane, attempt.target, attempt.http_status) == (expected, "fast", 1, 503)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a":' + "[" * 100_000 + "}",  # nested too deep for json.loads: RecursionError
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "attempt": "²"}),  # a digit int() refuses
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "target": "9" * 5000}),  # over int()'s 4,300 digits
+        json.dumps({"outcome": "delivered", "webhook_id": "m"})[:-1] + ', "latency_ms": NaN}',
+        json.dumps({"outcome": "delivered", "webhook_id": "m"})[:-1] + ', "latency_ms": 1e999}',
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "latency_ms": 10**400}),  # float() overflows
+    ],
+)
+def test_hostile_lines_never_raise(line: str) -> None:
+    """Anyone can write into the log group: a line is history, or not, but reading it never fails."""
+    attempt = parse_line(line, NOW)
+    if attempt is not None:
+        assert (attempt.attempt, attempt.target, attempt.latency_ms) == (None, None, None)
+        json.dumps(attempt.view(), allow_nan=False)  # the --json output stays JSON
