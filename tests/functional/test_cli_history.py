@@ -140,3 +140,27 @@ def test_forget_deletes_the_payload_so_replay_cannot_send_it(history: tuple[CliH
     assert cli.json("messages", "show", "msg_ok")["payload_kept"] is False
     result = cli.invoke("replay", "--id", "msg_ok", "--json")
     assert json.loads(result.stdout)["not_retained"] == ["msg_ok"]
+
+
+def test_hostile_lines_in_the_log_group_never_break_show_or_list(history: tuple[CliHarness, Any, Any]) -> None:
+    """Anyone who can write to the log group can write anything: such lines are skipped or shown as plain text."""
+    cli, writer, _store = history
+    now = writer.server_now()
+    markup = attempt_line("msg_odd", "retrying", endpoint="[/]", error="[bold red]HTTP 500[/] [link=x]")
+    writer.write(
+        (now - 500, '{"a":' + "[" * 50_000 + "}"),
+        (now - 499, json.dumps({"outcome": "delivered", "webhook_id": "msg_odd", "attempt": "²"})),
+        (now - 498, "not json at all"),
+        (now - 497, json.dumps({"outcome": "retrying", "webhook_id": "msg_odd"})[:-1] + ',"latency_ms":NaN}'),
+        (now - 496, markup),
+    )
+    listed = cli.invoke("messages", "list", "--since", "1h")
+    assert listed.exit_code == 0, listed.stderr
+    assert "[bold red]HTTP 500[/]" in listed.stdout
+    shown = cli.invoke("messages", "show", "msg_odd")
+    assert shown.exit_code == 0, shown.stderr
+    assert "[/]" in shown.stdout
+    as_json = cli.invoke("messages", "show", "msg_odd", "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    attempts = json.loads(as_json.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert [a["attempt"] for a in attempts["history"]] == [None, None, 1]
