@@ -164,3 +164,22 @@ def test_hostile_lines_in_the_log_group_never_break_show_or_list(history: tuple[
     assert as_json.exit_code == 0, as_json.stderr
     attempts = json.loads(as_json.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
     assert [a["attempt"] for a in attempts["history"]] == [None, None, 1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("messages", "show", "msg_dead", "--since", "9999-12-31T23:59:59-14:00"),  # past datetime's last year
+        ("messages", "list", "--since", "1h", "--until", "99999999999w"),
+        ("messages", "list", "--since", "1h", "--until", "2h"),  # reversed
+        ("messages", "list", "--since", "2999-01-01"),  # in the future
+        ("messages", "list", "--since", "yesterday"),
+        ("replay", "--endpoint", "acme", "--since", "99999999999999999999d"),
+    ],
+)
+def test_bad_time_ranges_are_usage_errors(history: tuple[CliHarness, Any, Any], args: tuple[str, ...]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke(*args)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert "Traceback" not in result.stderr
+    assert "--since" in result.stderr or "out of range" in result.stderr or "is not a time" in result.stderr

@@ -220,3 +220,16 @@ def test_hostile_lines_never_raise(line: str) -> None:
     if attempt is not None:
         assert (attempt.attempt, attempt.target, attempt.latency_ms) == (None, None, None)
         json.dumps(attempt.view(), allow_nan=False)  # the --json output stays JSON
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("1h", "99999999999w"),  # before the year 1: datetime cannot show it
+        ("9999-12-31T23:59:59-14:00", None),  # after the year 9999 in UTC
+        ("99999999999999999999d", None),
+    ],
+)
+def test_huge_times_are_refused_as_bad_input(since: str, until: str | None) -> None:
+    with pytest.raises(TimeRangeError, match="out of range"):
+        TimeRange.parse(since, until, now=NOW, default_since_s=3600)

@@ -13,10 +13,20 @@ __all__ = ["TimeRange", "parse_moment"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_EARLIEST_S = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LATEST_S = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+"""Moments a datetime can still show in any time zone: beyond them a value is refused, not a crash later."""
 
 
 def parse_moment(value: str, *, now: float) -> float:
     """Unix seconds for a --since/--until value; TimeRangeError saying what is accepted if it is none of them."""
+    moment = _moment(value, now=now)
+    if not _EARLIEST_S <= moment <= _LATEST_S:
+        raise TimeRangeError(f"{value!r} is out of range: give a time between the years 1 and 9999")
+    return moment
+
+
+def _moment(value: str, *, now: float) -> float:
     text = value.strip()
     match = _DURATION.match(text.lower())
     if match:
