@@ -110,7 +110,7 @@ def test_replay_by_id_resends_once_and_names_what_was_not_kept(history: tuple[Cl
     result = cli.invoke("replay", "--id", "msg_ok", "--id", "msg_pending", "--id", "msg_ok", "--json")
     assert result.exit_code == 1  # msg_pending's payload was not kept
     report = json.loads(result.stdout)
-    assert (report["resent"], report["not_retained"], report["repeated"]) == (["msg_ok"], ["msg_pending"], 1)
+    assert (report["resent"], report["not_retained"], report["repeated"]) == (["msg_ok"], ["msg_pending"], ["msg_ok"])
     [queued] = _queued(cli)
     assert json.loads(queued["Body"]) == {
         "version": 1,
@@ -183,3 +183,29 @@ def test_bad_time_ranges_are_usage_errors(history: tuple[CliHarness, Any, Any], 
     assert result.exit_code == 2, (result.stderr, result.exception)
     assert "Traceback" not in result.stderr
     assert "--since" in result.stderr or "out of range" in result.stderr or "is not a time" in result.stderr
+
+
+def test_replay_of_a_range_that_matches_nothing_says_so(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke("replay", "--endpoint", "nobody", "--since", "1h")
+    assert result.exit_code == 0, result.stderr
+    assert "no messages match" in result.stdout
+    report = cli.json("replay", "--endpoint", "nobody", "--since", "1h")
+    assert report == {
+        "complete": True,
+        "not_retained": [],
+        "refused": {},
+        "repeated": [],
+        "resent": [],
+        "send_failed": {},
+    }
+    assert _queued(cli) == []
+
+
+def test_replay_with_payloads_off_says_so_for_ids_and_ranges(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    cli.extra_env["HOOKLINE_PAYLOAD_TABLE"] = ""
+    for args in (("--id", "msg_ok"), ("--endpoint", "acme", "--since", "1h")):
+        result = cli.invoke("replay", *args)
+        assert result.exit_code == 1
+        assert "RetainPayloads=false" in result.stderr

@@ -61,12 +61,12 @@ def replay(  # noqa: PLR0913 - Typer command: one parameter per CLI option
         raise UsageError("give --id ID (repeatable), or --endpoint N --since T [--until T] [--status S]")
     for message_id in ids:
         check_value(lambda message_id=message_id: check_id(message_id))  # type: ignore[misc]
+    resources = get_resources(ctx)
+    store = payload_store(resources)  # payloads off: say so before paying for a history query
     complete = True
     if not ids:
         assert endpoint is not None and since is not None
         ids, complete = _ids_from_history(ctx, endpoint, since, until, status)
-    resources = get_resources(ctx)
-    store = payload_store(resources)
     replayer = Replayer(
         sqs=resources.client("sqs"),
         queue_url=resources.require("delivery_queue_url"),
@@ -85,6 +85,9 @@ def _report(ctx: typer.Context, result: ReplayResult, *, complete: bool, json_fl
     """What was re-sent and what not (and why); exit 1 unless every id was re-sent."""
 
     def render(console: Console) -> None:
+        if not (result.resent or result.not_retained or result.refused or result.send_failed):
+            console.print("no messages match: nothing to re-send", markup=False)
+            return
         console.print(f"re-sent {len(result.resent)} message(s)", markup=False)
         for message_id in result.resent:
             console.print(f"  {message_id}", markup=False)
@@ -97,6 +100,8 @@ def _report(ctx: typer.Context, result: ReplayResult, *, complete: bool, json_fl
                 console.print(f"  {message_id}", markup=False)
         for message_id, why in {**result.refused, **result.send_failed}.items():
             console.print(f"not re-sent: {message_id}: {why}", markup=False)
+        if result.repeated:
+            console.print(f"given more than once, sent once: {', '.join(result.repeated)}", markup=False)
         if not complete:
             console.print("the history query reached its line cap: narrow --since/--until to replay the rest")
 
