@@ -174,3 +174,38 @@ def test_replay_refuses_what_delivery_could_not_retry_and_keeps_going(
     assert sorted(result.refused) == ["msg_big", "msg_nan"]
     assert "message_too_large" in result.refused["msg_big"]
     assert [json.loads(m["Body"])["id"] for m in _receive(sqs, url)] == ["msg_ok"]
+
+
+class _Throttled:
+    """BatchWriteItem that writes one item per call into a real (moto) table and returns the rest as UnprocessedItems,
+    as DynamoDB may under throttling; ``stuck`` makes it write nothing at all."""
+
+    def __init__(self, dynamodb: Any, *, stuck: bool = False) -> None:
+        self._dynamodb = dynamodb
+        self._stuck = stuck
+        self.calls = 0
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.calls += 1
+        [(table, requests)] = RequestItems.items()
+        if self._stuck:
+            return {"UnprocessedItems": RequestItems}
+        self._dynamodb.batch_write_item(RequestItems={table: requests[:1]})
+        return {"UnprocessedItems": {table: requests[1:]} if requests[1:] else {}}
+
+
+def test_unprocessed_items_are_written_again(store: PayloadStore, dynamodb: Any, clock: FakeClock) -> None:
+    throttled = _Throttled(dynamodb)
+    slow = PayloadStore(store.table, client=throttled, retention_days=7, clock=clock, sleep=clock.sleep)
+    assert slow.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META), ("msg_3", b"1", META)]) == []
+    assert throttled.calls == 3
+    assert sorted(store.get_many(["msg_1", "msg_2", "msg_3"])) == ["msg_1", "msg_2", "msg_3"]
+    assert len(clock.sleeps) == 2  # backed off between rounds
+
+
+def test_items_never_written_are_named_not_raised(store: PayloadStore, dynamodb: Any, clock: FakeClock) -> None:
+    client = _Throttled(dynamodb, stuck=True)
+    stuck = PayloadStore(store.table, client=client, retention_days=7, clock=clock, sleep=clock.sleep, max_rounds=4)
+    assert sorted(stuck.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META)])) == ["msg_1", "msg_2"]
+    assert client.calls == 4
+    assert len(clock.sleeps) == 3  # no wait after the last round: the delivery function's time is billed

@@ -191,7 +191,8 @@ class PayloadStore:
             requests = response.get("UnprocessedItems", {}).get(self.table, [])
             if not requests:
                 return []
-            self._sleep(0.05 * 2**round_)
+            if round_ + 1 < self._max_rounds:
+                self._sleep(0.05 * 2**round_)
         return [str(request["PutRequest"]["Item"]["id"]["S"]) for request in requests]
 
     def get_many(self, message_ids: Sequence[str]) -> dict[str, StoredPayload]:
@@ -213,7 +214,8 @@ class PayloadStore:
                 keys = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
                 if not keys:
                     break
-                self._sleep(0.05 * 2**round_)
+                if round_ + 1 < self._max_rounds:
+                    self._sleep(0.05 * 2**round_)
             if keys:
                 raise PayloadStoreError(f"reading payloads failed: {len(keys)} key(s) left unprocessed")
         return found
