@@ -113,7 +113,7 @@ def test_the_query_carries_every_filter() -> None:
 
 
 class _NoSource:
-    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> list[Any]:
+    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> Any:
         raise AssertionError("no query expected")
 
 
@@ -151,7 +151,8 @@ def test_insights_polls_until_complete_and_counts_bytes_scanned() -> None:
     sleeps: list[float] = []
     source = InsightsSource(fake, ["/g"], poll_s=0.5, sleep=sleeps.append)
     found = source.attempts(RecordFilter(), TimeRange(1_799_900_000.0, 1_800_000_000.0), limit=10)
-    assert [(a.message_id, a.time) for a in found] == [("msg_1", 1_800_000_000.25)]
+    assert [(a.message_id, a.time) for a in found.attempts] == [("msg_1", 1_800_000_000.25)]
+    assert found.capped is False
     assert sleeps == [0.5, 0.5]
     assert source.bytes_scanned == 2048.0
     assert fake.started[0]["logGroupNames"] == ["/g"]
@@ -233,3 +234,13 @@ def test_hostile_lines_never_raise(line: str) -> None:
 def test_huge_times_are_refused_as_bad_input(since: str, until: str | None) -> None:
     with pytest.raises(TimeRangeError, match="out of range"):
         TimeRange.parse(since, until, now=NOW, default_since_s=3600)
+
+
+def test_the_query_selects_only_lines_that_are_attempts() -> None:
+    """Lines of the contract's other outcomes would fill the 10,000-line cap with lines the reader drops."""
+    query = build_query(RecordFilter(), limit=10)
+    for outcome in ("delivered", "retry", "dead_lettered", "filtered"):
+        assert f'"{outcome}"' in query
+    for not_an_attempt in ("deferred", "slow_lane", "waiting", "paced"):
+        assert not_an_attempt not in query
+    assert "ispresent(outcome)" not in query
