@@ -209,3 +209,6 @@ def test_replay_with_payloads_off_says_so_for_ids_and_ranges(history: tuple[CliH
         result = cli.invoke("replay", *args)
         assert result.exit_code == 1
         assert "RetainPayloads=false" in result.stderr
+    bad_status = cli.invoke("replay", "--endpoint", "acme", "--since", "1h", "--status", "lost")
+    assert bad_status.exit_code == 2  # bad input is a usage error before anything about the stack
+    assert "delivered, failed, dead, filtered" in bad_status.stderr
