@@ -3,8 +3,8 @@
 The delivery function remembers a message the first time it sees it (attempt 1, not a replay): the request body
 bytes (zlib-compressed when that makes them smaller) and what a replay needs to address it again (event type,
 endpoint or inline URL, fallback URLs and secret id: never a secret, never the endpoint's static headers, which
-live in the registry). Items are written with BatchWriteItem, once per batch, and never updated: a write costs
-one write unit per KB, and retries add nothing. ``expires_at`` (the table's TTL attribute) ends the item after the
+live in the registry). Items are written with BatchWriteItem (25 a request) after each batch, never updated: a write
+costs one write unit per KB, and retries add nothing. ``expires_at`` (the table's TTL attribute) ends the item after the
 stack's history retention without any job of ours; reads treat an item past it as gone (TTL deletes lag).
 ``forget`` deletes one item: one DeleteItem, no rewrite of anything else. The table is encrypted at rest (SSE).
 """
