@@ -49,10 +49,15 @@ unit: venv ## pytest only
 test: lint typecheck validate ## everything CI runs: lint, types, template, tests
 	$(BIN)/pytest -q
 
-bench: venv ## run all benchmarks (prints the README tables)
+bench: venv ## run all benchmarks (prints the README tables; about 25 minutes on 2 cores)
 	$(BIN)/python bench/breaker_fleet.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/health.py
+	$(BIN)/python bench/pacing.py
+	$(BIN)/python bench/history_cost.py
+	mkdir -p .hookline
+	$(BIN)/python bench/scale.py --repeat 3 --json .hookline/scale.json
+	$(BIN)/python bench/cost.py --scale .hookline/scale.json
 
 build: venv ## sam build (python3.13 from .venv on PATH; the layer's makefile build needs it)
 	$(BIN)/sam build --template template.yaml
