@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hookline.history import PayloadMeta, PayloadRecorder, PayloadStore, Replayer
+from hookline.history import PayloadMeta, PayloadRecorder, PayloadStore, PayloadStoreError, Replayer
 from hookline.history.payloads import StoredPayload, decode_body, encode_body
 from hookline.history.replay import RETRY_ATTRIBUTE, replay_body
 from hookline.messages import parse_message
@@ -209,3 +209,21 @@ def test_items_never_written_are_named_not_raised(store: PayloadStore, dynamodb:
     assert sorted(stuck.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META)])) == ["msg_1", "msg_2"]
     assert client.calls == 4
     assert len(clock.sleeps) == 3  # no wait after the last round: the delivery function's time is billed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"enc": {"S": "zlib"}, "body": {"B": b"not zlib"}},
+        {"enc": {"S": "brotli"}, "body": {"B": b"{}"}},
+        {"body": {"S": "a string, not bytes"}},
+    ],
+)
+def test_a_damaged_item_is_a_store_error_not_a_crash(
+    store: PayloadStore, dynamodb: Any, damage: dict[str, Any]
+) -> None:
+    store.put_many([("msg_1", b"{}", META)])
+    item = dynamodb.get_item(TableName=store.table, Key={"id": {"S": "msg_1"}})["Item"]
+    dynamodb.put_item(TableName=store.table, Item={**item, **damage})
+    with pytest.raises(PayloadStoreError, match="msg_1 cannot be read|unknown payload encoding"):
+        store.get("msg_1")

@@ -131,6 +131,15 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
 
 
 def _payload(item: Mapping[str, Any]) -> StoredPayload:
+    try:
+        return _read_item(item)
+    except (KeyError, TypeError, ValueError, AttributeError, zlib.error) as error:
+        # Only the delivery function writes the table, but a damaged item is a clear error, never a traceback.
+        name = item.get("id", {}).get("S", "?") if isinstance(item.get("id"), dict) else "?"
+        raise PayloadStoreError(f"the kept payload of {name!s:.255} cannot be read ({type(error).__name__})") from None
+
+
+def _read_item(item: Mapping[str, Any]) -> StoredPayload:
     meta = PayloadMeta(
         event_type=_text(item, "event_type") or "",
         endpoint=_text(item, "endpoint"),
