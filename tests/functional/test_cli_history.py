@@ -174,6 +174,8 @@ def test_hostile_lines_in_the_log_group_never_break_show_or_list(history: tuple[
         ("messages", "list", "--since", "1h", "--until", "2h"),  # reversed
         ("messages", "list", "--since", "2999-01-01"),  # in the future
         ("messages", "list", "--since", "yesterday"),
+        ("messages", "list", "--until", ""),  # empty is not "now"
+        ("messages", "show", "msg_dead", "--since", " "),
         ("replay", "--endpoint", "acme", "--since", "99999999999999999999d"),
     ],
 )
@@ -212,3 +214,14 @@ def test_replay_with_payloads_off_says_so_for_ids_and_ranges(history: tuple[CliH
     bad_status = cli.invoke("replay", "--endpoint", "acme", "--since", "1h", "--status", "lost")
     assert bad_status.exit_code == 2  # bad input is a usage error before anything about the stack
     assert "delivered, failed, dead, filtered" in bad_status.stderr
+
+
+@pytest.mark.parametrize("bad_id", ["", " ", "bad id!", "x" * 256, "msg_1\n", "msg_\u00e9"])
+@pytest.mark.parametrize("command", [("messages", "show"), ("messages", "forget"), ("replay", "--id")])
+def test_malformed_ids_are_usage_errors(
+    history: tuple[CliHarness, Any, Any], command: tuple[str, ...], bad_id: str
+) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke(*command, bad_id)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert "is not a webhook id" in result.stderr

@@ -55,8 +55,8 @@ class TimeRange:
     @classmethod
     def parse(cls, since: str | None, until: str | None, *, now: float, default_since_s: float) -> TimeRange:
         """The range of --since/--until (``since`` defaults to ``default_since_s`` back, ``until`` to now)."""
-        start = parse_moment(since, now=now) if since else now - default_since_s
-        end = parse_moment(until, now=now) if until else now
+        start = parse_moment(since, now=now) if since is not None else now - default_since_s
+        end = parse_moment(until, now=now) if until is not None else now
         if start >= end:
             raise TimeRangeError(
                 f"the time range is empty: --since ({_iso(start)}) is not before --until ({_iso(end)})"
