@@ -6,13 +6,15 @@ over the same log group, which the local stack fills with the functions' log lin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
 
 from hookline.history import HistoryOffError, HistoryReader, InsightsSource, LogEventsSource, PayloadStore
 from hookline_cli.output import OperationalError, UsageError, format_time, table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from rich.table import Table
 
@@ -25,6 +27,7 @@ __all__ = [
     "history_reader",
     "now_of",
     "payload_store",
+    "plain_row",
     "rate_limit_lookup",
     "retention_days",
 ]
@@ -93,6 +96,11 @@ def check_value(check: Callable[[], object]) -> None:
         raise UsageError(str(error)) from None
 
 
+def plain_row(cells: Sequence[Any]) -> tuple[Any, ...]:
+    """A table row whose texts show as they are: log lines are anyone's text, never rich markup ("[/]" would crash)."""
+    return tuple(escape(cell) if isinstance(cell, str) else cell for cell in cells)
+
+
 def _target(index: int | None) -> str | None:
     if index is None:
         return None
@@ -102,14 +110,16 @@ def _target(index: int | None) -> str | None:
 def attempts_table(history: MessageHistory) -> Table:
     """A message's attempts as a table (``messages show`` and the demo's last panel)."""
     rows = [
-        (
-            format_time(attempt.time),
-            attempt.attempt,
-            f"{attempt.outcome}{' (replay)' if attempt.replay else ''}",
-            _target(attempt.target),
-            attempt.http_status,
-            f"{attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else None,
-            attempt.reason or attempt.error,
+        plain_row(
+            (
+                format_time(attempt.time),
+                attempt.attempt,
+                f"{attempt.outcome}{' (replay)' if attempt.replay else ''}",
+                _target(attempt.target),
+                attempt.http_status,
+                f"{attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else None,
+                attempt.reason or attempt.error,
+            )
         )
         for attempt in history.attempts
     ]

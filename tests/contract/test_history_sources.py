@@ -155,3 +155,24 @@ def test_lines_of_the_older_schema_are_read(make_source: SourceFactory, logs: An
     filtered = reader.show("msg_f")
     assert filtered is not None
     assert filtered.status is Status.FILTERED
+
+
+def test_a_query_at_its_line_cap_says_it_is_incomplete(
+    make_source: SourceFactory, logs: Any, writer: LogGroupWriter
+) -> None:
+    """Lines the query returned count toward its cap even when they are not attempts (a `slow_lane` line is not one:
+    docs/contracts.md), so the cap is seen even when fewer attempts than the cap come back."""
+    now = writer.server_now()
+    slow = json.dumps({"message": "delivery", "webhook_id": "msg_new", "outcome": "slow_lane", "endpoint": "acme"})
+    writer.write(
+        (now - 40, attempt_line("msg_oldest", "delivered")),
+        (now - 30, attempt_line("msg_b", "delivered")),
+        (now - 20, attempt_line("msg_c", "delivered")),
+        (now - 10, slow),
+    )
+    source = make_source(logs, [GROUP])
+    capped = HistoryReader(source, retention_days=30, clock=lambda: now, max_lines=3).list(since="1h")
+    assert not capped.complete or [m.message_id for m in capped.messages] == ["msg_c", "msg_b", "msg_oldest"]
+    whole = HistoryReader(source, retention_days=30, clock=lambda: now, max_lines=5).list(since="1h")
+    assert whole.complete
+    assert [m.message_id for m in whole.messages] == ["msg_c", "msg_b", "msg_oldest"]

@@ -110,7 +110,7 @@ def test_replay_by_id_resends_once_and_names_what_was_not_kept(history: tuple[Cl
     result = cli.invoke("replay", "--id", "msg_ok", "--id", "msg_pending", "--id", "msg_ok", "--json")
     assert result.exit_code == 1  # msg_pending's payload was not kept
     report = json.loads(result.stdout)
-    assert (report["resent"], report["not_retained"], report["repeated"]) == (["msg_ok"], ["msg_pending"], 1)
+    assert (report["resent"], report["not_retained"], report["repeated"]) == (["msg_ok"], ["msg_pending"], ["msg_ok"])
     [queued] = _queued(cli)
     assert json.loads(queued["Body"]) == {
         "version": 1,
@@ -140,3 +140,88 @@ def test_forget_deletes_the_payload_so_replay_cannot_send_it(history: tuple[CliH
     assert cli.json("messages", "show", "msg_ok")["payload_kept"] is False
     result = cli.invoke("replay", "--id", "msg_ok", "--json")
     assert json.loads(result.stdout)["not_retained"] == ["msg_ok"]
+
+
+def test_hostile_lines_in_the_log_group_never_break_show_or_list(history: tuple[CliHarness, Any, Any]) -> None:
+    """Anyone who can write to the log group can write anything: such lines are skipped or shown as plain text."""
+    cli, writer, _store = history
+    now = writer.server_now()
+    markup = attempt_line("msg_odd", "retrying", endpoint="[/]", error="[bold red]HTTP 500[/] [link=x]")
+    writer.write(
+        (now - 500, '{"a":' + "[" * 50_000 + "}"),
+        (now - 499, json.dumps({"outcome": "delivered", "webhook_id": "msg_odd", "attempt": "²"})),
+        (now - 498, "not json at all"),
+        (now - 497, json.dumps({"outcome": "retrying", "webhook_id": "msg_odd"})[:-1] + ',"latency_ms":NaN}'),
+        (now - 496, markup),
+    )
+    listed = cli.invoke("messages", "list", "--since", "1h")
+    assert listed.exit_code == 0, listed.stderr
+    assert "[bold red]HTTP 500[/]" in listed.stdout
+    shown = cli.invoke("messages", "show", "msg_odd")
+    assert shown.exit_code == 0, shown.stderr
+    assert "[/]" in shown.stdout
+    as_json = cli.invoke("messages", "show", "msg_odd", "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    attempts = json.loads(as_json.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert [a["attempt"] for a in attempts["history"]] == [None, None, 1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("messages", "show", "msg_dead", "--since", "9999-12-31T23:59:59-14:00"),  # past datetime's last year
+        ("messages", "list", "--since", "1h", "--until", "99999999999w"),
+        ("messages", "list", "--since", "1h", "--until", "2h"),  # reversed
+        ("messages", "list", "--since", "2999-01-01"),  # in the future
+        ("messages", "list", "--since", "yesterday"),
+        ("messages", "list", "--until", ""),  # empty is not "now"
+        ("messages", "show", "msg_dead", "--since", " "),
+        ("replay", "--endpoint", "acme", "--since", "99999999999999999999d"),
+    ],
+)
+def test_bad_time_ranges_are_usage_errors(history: tuple[CliHarness, Any, Any], args: tuple[str, ...]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke(*args)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert "Traceback" not in result.stderr
+    assert "--since" in result.stderr or "out of range" in result.stderr or "is not a time" in result.stderr
+
+
+def test_replay_of_a_range_that_matches_nothing_says_so(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke("replay", "--endpoint", "nobody", "--since", "1h")
+    assert result.exit_code == 0, result.stderr
+    assert "no messages match" in result.stdout
+    report = cli.json("replay", "--endpoint", "nobody", "--since", "1h")
+    assert report == {
+        "complete": True,
+        "not_retained": [],
+        "refused": {},
+        "repeated": [],
+        "resent": [],
+        "send_failed": {},
+    }
+    assert _queued(cli) == []
+
+
+def test_replay_with_payloads_off_says_so_for_ids_and_ranges(history: tuple[CliHarness, Any, Any]) -> None:
+    cli, _writer, _store = history
+    cli.extra_env["HOOKLINE_PAYLOAD_TABLE"] = ""
+    for args in (("--id", "msg_ok"), ("--endpoint", "acme", "--since", "1h")):
+        result = cli.invoke("replay", *args)
+        assert result.exit_code == 1
+        assert "RetainPayloads=false" in result.stderr
+    bad_status = cli.invoke("replay", "--endpoint", "acme", "--since", "1h", "--status", "lost")
+    assert bad_status.exit_code == 2  # bad input is a usage error before anything about the stack
+    assert "delivered, failed, dead, filtered" in bad_status.stderr
+
+
+@pytest.mark.parametrize("bad_id", ["", " ", "bad id!", "x" * 256, "msg_1\n", "msg_\u00e9"])
+@pytest.mark.parametrize("command", [("messages", "show"), ("messages", "forget"), ("replay", "--id")])
+def test_malformed_ids_are_usage_errors(
+    history: tuple[CliHarness, Any, Any], command: tuple[str, ...], bad_id: str
+) -> None:
+    cli, _writer, _store = history
+    result = cli.invoke(*command, bad_id)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert "is not a webhook id" in result.stderr

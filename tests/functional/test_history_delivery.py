@@ -43,6 +43,10 @@ class _Logs:
         self._buffer = buffer
         self._next = self.writer.server_now() - 600
 
+    def printed(self) -> str:
+        """What the handler's logger printed since the last ship."""
+        return self._buffer.getvalue()
+
     def ship(self) -> None:
         out = self._buffer.getvalue()
         self._buffer.seek(0)
@@ -163,7 +167,7 @@ def test_replay_resends_the_same_id_and_body_bytes(harness: DeliveryHarness, pay
     store = PayloadStore(payload_table, client=harness.dynamodb, retention_days=7)
     replayer = Replayer(sqs=harness.sqs, queue_url=harness.stack.delivery_queue_url, payloads=store)
     result = replayer.run([webhook_id, webhook_id, "msg_never_kept"])
-    assert (result.resent, result.not_retained, result.repeated) == ([webhook_id], ["msg_never_kept"], 1)
+    assert (result.resent, result.not_retained, result.repeated) == ([webhook_id], ["msg_never_kept"], [webhook_id])
     event, response = harness.run_once()
     assert response == {"batchItemFailures": []}
     assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "1"
@@ -179,3 +183,17 @@ def test_replay_resends_the_same_id_and_body_bytes(harness: DeliveryHarness, pay
         (1, False, "delivered"),
         (1, True, "delivered"),
     ]
+
+
+def test_a_payload_store_failure_never_fails_a_delivery(harness: DeliveryHarness, logs: _Logs) -> None:
+    """docs/history.md: a write that fails is logged with a count (never the payload) and delivery goes on."""
+    harness.configure(HISTORY_RETENTION_DAYS="7", PAYLOAD_TABLE=f"no-such-table-{uuid.uuid4().hex[:8]}")
+    harness.add_endpoint("ok", "/ok")
+    harness.send(endpoint="ok", event_type="invoice.paid", payload={"secret_note": "personal data"})
+    _event, response = harness.run_once()
+    assert response == {"batchItemFailures": []}
+    assert len(harness.receiver.requests_for("/ok")) == 1
+    printed = [json.loads(line) for line in logs.printed().splitlines() if line.startswith("{")]
+    [not_kept] = [line for line in printed if line.get("message") == "payloads not kept"]
+    assert not_kept["count"] == 1
+    assert "personal data" not in logs.printed()

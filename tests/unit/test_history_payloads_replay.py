@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hookline.history import PayloadMeta, PayloadRecorder, PayloadStore, Replayer
-from hookline.history.payloads import decode_body, encode_body
+from hookline.history import PayloadMeta, PayloadRecorder, PayloadStore, PayloadStoreError, Replayer
+from hookline.history.payloads import StoredPayload, decode_body, encode_body
 from hookline.history.replay import RETRY_ATTRIBUTE, replay_body
 from hookline.messages import parse_message
 from tests.support.aws import client
@@ -118,7 +118,7 @@ def test_replay_sends_each_id_once_and_says_what_was_not_kept(
     result = replayer.run(["msg_1", "msg_gone", "msg_2", "msg_1"])
     assert result.resent == ["msg_1", "msg_2"]
     assert result.not_retained == ["msg_gone"]
-    assert result.repeated == 1
+    assert result.repeated == ["msg_1"]
     sent = _receive(sqs, url)
     assert sorted(json.loads(m["Body"])["id"] for m in sent) == ["msg_1", "msg_2"]
     state = json.loads(sent[0]["MessageAttributes"][RETRY_ATTRIBUTE]["StringValue"])
@@ -147,3 +147,83 @@ def test_replay_spaces_an_endpoints_messages_by_its_rate_limit(store: PayloadSto
     assert [due[f"msg_{index:04d}"] for index in range(25)] == [60.0 * index for index in range(25)]
     assert all(entry["DelaySeconds"] <= 900 for entry in sent)
     assert clock.sleeps  # the last messages waited for the 900 s window
+
+
+def _body_of_size(size: int) -> bytes:
+    """A compact JSON body of exactly ``size`` bytes."""
+    return json.dumps({"t": "x" * (size - 8)}, separators=(",", ":")).encode()
+
+
+def test_replay_refuses_what_delivery_could_not_retry_and_keeps_going(
+    store: PayloadStore, queue: tuple[Any, str], clock: FakeClock
+) -> None:
+    """A message SQS would still take, but with no room for the retry state, is dead-lettered message_too_large at
+    once by the delivery function (docs/contracts.md); a body that is not a webhook's JSON is refused too."""
+    sqs, url = queue
+    head = len(replay_body("msg_big", StoredPayload("msg_big", b"{}", META, NOW))) - 2
+    store.put_many(
+        [
+            ("msg_big", _body_of_size(256 * 1024 - head - 100), META),  # fits SQS alone, not with the retry state
+            ("msg_nan", b'{"a":NaN}', META),
+            ("msg_ok", b'{"a":1}', META),
+        ]
+    )
+    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock, sleep=clock.sleep)
+    result = replayer.run(["msg_big", "msg_nan", "msg_ok"])
+    assert result.resent == ["msg_ok"]
+    assert sorted(result.refused) == ["msg_big", "msg_nan"]
+    assert "message_too_large" in result.refused["msg_big"]
+    assert [json.loads(m["Body"])["id"] for m in _receive(sqs, url)] == ["msg_ok"]
+
+
+class _Throttled:
+    """BatchWriteItem that writes one item per call into a real (moto) table and returns the rest as UnprocessedItems,
+    as DynamoDB may under throttling; ``stuck`` makes it write nothing at all."""
+
+    def __init__(self, dynamodb: Any, *, stuck: bool = False) -> None:
+        self._dynamodb = dynamodb
+        self._stuck = stuck
+        self.calls = 0
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.calls += 1
+        [(table, requests)] = RequestItems.items()
+        if self._stuck:
+            return {"UnprocessedItems": RequestItems}
+        self._dynamodb.batch_write_item(RequestItems={table: requests[:1]})
+        return {"UnprocessedItems": {table: requests[1:]} if requests[1:] else {}}
+
+
+def test_unprocessed_items_are_written_again(store: PayloadStore, dynamodb: Any, clock: FakeClock) -> None:
+    throttled = _Throttled(dynamodb)
+    slow = PayloadStore(store.table, client=throttled, retention_days=7, clock=clock, sleep=clock.sleep)
+    assert slow.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META), ("msg_3", b"1", META)]) == []
+    assert throttled.calls == 3
+    assert sorted(store.get_many(["msg_1", "msg_2", "msg_3"])) == ["msg_1", "msg_2", "msg_3"]
+    assert len(clock.sleeps) == 2  # backed off between rounds
+
+
+def test_items_never_written_are_named_not_raised(store: PayloadStore, dynamodb: Any, clock: FakeClock) -> None:
+    client = _Throttled(dynamodb, stuck=True)
+    stuck = PayloadStore(store.table, client=client, retention_days=7, clock=clock, sleep=clock.sleep, max_rounds=4)
+    assert sorted(stuck.put_many([("msg_1", b"{}", META), ("msg_2", b"[]", META)])) == ["msg_1", "msg_2"]
+    assert client.calls == 4
+    assert len(clock.sleeps) == 3  # no wait after the last round: the delivery function's time is billed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"enc": {"S": "zlib"}, "body": {"B": b"not zlib"}},
+        {"enc": {"S": "brotli"}, "body": {"B": b"{}"}},
+        {"body": {"S": "a string, not bytes"}},
+    ],
+)
+def test_a_damaged_item_is_a_store_error_not_a_crash(
+    store: PayloadStore, dynamodb: Any, damage: dict[str, Any]
+) -> None:
+    store.put_many([("msg_1", b"{}", META)])
+    item = dynamodb.get_item(TableName=store.table, Key={"id": {"S": "msg_1"}})["Item"]
+    dynamodb.put_item(TableName=store.table, Item={**item, **damage})
+    with pytest.raises(PayloadStoreError, match="msg_1 cannot be read|unknown payload encoding"):
+        store.get("msg_1")

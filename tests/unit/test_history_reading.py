@@ -113,7 +113,7 @@ def test_the_query_carries_every_filter() -> None:
 
 
 class _NoSource:
-    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> list[Any]:
+    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> Any:
         raise AssertionError("no query expected")
 
 
@@ -151,7 +151,8 @@ def test_insights_polls_until_complete_and_counts_bytes_scanned() -> None:
     sleeps: list[float] = []
     source = InsightsSource(fake, ["/g"], poll_s=0.5, sleep=sleeps.append)
     found = source.attempts(RecordFilter(), TimeRange(1_799_900_000.0, 1_800_000_000.0), limit=10)
-    assert [(a.message_id, a.time) for a in found] == [("msg_1", 1_800_000_000.25)]
+    assert [(a.message_id, a.time) for a in found.attempts] == [("msg_1", 1_800_000_000.25)]
+    assert found.capped is False
     assert sleeps == [0.5, 0.5]
     assert source.bytes_scanned == 2048.0
     assert fake.started[0]["logGroupNames"] == ["/g"]
@@ -201,3 +202,45 @@ def test_the_delivery_log_line_contract_is_read(outcome: str, expected: Outcome 
         return
     assert attempt is not None
     assert (attempt.outcome, attempt.lane, attempt.target, attempt.http_status) == (expected, "fast", 1, 503)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a":' + "[" * 100_000 + "}",  # nested too deep for json.loads: RecursionError
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "attempt": "²"}),  # a digit int() refuses
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "target": "9" * 5000}),  # over int()'s 4,300 digits
+        json.dumps({"outcome": "delivered", "webhook_id": "m"})[:-1] + ', "latency_ms": NaN}',
+        json.dumps({"outcome": "delivered", "webhook_id": "m"})[:-1] + ', "latency_ms": 1e999}',
+        json.dumps({"outcome": "delivered", "webhook_id": "m", "latency_ms": 10**400}),  # float() overflows
+    ],
+)
+def test_hostile_lines_never_raise(line: str) -> None:
+    """Anyone can write into the log group: a line is history, or not, but reading it never fails."""
+    attempt = parse_line(line, NOW)
+    if attempt is not None:
+        assert (attempt.attempt, attempt.target, attempt.latency_ms) == (None, None, None)
+        json.dumps(attempt.view(), allow_nan=False)  # the --json output stays JSON
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("1h", "99999999999w"),  # before the year 1: datetime cannot show it
+        ("9999-12-31T23:59:59-14:00", None),  # after the year 9999 in UTC
+        ("99999999999999999999d", None),
+    ],
+)
+def test_huge_times_are_refused_as_bad_input(since: str, until: str | None) -> None:
+    with pytest.raises(TimeRangeError, match="out of range"):
+        TimeRange.parse(since, until, now=NOW, default_since_s=3600)
+
+
+def test_the_query_selects_only_lines_that_are_attempts() -> None:
+    """Lines of the contract's other outcomes would fill the 10,000-line cap with lines the reader drops."""
+    query = build_query(RecordFilter(), limit=10)
+    for outcome in ("delivered", "retry", "dead_lettered", "filtered"):
+        assert f'"{outcome}"' in query
+    for not_an_attempt in ("deferred", "slow_lane", "waiting", "paced"):
+        assert not_an_attempt not in query
+    assert "ispresent(outcome)" not in query

@@ -8,7 +8,7 @@ import typer
 
 from hookline.history import HistoryError, Status, TimeRangeError
 from hookline.history.reader import check_id
-from hookline_cli.history import attempts_table, check_value, history_reader, payload_store
+from hookline_cli.history import attempts_table, check_value, history_reader, payload_store, plain_row
 from hookline_cli.output import JsonFlag, OperationalError, UsageError, cli_errors, emit, format_time, iso_time, table
 from hookline_cli.resources import get_resources
 
@@ -83,15 +83,17 @@ def show(
 
 def _row(history: MessageHistory) -> tuple[Any, ...]:
     last = history.last
-    return (
-        history.message_id,
-        history.status,
-        history.endpoint,
-        history.event_type,
-        len(history.attempts),
-        last.http_status,
-        history.reason or last.error,
-        format_time(last.time),
+    return plain_row(
+        (
+            history.message_id,
+            history.status,
+            history.endpoint,
+            history.event_type,
+            len(history.attempts),
+            last.http_status,
+            history.reason or last.error,
+            format_time(last.time),
+        )
     )
 
 

@@ -22,13 +22,16 @@ __all__ = ["replay"]
 _MAX_MESSAGES = 100_000
 
 
-def _ids_from_history(
-    ctx: typer.Context, endpoint: str, since: str, until: str | None, status: str | None
-) -> tuple[list[str], bool]:
+def _status(status: str | None) -> Status | None:
     try:
-        wanted = Status(status) if status is not None else None
+        return Status(status) if status is not None else None
     except ValueError:
         raise UsageError(f"unknown status {status!r}; expected one of {', '.join(s.value for s in Status)}") from None
+
+
+def _ids_from_history(
+    ctx: typer.Context, endpoint: str, since: str, until: str | None, wanted: Status | None
+) -> tuple[list[str], bool]:
     reader = history_reader(get_resources(ctx))
     try:
         found = reader.list(endpoint=endpoint, status=wanted, since=since, until=until, limit=_MAX_MESSAGES)
@@ -61,12 +64,13 @@ def replay(  # noqa: PLR0913 - Typer command: one parameter per CLI option
         raise UsageError("give --id ID (repeatable), or --endpoint N --since T [--until T] [--status S]")
     for message_id in ids:
         check_value(lambda message_id=message_id: check_id(message_id))  # type: ignore[misc]
+    wanted = _status(status)
+    resources = get_resources(ctx)
+    store = payload_store(resources)  # payloads off: say so before paying for a history query
     complete = True
     if not ids:
         assert endpoint is not None and since is not None
-        ids, complete = _ids_from_history(ctx, endpoint, since, until, status)
-    resources = get_resources(ctx)
-    store = payload_store(resources)
+        ids, complete = _ids_from_history(ctx, endpoint, since, until, wanted)
     replayer = Replayer(
         sqs=resources.client("sqs"),
         queue_url=resources.require("delivery_queue_url"),
@@ -85,6 +89,9 @@ def _report(ctx: typer.Context, result: ReplayResult, *, complete: bool, json_fl
     """What was re-sent and what not (and why); exit 1 unless every id was re-sent."""
 
     def render(console: Console) -> None:
+        if not (result.resent or result.not_retained or result.refused or result.send_failed):
+            console.print("no messages match: nothing to re-send", markup=False)
+            return
         console.print(f"re-sent {len(result.resent)} message(s)", markup=False)
         for message_id in result.resent:
             console.print(f"  {message_id}", markup=False)
@@ -97,6 +104,8 @@ def _report(ctx: typer.Context, result: ReplayResult, *, complete: bool, json_fl
                 console.print(f"  {message_id}", markup=False)
         for message_id, why in {**result.refused, **result.send_failed}.items():
             console.print(f"not re-sent: {message_id}: {why}", markup=False)
+        if result.repeated:
+            console.print(f"given more than once, sent once: {', '.join(result.repeated)}", markup=False)
         if not complete:
             console.print("the history query reached its line cap: narrow --since/--until to replay the rest")
 

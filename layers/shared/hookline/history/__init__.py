@@ -18,7 +18,7 @@ from hookline.history.exceptions import (
 )
 from hookline.history.insights import InsightsSource
 from hookline.history.logevents import LogEventsSource
-from hookline.history.model import Attempt, MessageHistory, Outcome, RecordFilter, Status
+from hookline.history.model import Attempt, Found, MessageHistory, Outcome, RecordFilter, Status
 from hookline.history.payloads import PayloadMeta, PayloadRecorder, PayloadStore, StoredPayload
 from hookline.history.reader import HistoryReader, LogSource, MessageList
 from hookline.history.replay import Replayer, ReplayResult
@@ -26,6 +26,7 @@ from hookline.history.timerange import TimeRange
 
 __all__ = [
     "Attempt",
+    "Found",
     "HistoryConfig",
     "HistoryError",
     "HistoryOffError",

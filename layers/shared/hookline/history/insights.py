@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hookline.history.exceptions import HistoryQueryError
 from hookline.history.logline import ID_FIELD, parse_line
-from hookline.history.model import Outcome
+from hookline.history.model import Found, Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["InsightsSource", "build_query"]
 
+
+def _quote(value: str) -> str:
+    # Ids, endpoint names and event types are validated to [A-Za-z0-9._:-]; escape anyway, never trust input.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 # The line schema's outcome names, and the older lines' message texts that mean the same (hookline.history.logline).
 _OUTCOME_NAMES: dict[Outcome, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Outcome.DELIVERED: (("delivered",), ("delivered",)),
@@ -33,16 +39,14 @@ _OUTCOME_NAMES: dict[Outcome, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Outcome.DEAD: (("dead", "dead_lettered"), ("dead-lettered",)),
     Outcome.FILTERED: (("filtered",), ()),
 }
+# Only the outcomes that are attempts: the contract's other outcomes (deferred, slow_lane, waiting, paced) would
+# fill the 10,000-line cap with lines that are dropped here anyway.
 _HISTORY_LINES = (
-    'ispresent(outcome) or message in ["delivered", "retry scheduled", "dead-lettered"] or message like /^filtered/'
+    f"outcome in [{', '.join(_quote(name) for names, _ in _OUTCOME_NAMES.values() for name in names)}]"
+    ' or message in ["delivered", "retry scheduled", "dead-lettered"] or message like /^filtered/'
 )
 _DONE = {"Complete"}
 _FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
-
-
-def _quote(value: str) -> str:
-    # Ids, endpoint names and event types are validated to [A-Za-z0-9._:-]; escape anyway, never trust input.
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _outcome_filter(outcome: Outcome) -> str:
@@ -107,7 +111,7 @@ class InsightsSource:
         self.bytes_scanned = 0.0
         self.queries = 0
 
-    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> list[Attempt]:
+    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> Found:
         """Attempts matching ``where`` in ``window``, newest first, at most ``limit`` (Logs Insights caps at 10,000)."""
         query = build_query(where, limit=limit)
         started = self._client.start_query(
@@ -123,7 +127,8 @@ class InsightsSource:
         statistics = response.get("statistics") or {}
         self.bytes_scanned += float(statistics.get("bytesScanned", 0) or 0)
         found: list[Attempt] = []
-        for row in response.get("results", []):
+        rows = response.get("results", [])
+        for row in rows:
             cells = {cell.get("field"): cell.get("value") for cell in row}
             message, stamp = cells.get("@message"), cells.get("@timestamp")
             if not isinstance(message, str) or not isinstance(stamp, str):
@@ -132,7 +137,7 @@ class InsightsSource:
             if attempt is not None and where.matches(attempt) and window.start <= attempt.time <= window.end + 1:
                 found.append(attempt)
         found.sort(key=lambda attempt: attempt.time, reverse=True)
-        return found[:limit]
+        return Found(found[:limit], capped=len(rows) >= limit)
 
     def _wait(self, query_id: str) -> dict[str, Any]:
         deadline = self._monotonic() + self._timeout_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hookline.history.logline import parse_line
+from hookline.history.model import Found
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +38,7 @@ class LogEventsSource:
         self._client = client
         self.log_groups = tuple(log_groups)
 
-    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> list[Attempt]:
+    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> Found:
         """Attempts matching ``where`` in ``window``, newest first, at most ``limit``."""
         found: list[Attempt] = []
         pattern = quoted_term(where)
@@ -56,4 +57,4 @@ class LogEventsSource:
                     if attempt is not None and where.matches(attempt):
                         found.append(attempt)
         found.sort(key=lambda attempt: attempt.time, reverse=True)
-        return found[:limit]
+        return Found(found[:limit], capped=len(found) > limit)

@@ -10,6 +10,7 @@ and, for lines written before that schema, the older ``message`` texts ("deliver
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hookline.history.model import Attempt, Outcome
@@ -31,6 +32,7 @@ _OUTCOMES: dict[str, Outcome] = {
     "filtered": Outcome.FILTERED,
 }
 _MAX_ERROR = 1024
+_MAX_DIGITS = 18
 
 
 def _outcome(line: dict[str, Any]) -> Outcome | None:
@@ -52,7 +54,8 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and short: int() refuses over 4,300 digits.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
         return int(value)
     return None
 
@@ -60,7 +63,11 @@ def _int(value: Any) -> int | None:
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None  # json.loads reads NaN and 1e999; JSON output cannot carry them
 
 
 def _text(value: Any, limit: int = 256) -> str | None:
@@ -74,7 +81,7 @@ def parse_line(message: str, time: float) -> Attempt | None:
         return None
     try:
         line = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to be one of ours
         return None
     if not isinstance(line, dict):
         return None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["Attempt", "MessageHistory", "Outcome", "RecordFilter", "Status", "fold"]
+__all__ = ["Attempt", "Found", "MessageHistory", "Outcome", "RecordFilter", "Status", "fold"]
 
 
 class Outcome(StrEnum):
@@ -104,6 +104,18 @@ class RecordFilter:
         if self.event_type is not None and attempt.event_type != self.event_type:
             return False
         return self.outcome is None or attempt.outcome is self.outcome
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a log source read: the matching attempts, newest first, and whether it stopped at its line cap.
+
+    ``capped`` counts the lines the query returned, not the attempts kept: lines dropped after the query (not
+    history, or not matching) still filled the cap, and what lay beyond it was never read.
+    """
+
+    attempts: list[Attempt]
+    capped: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 The delivery function remembers a message the first time it sees it (attempt 1, not a replay): the request body
 bytes (zlib-compressed when that makes them smaller) and what a replay needs to address it again (event type,
 endpoint or inline URL, fallback URLs and secret id: never a secret, never the endpoint's static headers, which
-live in the registry). Items are written with BatchWriteItem, once per batch, and never updated: a write costs
-one write unit per KB, and retries add nothing. ``expires_at`` (the table's TTL attribute) ends the item after the
+live in the registry). Items are written with BatchWriteItem (25 a request) after each batch, never updated: a write
+costs one write unit per KB, and retries add nothing. ``expires_at`` (the table's TTL attribute) ends the item after the
 stack's history retention without any job of ours; reads treat an item past it as gone (TTL deletes lag).
 ``forget`` deletes one item: one DeleteItem, no rewrite of anything else. The table is encrypted at rest (SSE).
 """
@@ -131,6 +131,15 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
 
 
 def _payload(item: Mapping[str, Any]) -> StoredPayload:
+    try:
+        return _read_item(item)
+    except (KeyError, TypeError, ValueError, AttributeError, zlib.error) as error:
+        # Only the delivery function writes the table, but a damaged item is a clear error, never a traceback.
+        name = item.get("id", {}).get("S", "?") if isinstance(item.get("id"), dict) else "?"
+        raise PayloadStoreError(f"the kept payload of {name!s:.255} cannot be read ({type(error).__name__})") from None
+
+
+def _read_item(item: Mapping[str, Any]) -> StoredPayload:
     meta = PayloadMeta(
         event_type=_text(item, "event_type") or "",
         endpoint=_text(item, "endpoint"),
@@ -191,7 +200,8 @@ class PayloadStore:
             requests = response.get("UnprocessedItems", {}).get(self.table, [])
             if not requests:
                 return []
-            self._sleep(0.05 * 2**round_)
+            if round_ + 1 < self._max_rounds:
+                self._sleep(0.05 * 2**round_)
         return [str(request["PutRequest"]["Item"]["id"]["S"]) for request in requests]
 
     def get_many(self, message_ids: Sequence[str]) -> dict[str, StoredPayload]:
@@ -213,7 +223,8 @@ class PayloadStore:
                 keys = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
                 if not keys:
                     break
-                self._sleep(0.05 * 2**round_)
+                if round_ + 1 < self._max_rounds:
+                    self._sleep(0.05 * 2**round_)
             if keys:
                 raise PayloadStoreError(f"reading payloads failed: {len(keys)} key(s) left unprocessed")
         return found

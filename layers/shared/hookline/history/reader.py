@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from hookline.history.exceptions import HistoryOffError, TimeRangeError
-from hookline.history.model import Attempt, MessageHistory, RecordFilter, Status, fold
+from hookline.history.model import Attempt, Found, MessageHistory, RecordFilter, Status, fold
 from hookline.history.timerange import TimeRange
 from hookline.messages import ENDPOINT_PATTERN, EVENT_TYPE_PATTERN, ID_PATTERN
 
@@ -40,8 +40,9 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
 class LogSource(Protocol):
     """Where delivery log lines are read from."""
 
-    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> list[Attempt]:
-        """Attempts matching ``where`` logged within ``window``, newest first, at most ``limit``."""
+    def attempts(self, where: RecordFilter, window: TimeRange, *, limit: int) -> Found:
+        """Attempts matching ``where`` logged within ``window``, newest first, at most ``limit``; ``capped`` when the
+        source stopped at ``limit`` lines."""
         ...
 
 
@@ -108,7 +109,7 @@ class HistoryReader:
         check_id(message_id)
         window = self.window(since)
         found = self.source.attempts(RecordFilter(message_ids=frozenset({message_id})), window, limit=self._max_lines)
-        histories = fold(found)
+        histories = fold(found.attempts)
         return histories[0] if histories else None
 
     def list(  # noqa: PLR0913 - the `messages list` filters, each a keyword
@@ -127,16 +128,16 @@ class HistoryReader:
         endpoint, event_type = _check_endpoint(endpoint), _check_event_type(event_type)
         where = RecordFilter.for_status(status, endpoint=endpoint, event_type=event_type)
         lines = self.source.attempts(where, window, limit=self._max_lines)
-        complete = len(lines) < self._max_lines
+        complete = not lines.capped
         if status is None:
-            return MessageList(fold(lines)[:limit], complete, window)
-        candidates = _ids_newest_first(lines)
+            return MessageList(fold(lines.attempts)[:limit], complete, window)
+        candidates = _ids_newest_first(lines.attempts)
         kept: list[MessageHistory] = []
         for start in range(0, len(candidates), _IDS_PER_QUERY):
             chunk = candidates[start : start + _IDS_PER_QUERY]
             attempts = self.source.attempts(RecordFilter(message_ids=frozenset(chunk)), window, limit=self._max_lines)
-            complete = complete and len(attempts) < self._max_lines
-            by_id = {history.message_id: history for history in fold(attempts)}
+            complete = complete and not attempts.capped
+            by_id = {history.message_id: history for history in fold(attempts.attempts)}
             kept.extend(by_id[mid] for mid in chunk if mid in by_id and by_id[mid].status is status)
             if len(kept) >= limit:
                 break

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hookline.delivery.deadletter import describe_target, letter_overhead
 from hookline.history.exceptions import ReplayRefusedError
 from hookline.messages import MAX_MESSAGE_BYTES, MESSAGE_VERSION, encode_payload
 
@@ -42,15 +44,19 @@ RETRY_ATTRIBUTE = "hookline-retry"
 REPLAY_FLAG = "r"
 MAX_DELAY_S = 900
 _BATCH = 10
+_RETRY_STATE_ROOM = 200
+"""What the delivery function keeps free for its retry attribute (without its error) beside a body: a message that
+leaves less is dead-lettered ``message_too_large`` at once (docs/contracts.md), so replay refuses it."""
 
 
 def replay_body(message_id: str, payload: StoredPayload) -> str:
     """The delivery-queue message that re-sends ``payload`` with its id; ReplayRefusedError if bytes would differ."""
     try:
         decoded = json.loads(payload.body)
-    except ValueError:
-        raise ReplayRefusedError("the kept body is not JSON") from None
-    if encode_payload(decoded) != payload.body:
+        same = encode_payload(decoded) == payload.body
+    except (ValueError, RecursionError):  # MessageError too: NaN or Infinity, which a webhook body never carries
+        raise ReplayRefusedError("the kept body is not JSON a webhook can carry") from None
+    if not same:
         raise ReplayRefusedError("the kept body does not re-encode to the same bytes")
     meta = payload.meta
     message: dict[str, Any] = {"version": MESSAGE_VERSION, "id": message_id, "event_type": meta.event_type}
@@ -67,8 +73,12 @@ def replay_body(message_id: str, payload: StoredPayload) -> str:
     # The payload goes in as the kept bytes themselves, so the body the function computes is exactly them.
     head = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
     text = head[:-1] + ',"payload":' + payload.body.decode("utf-8") + "}"
-    if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        raise ReplayRefusedError("the message would pass the 256 KB SQS limit")
+    room = max(_RETRY_STATE_ROOM, letter_overhead(describe_target(meta.endpoint, meta.url)))
+    if len(text.encode("utf-8")) + room > MAX_MESSAGE_BYTES:
+        raise ReplayRefusedError(
+            f"the message would leave under {room} bytes of the {MAX_MESSAGE_BYTES} SQS accepts for hookline's retry "
+            "state or a dead letter's attributes (it would be dead-lettered message_too_large)"
+        )
     return text
 
 
@@ -99,7 +109,8 @@ class ReplayResult:
     not_retained: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     send_failed: dict[str, str] = field(default_factory=dict)
-    repeated: int = 0
+    repeated: list[str] = field(default_factory=list)
+    """Ids given more than once (each listed once, sent once)."""
 
     def view(self) -> dict[str, Any]:
         """The JSON form (stable keys) of ``hookline replay --json``."""
@@ -108,7 +119,7 @@ class ReplayResult:
             "not_retained": list(self.not_retained),
             "refused": dict(self.refused),
             "send_failed": dict(self.send_failed),
-            "repeated": self.repeated,
+            "repeated": list(self.repeated),
         }
 
 
@@ -144,10 +155,10 @@ class Replayer:
         self._sleep = sleep
 
     def run(self, message_ids: Sequence[str]) -> ReplayResult:
-        """Re-send each id once (repeats in ``message_ids`` are counted, not sent twice)."""
+        """Re-send each id once (ids repeated in ``message_ids`` are named, not sent twice)."""
         result = ReplayResult()
         unique = list(dict.fromkeys(message_ids))
-        result.repeated = len(message_ids) - len(unique)
+        result.repeated = [mid for mid, count in Counter(message_ids).items() if count > 1]
         kept = self._payloads.get_many(unique)
         planned = self._plan(unique, kept, result)
         self._send(planned, result)

@@ -13,10 +13,20 @@ __all__ = ["TimeRange", "parse_moment"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_EARLIEST_S = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LATEST_S = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+"""Moments a datetime can still show in any time zone: beyond them a value is refused, not a crash later."""
 
 
 def parse_moment(value: str, *, now: float) -> float:
     """Unix seconds for a --since/--until value; TimeRangeError saying what is accepted if it is none of them."""
+    moment = _moment(value, now=now)
+    if not _EARLIEST_S <= moment <= _LATEST_S:
+        raise TimeRangeError(f"{value!r} is out of range: give a time between the years 1 and 9999")
+    return moment
+
+
+def _moment(value: str, *, now: float) -> float:
     text = value.strip()
     match = _DURATION.match(text.lower())
     if match:
@@ -45,8 +55,8 @@ class TimeRange:
     @classmethod
     def parse(cls, since: str | None, until: str | None, *, now: float, default_since_s: float) -> TimeRange:
         """The range of --since/--until (``since`` defaults to ``default_since_s`` back, ``until`` to now)."""
-        start = parse_moment(since, now=now) if since else now - default_since_s
-        end = parse_moment(until, now=now) if until else now
+        start = parse_moment(since, now=now) if since is not None else now - default_since_s
+        end = parse_moment(until, now=now) if until is not None else now
         if start >= end:
             raise TimeRangeError(
                 f"the time range is empty: --since ({_iso(start)}) is not before --until ({_iso(end)})"
