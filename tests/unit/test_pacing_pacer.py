@@ -4,6 +4,7 @@ fleet-wide, leases survive crashes and a store outage fails open."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -371,3 +372,41 @@ def test_aimd_finds_a_receivers_own_limit_from_its_429s(
     assert result.finished_at - 1_800_000_000.0 <= 600 / 20 * 1.3  # and the receiver's capacity is used
     if limits.rate_limit_per_s is not None:
         assert peak_in_window(result.starts, 5) <= 1.2 * limits.rate_limit_per_s * 5
+
+
+class _TakeBlocks(MemoryPaceStore):
+    """A store whose take waits until the test lets it go (a slow DynamoDB call made by a worker thread)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.entered, self.proceed = threading.Event(), threading.Event()
+
+    def take(self, key: str, take: Take) -> tuple[bool, PaceRecord]:
+        self.entered.set()
+        self.proceed.wait(timeout=30)
+        return super().take(key, take)
+
+
+def test_a_release_with_nothing_to_write_never_waits_for_a_store_call_on_the_key(clock: FakeClock) -> None:
+    # Delivery releases such leases on the event loop: waiting there for another thread's DynamoDB call on the same
+    # key would stall every request of the batch for as long as that call takes.
+    store = _TakeBlocks(clock)
+    store.proceed.set()
+    pacer = Pacer(store)
+    limits = PaceLimits(rate_limit_per_s=100)
+    lease = pacer.acquire(KEY, limits).leases[0]
+    assert lease.bucket is None
+    store.proceed.clear()
+    store.entered.clear()
+    clock.advance(1)
+    acquiring = threading.Thread(target=pacer.acquire, args=(KEY, limits))
+    acquiring.start()
+    try:
+        assert store.entered.wait(timeout=30)
+        releasing = threading.Thread(target=pacer.release, args=(lease,), kwargs={"status": 200})
+        releasing.start()
+        releasing.join(timeout=5)  # a bound, not a pause: the release returns at once
+        assert not releasing.is_alive()
+    finally:
+        store.proceed.set()
+        acquiring.join()

@@ -116,6 +116,9 @@ class _KeyState:
     """What this environment knows about one key."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held across the key's store calls."""
+    latency_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held only to update ``latency_s``: a release with nothing to write never waits for a store call."""
     record: PaceRecord | None = None
     fetched_at: float = float("-inf")
     limits: PaceLimits = _NO_LIMITS
@@ -312,11 +315,14 @@ class Pacer:
         if isinstance(lease, str):
             lease = Lease(lease, now)
         state = self._state(lease.key)
-        with state.lock:
-            if status is not None:
-                latency = max(0.0, now - lease.granted_at - lease.start_in_s)
+        if status is not None:
+            latency = max(0.0, now - lease.granted_at - lease.start_in_s)
+            with state.latency_lock:
                 previous = state.latency_s
                 state.latency_s = latency if previous is None else previous + _LATENCY_WEIGHT * (latency - previous)
+        if lease.bucket is None and status != _TOO_MANY:
+            return  # nothing to write: the caller may be an event loop, which must not wait for the key's store calls
+        with state.lock:
             if lease.bucket is not None:
                 self._give_back(state, lease.key, lease.bucket, 1, now, latency_s=state.latency_s)
             if status == _TOO_MANY:
