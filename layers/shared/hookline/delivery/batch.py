@@ -43,7 +43,7 @@ from hookline.delivery.requeue import (
     attributes_size,
     carried_attributes,
 )
-from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RetryState, RetryStateError
+from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RETRY_ATTRIBUTE_RESERVE, RetryState, RetryStateError
 from hookline.delivery.schedule import Failure, GiveUp, RetryPolicy, attempt_number
 from hookline.delivery.targets import DeliveryPlan, EventTypeFiltered, PlanError, resolve_plan
 from hookline.delivery.telemetry import BatchMetrics
@@ -76,8 +76,6 @@ __all__ = [
 
 DEFAULT_DEADLINE_MARGIN_S = 3.0
 """Kept free at the end of an invocation for dead letters, re-enqueues and the breaker flush."""
-# The retry attribute without its error, at its largest (every number at full width), plus name and type.
-_RETRY_ATTRIBUTE_RESERVE = 200
 _EARLY_S = 1.0
 """A record back less than this before its due time is tried now (SQS delays are whole seconds)."""
 
@@ -406,7 +404,7 @@ class DeliveryBatch:
         # Retried: the body with the producer's attributes and the retry state. Dead-lettered later: the body with the
         # dead letter's attributes (not the producer's). Both must fit, or the record could never leave the queue.
         size = max(
-            body_size + attributes_size(job.carried) + _RETRY_ATTRIBUTE_RESERVE, body_size + letter_overhead(job.label)
+            body_size + attributes_size(job.carried) + RETRY_ATTRIBUTE_RESERVE, body_size + letter_overhead(job.label)
         )
         if size > MAX_MESSAGE_BYTES:
             return (
@@ -506,7 +504,7 @@ class DeliveryBatch:
         """Send the record again (its id in the body, ``state`` in its attribute) to wait ``delay_s``, at most 900 s
         (returned), to ``queue_url`` or where it belongs (``_destination``)."""
         room = MAX_MESSAGE_BYTES - len(job.body.encode("utf-8")) - attributes_size(job.carried)
-        error_room = min(MAX_LAST_ERROR_BYTES, room - _RETRY_ATTRIBUTE_RESERVE)
+        error_room = min(MAX_LAST_ERROR_BYTES, room - RETRY_ATTRIBUTE_RESERVE)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             **job.carried,
             RETRY_ATTRIBUTE: {"DataType": "String", "StringValue": state.encode(max_error_bytes=error_room)},

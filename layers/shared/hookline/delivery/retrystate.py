@@ -27,9 +27,12 @@ from hookline.exceptions import HooklineError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["FORMAT_VERSION", "RETRY_ATTRIBUTE", "RetryState", "RetryStateError"]
+__all__ = ["FORMAT_VERSION", "RETRY_ATTRIBUTE", "RETRY_ATTRIBUTE_RESERVE", "RetryState", "RetryStateError"]
 
 RETRY_ATTRIBUTE = "hookline-retry"
+RETRY_ATTRIBUTE_RESERVE = 200
+"""Bytes kept free beside a body for the retry attribute without its error (every number at full width, plus name
+and type): a message that leaves less is dead-lettered ``message_too_large`` at once, and replay refuses it."""
 FORMAT_VERSION = 1
 _KNOWN = frozenset({"v", "n", "p", "f", "x", "s", "e", "w", "d"})
 # Bounds on what a producer may put in the attribute: beyond them it is not ours and counts as absent. Times stay

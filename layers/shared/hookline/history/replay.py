@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hookline.delivery.deadletter import describe_target, letter_overhead
+from hookline.delivery.retrystate import RETRY_ATTRIBUTE, RETRY_ATTRIBUTE_RESERVE
 from hookline.history.exceptions import ReplayRefusedError
 from hookline.messages import MAX_MESSAGE_BYTES, MESSAGE_VERSION, encode_payload
 
@@ -39,14 +40,9 @@ __all__ = [
     "replay_body",
 ]
 
-RETRY_ATTRIBUTE = "hookline-retry"
-"""The delivery function's one packed retry-state attribute (docs/contracts.md); a replay starts it afresh."""
 REPLAY_FLAG = "r"
 MAX_DELAY_S = 900
 _BATCH = 10
-_RETRY_STATE_ROOM = 200
-"""What the delivery function keeps free for its retry attribute (without its error) beside a body: a message that
-leaves less is dead-lettered ``message_too_large`` at once (docs/contracts.md), so replay refuses it."""
 
 
 def replay_body(message_id: str, payload: StoredPayload) -> str:
@@ -73,7 +69,7 @@ def replay_body(message_id: str, payload: StoredPayload) -> str:
     # The payload goes in as the kept bytes themselves, so the body the function computes is exactly them.
     head = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
     text = head[:-1] + ',"payload":' + payload.body.decode("utf-8") + "}"
-    room = max(_RETRY_STATE_ROOM, letter_overhead(describe_target(meta.endpoint, meta.url)))
+    room = max(RETRY_ATTRIBUTE_RESERVE, letter_overhead(describe_target(meta.endpoint, meta.url)))
     if len(text.encode("utf-8")) + room > MAX_MESSAGE_BYTES:
         raise ReplayRefusedError(
             f"the message would leave under {room} bytes of the {MAX_MESSAGE_BYTES} SQS accepts for hookline's retry "
