@@ -94,6 +94,7 @@ def test_register_validates(integrations: IntegrationService) -> None:
         ("http://127.0.0.1:9/in", "private_address"),
         ("ftp://hooks.example/in", "scheme"),
         ("https://hooks.example/" + "x" * 2048, "too_long"),
+        ("https://" + "a" * 300 + ".example/in", "too_long"),
     ],
 )
 def test_register_refuses_what_the_cli_refuses(stack: StackResources, dynamodb: Any, url: str, reason: str) -> None:

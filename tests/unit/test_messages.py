@@ -290,3 +290,19 @@ def test_validate_field_checks_one_field() -> None:
         messages.validate_field("id", 7)
     with pytest.raises(ValueError, match="no text rule"):
         messages.validate_field("payload", "x")
+
+
+def test_a_host_longer_than_dns_allows_is_refused_by_both_validators() -> None:
+    # 253 characters of DNS name plus ":65535" is the longest authority that can resolve; beyond it the origin would
+    # also overflow the DynamoDB keys built from it (breaker, slow mark, pace).
+    longest = "a" * 59 + ("." + "b" * 63) * 3  # 253 characters, labels of at most 63
+    base = {"version": 1, "event_type": "a", "payload": {}, "secret_id": "hookline/x"}
+    fits = base | {"url": f"https://{longest}:65535/hook"}
+    assert VALIDATOR.is_valid(fits)
+    assert _python_accepts(fits)
+    too_long = base | {"url": "https://" + "a" * 300 + ".example/hook"}
+    assert not VALIDATOR.is_valid(too_long)
+    assert not _python_accepts(too_long)
+    no_path = base | {"url": "https://" + "a" * 2040}  # 2048 characters: the whole URL is its origin
+    assert not VALIDATOR.is_valid(no_path)
+    assert not _python_accepts(no_path)

@@ -51,7 +51,9 @@ TIMESTAMP_PATTERN = (
     r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])" + _END
 )
 # Printable ASCII only and no userinfo: credentials in a URL would end up in logs and DLQ attributes.
-URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+([/?#][!-~]*)?" + _END
+# The authority (host and port) is at most 259 characters: a DNS name is at most 253, plus ":65535". A longer one can
+# never resolve, and the origin it makes is a DynamoDB key (breaker, slow mark, pace) that must stay under 2048 bytes.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]{1,259}([/?#][!-~]*)?" + _END
 
 _FIELDS = frozenset(
     {"version", "id", "event_type", "endpoint", "url", "fallback_urls", "secret_id", "payload", "timestamp"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hookline.exceptions import TargetRefusedError
 from hookline.netguard import check_url
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
 
     from hookline.registry.model import Endpoint
 
-__all__ = ["MAX_URL_LENGTH", "WritePolicy", "check_endpoint"]
+__all__ = ["MAX_AUTHORITY_LENGTH", "MAX_URL_LENGTH", "WritePolicy", "check_endpoint"]
 
 MAX_URL_LENGTH = 2048
+MAX_AUTHORITY_LENGTH = 259
+"""253 characters of DNS name plus a port (docs/contracts.md)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ def _urls(endpoint: Endpoint, changed: Collection[str] | None) -> Iterator[tuple
 def _check_target(field: str, url: str, policy: WritePolicy) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise TargetNotAllowedError(field, url, "too_long", f"longer than {MAX_URL_LENGTH} characters")
+    # A DNS name is at most 253 characters; a longer host never resolves, and its origin keys DynamoDB items.
+    if len(urlsplit(url).netloc.rpartition("@")[2]) > MAX_AUTHORITY_LENGTH:
+        raise TargetNotAllowedError(
+            field, url, "too_long", f"host and port longer than {MAX_AUTHORITY_LENGTH} characters"
+        )
     try:
         check_url(url, allow_private=policy.allow_private_targets)
     except TargetRefusedError as error:
