@@ -114,7 +114,7 @@ def test_replay_sends_each_id_once_and_says_what_was_not_kept(
 ) -> None:
     sqs, url = queue
     store.put_many([("msg_1", b'{"a":1}', META), ("msg_2", b'{"a":2}', META)])
-    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock, sleep=clock.sleep)
+    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock)
     result = replayer.run(["msg_1", "msg_gone", "msg_2", "msg_1"])
     assert result.resent == ["msg_1", "msg_2"]
     assert result.not_retained == ["msg_gone"]
@@ -136,17 +136,31 @@ def test_replay_spaces_an_endpoints_messages_by_its_rate_limit(store: PayloadSto
             return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
 
     limits = {"acme": 1 / 60}  # one a minute: 25 messages span 24 minutes, past one 900 s delay
-    replayer = Replayer(
-        sqs=_Sqs(), queue_url="q", payloads=store, rate_limit_of=limits.get, clock=clock, sleep=clock.sleep
-    )
+    replayer = Replayer(sqs=_Sqs(), queue_url="q", payloads=store, rate_limit_of=limits.get, clock=clock)
     ids = ["msg_free", *(f"msg_{index:04d}" for index in range(25))]
     result = replayer.run(ids)
     assert len(result.resent) == 26
     due = {json.loads(e["MessageBody"])["id"]: e["sent_at"] - NOW + e["DelaySeconds"] for e in sent}
     assert due["msg_free"] == 0
-    assert [due[f"msg_{index:04d}"] for index in range(25)] == [60.0 * index for index in range(25)]
+    # Spaced a minute apart over SQS's 900 s of delay; later ones arrive at 900 s for the delivery function's pacing.
+    assert [due[f"msg_{index:04d}"] for index in range(25)] == [min(60.0 * index, 900.0) for index in range(25)]
     assert all(entry["DelaySeconds"] <= 900 for entry in sent)
-    assert clock.sleeps  # the last messages waited for the 900 s window
+    assert not clock.sleeps  # the command never waits
+
+
+def test_replay_at_a_tiny_rate_limit_never_waits(store: PayloadStore, clock: FakeClock) -> None:
+    store.put_many([(f"msg_{index}", b"{}", META) for index in range(3)])
+    sent: list[dict[str, Any]] = []
+
+    class _Sqs:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+            sent.extend(Entries)
+            return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
+
+    replayer = Replayer(sqs=_Sqs(), queue_url="q", payloads=store, rate_limit_of=lambda _: 1e-130, clock=clock)
+    assert len(replayer.run([f"msg_{index}" for index in range(3)]).resent) == 3
+    assert sorted(entry["DelaySeconds"] for entry in sent) == [0, 900, 900]
+    assert not clock.sleeps
 
 
 def _body_of_size(size: int) -> bytes:
@@ -168,7 +182,7 @@ def test_replay_refuses_what_delivery_could_not_retry_and_keeps_going(
             ("msg_ok", b'{"a":1}', META),
         ]
     )
-    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock, sleep=clock.sleep)
+    replayer = Replayer(sqs=sqs, queue_url=url, payloads=store, clock=clock)
     result = replayer.run(["msg_big", "msg_nan", "msg_ok"])
     assert result.resent == ["msg_ok"]
     assert sorted(result.refused) == ["msg_big", "msg_nan"]
