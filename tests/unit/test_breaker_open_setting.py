@@ -6,6 +6,7 @@ import pytest
 
 from hookline.delivery.config import DeliveryConfig
 from hookline.delivery.factory import breaker_config_for
+from hookline.history.config import HistoryConfig
 from hookline.settings import Settings, SettingsError
 from resilience.breaker import BreakerConfig
 
@@ -45,3 +46,10 @@ def test_delivery_durations_must_be_finite_and_in_range(name: str, value: str, p
 def test_delivery_durations_default_when_unset() -> None:
     config = DeliveryConfig.from_env({})
     assert (config.request_budget_s, config.slow_mark_s, config.park_after_s) == (3.0, 300.0, 3600.0)
+
+
+@pytest.mark.parametrize(("value", "problem"), [("-1", "at least 0"), ("soon", "a whole number")])
+def test_history_retention_days_must_be_a_whole_number_of_at_least_zero(value: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=f"HISTORY_RETENTION_DAYS must be {problem}"):
+        HistoryConfig.from_env({"HISTORY_RETENTION_DAYS": value})
+    assert HistoryConfig.from_env({}).retention_days == 0

@@ -20,6 +20,7 @@ __all__ = [
     "SettingsError",
     "parse_retry_schedule",
     "parse_seconds",
+    "parse_whole_number",
 ]
 
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -58,13 +59,14 @@ def _parse_bool(name: str, value: str) -> bool:
     raise SettingsError(f"{name} must be true or false, got {value!r}")
 
 
-def _parse_positive_int(name: str, value: str) -> int:
+def parse_whole_number(name: str, value: str, *, low: int = 1) -> int:
+    """A whole number read from the environment, at least ``low``; SettingsError otherwise."""
     try:
         number = int(value)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
-    if number < 1:
-        raise SettingsError(f"{name} must be at least 1, got {number}")
+    if number < low:
+        raise SettingsError(f"{name} must be at least {low}, got {number}")
     return number
 
 
@@ -128,7 +130,7 @@ class Settings:
             retry_schedule=parse_retry_schedule(env["RETRY_SCHEDULE"])
             if env.get("RETRY_SCHEDULE")
             else DEFAULT_RETRY_SCHEDULE,
-            max_concurrency=_parse_positive_int("MAX_CONCURRENCY", env.get("MAX_CONCURRENCY", "10")),
+            max_concurrency=parse_whole_number("MAX_CONCURRENCY", env.get("MAX_CONCURRENCY", "10")),
             allow_private_targets=_parse_bool("ALLOW_PRIVATE_TARGETS", env.get("ALLOW_PRIVATE_TARGETS", "false")),
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "hookline"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "Hookline"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hookline.history.payloads import PayloadStore
+from hookline.settings import parse_whole_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,15 +28,9 @@ class HistoryConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HistoryConfig:
-        """Read HISTORY_RETENTION_DAYS and PAYLOAD_TABLE; ValueError for a malformed number."""
+        """Read HISTORY_RETENTION_DAYS and PAYLOAD_TABLE; SettingsError (a ValueError) for a malformed number."""
         env = os.environ if environ is None else environ
-        raw = (env.get("HISTORY_RETENTION_DAYS") or "0").strip()
-        try:
-            days = int(raw)
-        except ValueError:
-            raise ValueError(f"HISTORY_RETENTION_DAYS must be a whole number of days, got {raw!r}") from None
-        if days < 0:
-            raise ValueError(f"HISTORY_RETENTION_DAYS must not be negative, got {days}")
+        days = parse_whole_number("HISTORY_RETENTION_DAYS", (env.get("HISTORY_RETENTION_DAYS") or "0").strip(), low=0)
         table = (env.get("PAYLOAD_TABLE") or "").strip() or None
         return cls(retention_days=days, payload_table=table)
 
